@@ -1,0 +1,55 @@
+# kschema: every developer and CI entry point. `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps controlplane demo test lint unit bench cluster-up cluster-down clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## setup: Python environment, Debian packages (PostgreSQL) and the cached control-plane binaries
+setup: $(STAMP) system-deps controlplane
+
+system-deps:
+	bash dev/system-deps.sh
+
+controlplane:
+	bash dev/controlplane/build.sh >/dev/null
+
+## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+
+## test: everything CI runs: lint, then the whole pytest suite against the real control plane and PostgreSQL
+test: setup lint
+	$(BIN)/pytest tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+## bench: speed numbers, each next to a baseline measured in the same run
+bench: setup
+	$(BIN)/python -m bench
+
+## demo: control plane up, kschema running, examples applied, lookups shown
+demo: setup
+	$(BIN)/python -m kschema.demo
+
+cluster-up: setup
+	$(BIN)/kschema dev up
+
+cluster-down: $(STAMP)
+	$(BIN)/kschema dev down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

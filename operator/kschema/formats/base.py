@@ -1,0 +1,96 @@
+"""Types shared by every schema format: the parsed schema, references and the invalid-schema error."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class SchemaFormat(enum.StrEnum):
+    AVRO = "AVRO"
+    JSON = "JSON"
+    PROTOBUF = "PROTOBUF"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A Confluent schema reference: `name` is how the schema refers to it (an Avro full name, a Protobuf
+    import path or a JSON Schema `$ref` URL); `subject` and `version` say where it is registered."""
+
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedReference:
+    """A reference together with the text it resolves to and that text's own resolved references."""
+
+    reference: Reference
+    schema: str
+    references: tuple[ResolvedReference, ...] = ()
+
+
+class InvalidSchemaError(ValueError):
+    """A schema (or payload) that cannot be used; `location` names where (a JSON pointer such as
+    `/fields/3/type`, or `file.proto:4:7`), `reason` says why."""
+
+    def __init__(self, reason: str, location: str = "") -> None:
+        self.reason = reason
+        self.location = location
+        super().__init__(f"{location}: {reason}" if location else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One reason a data payload does not conform to a schema."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class ParsedSchema(Protocol):
+    """A schema that parsed and validated, with everything needed to compare and fingerprint it."""
+
+    @property
+    def format(self) -> SchemaFormat: ...
+
+    @property
+    def raw(self) -> str:
+        """The schema text exactly as given."""
+
+    @property
+    def canonical(self) -> str:
+        """A normalised text: two schemas that mean the same have the same canonical text."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the canonical text and of the references' (name, subject, version)."""
+
+    @property
+    def references(self) -> tuple[ResolvedReference, ...]: ...
+
+    def validate(self, payload: Any) -> list[ValidationIssue]:
+        """Checks a decoded payload (JSON-like Python value) against the schema; empty when it conforms."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInput:
+    """What a caller hands to `parse_schema`."""
+
+    format: SchemaFormat
+    schema: str
+    references: tuple[ResolvedReference, ...] = field(default=())
+
+
+def references_key(references: tuple[ResolvedReference, ...]) -> list[Mapping[str, object]]:
+    """The part of the references that belongs in a fingerprint."""
+    return [
+        {"name": r.reference.name, "subject": r.reference.subject, "version": r.reference.version}
+        for r in references
+    ]

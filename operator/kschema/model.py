@@ -1,0 +1,179 @@
+"""The resource model: typed views of `Subject` and `Schema` objects, parsed from their bodies with
+errors that name the field. Shared by the operator, the webhook and `kschema check`."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kschema.compat import CompatibilityLevel
+from kschema.formats import Reference, SchemaFormat
+
+GROUP = "kschema.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+SUBJECT_KIND, SUBJECT_PLURAL = "Subject", "subjects"
+SCHEMA_KIND, SCHEMA_PLURAL = "Schema", "schemas"
+FINALIZER = f"{GROUP}/registry"
+LABEL_SUBJECT = f"{GROUP}/subject"  # on ConfigMaps: the Subject resource they project
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+class SchemaState(enum.StrEnum):
+    DRAFT = "DRAFT"  # checked and stored, never served as latest
+    ACTIVE = "ACTIVE"
+    DEPRECATED = "DEPRECATED"  # served, with Deprecation/Sunset headers on the read API
+    ARCHIVED = "ARCHIVED"  # hidden from listings, still resolvable by ID
+
+
+class SpecError(ValueError):
+    """A resource field that is missing or wrong; `field` is its path, e.g. `spec.version`."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionSpec:
+    """Where the Subject's versions are projected for workloads to mount."""
+
+    enabled: bool = True
+    config_map_name: str | None = None  # defaults to `<subject resource name>-schemas`
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSpec:
+    resource_name: str
+    namespace: str
+    name: str  # the registry subject string
+    format: SchemaFormat
+    compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
+    projection: ProjectionSpec = field(default_factory=ProjectionSpec)
+    description: str = ""
+    owners: tuple[str, ...] = ()
+
+    @property
+    def config_map_name(self) -> str:
+        return self.projection.config_map_name or f"{self.resource_name}-schemas"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaSpec:
+    resource_name: str
+    namespace: str
+    subject: str  # the name of a Subject resource in the same namespace
+    version: int
+    schema: str
+    references: tuple[Reference, ...] = ()
+    state: SchemaState = SchemaState.ACTIVE
+    pinned_id: int | None = None
+    sunset: str | None = None
+
+
+def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        raise SpecError("spec", "is required and must be an object")
+    return spec
+
+
+def _meta(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    name = meta.get("name") or ""
+    if not name:
+        raise SpecError("metadata.name", "is required")
+    return str(name), str(meta.get("namespace") or "default")
+
+
+def _string(spec: Mapping[str, Any], key: str, *, required: bool = False, default: str = "") -> str:
+    value = spec.get(key)
+    if value is None or value == "":
+        if required:
+            raise SpecError(f"spec.{key}", "is required")
+        return default
+    if not isinstance(value, str):
+        raise SpecError(f"spec.{key}", f"must be a string, got {type(value).__name__}")
+    return value
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def _enum(spec: Mapping[str, Any], key: str, kind: type[E], default: E | None) -> E:
+    raw = spec.get(key)
+    if raw is None:
+        if default is None:
+            raise SpecError(f"spec.{key}", f"is required; one of {', '.join(kind)}")
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SpecError(f"spec.{key}", f"must be one of {', '.join(kind)}, got {raw!r}") from None
+
+
+def _positive_int(value: Any, field_path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(field_path, f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
+    name, namespace = _meta(body)
+    spec = _spec(body)
+    projection = spec.get("projection") or {}
+    if not isinstance(projection, Mapping):
+        raise SpecError("spec.projection", "must be an object")
+    owners = spec.get("owners") or []
+    if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
+        raise SpecError("spec.owners", "must be a list of strings")
+    return SubjectSpec(
+        resource_name=name,
+        namespace=namespace,
+        name=_string(spec, "name", default=name),
+        format=_enum(spec, "format", SchemaFormat, None),
+        compatibility=_enum(spec, "compatibility", CompatibilityLevel, CompatibilityLevel.BACKWARD),
+        projection=ProjectionSpec(
+            enabled=bool(projection.get("enabled", True)),
+            config_map_name=projection.get("configMapName") or None,
+        ),
+        description=_string(spec, "description"),
+        owners=tuple(owners),
+    )
+
+
+def references_from_spec(raw: Any, field_path: str = "spec.references") -> tuple[Reference, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SpecError(field_path, "must be a list of {name, subject, version}")
+    refs = []
+    for i, item in enumerate(raw):
+        where = f"{field_path}[{i}]"
+        if not isinstance(item, Mapping):
+            raise SpecError(where, "must be an object with name, subject and version")
+        for key in ("name", "subject"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise SpecError(f"{where}.{key}", "is required and must be a non-empty string")
+        refs.append(Reference(item["name"], item["subject"], _positive_int(item.get("version"), f"{where}.version")))
+    return tuple(refs)
+
+
+def schema_from_body(body: Mapping[str, Any]) -> SchemaSpec:
+    name, namespace = _meta(body)
+    spec = _spec(body)
+    pinned = spec.get("id")
+    return SchemaSpec(
+        resource_name=name,
+        namespace=namespace,
+        subject=_string(spec, "subject", required=True),
+        version=_positive_int(spec.get("version"), "spec.version"),
+        schema=_string(spec, "schema", required=True),
+        references=references_from_spec(spec.get("references")),
+        state=_enum(spec, "state", SchemaState, SchemaState.ACTIVE),
+        pinned_id=None if pinned is None else _positive_int(pinned, "spec.id"),
+        sunset=_string(spec, "sunset") or None,
+    )

@@ -1,0 +1,39 @@
+"""The registry store: one narrow async interface (`RegistryStore`), SQLite and PostgreSQL backends."""
+
+from kschema.store.base import (
+    Change,
+    FormatConflictError,
+    IdConflictError,
+    InvalidInputError,
+    NewVersion,
+    NotFoundError,
+    RegistryStore,
+    Snapshot,
+    StoredSchema,
+    StoreError,
+    StoreUnavailableError,
+    SubjectOwnedElsewhereError,
+    SubjectRecord,
+    SubjectVersion,
+    VersionConflictError,
+)
+from kschema.model import SchemaState
+
+__all__ = [
+    "Change",
+    "FormatConflictError",
+    "IdConflictError",
+    "InvalidInputError",
+    "NewVersion",
+    "NotFoundError",
+    "RegistryStore",
+    "SchemaState",
+    "Snapshot",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoredSchema",
+    "SubjectOwnedElsewhereError",
+    "SubjectRecord",
+    "SubjectVersion",
+    "VersionConflictError",
+]

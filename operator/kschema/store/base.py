@@ -1,0 +1,212 @@
+"""The registry store's one narrow interface, its records and its typed errors.
+
+IDs are global, monotonic and never reused. The same schema (canonical fingerprint plus references) gets
+the same ID in every subject. Nothing is ever hard-deleted: deleted versions and subjects are tombstoned,
+so an ID written into a Kafka message keeps resolving for ever. Every write appends to a change feed with
+a monotonic sequence number that readers (the read API's in-memory index) follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from kschema.compat import CompatibilityLevel
+from kschema.formats import Reference, SchemaFormat
+from kschema.model import SchemaState
+
+MAX_SUBJECT_LENGTH = 255
+MAX_SCHEMA_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchema:
+    id: int
+    format: SchemaFormat
+    schema: str  # the text as first registered
+    canonical: str
+    fingerprint: str
+    references: tuple[Reference, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectVersion:
+    subject: str
+    version: int
+    schema_id: int
+    state: SchemaState
+    deleted: bool
+    namespace: str
+    sunset: str | None = None  # RFC 3339 date for the Sunset header of a DEPRECATED version
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRecord:
+    subject: str
+    namespace: str
+    format: SchemaFormat
+    compatibility: CompatibilityLevel
+    deleted: bool
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed. `kind` is `subject`, `version` or `schema`; readers re-read the
+    named row (or apply the carried record) to catch up."""
+
+    seq: int
+    kind: str
+    subject: str | None
+    version: int | None
+    schema_id: int | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a reader needs to build its index, consistent as of `seq`."""
+
+    seq: int
+    schemas: Sequence[StoredSchema]
+    subjects: Sequence[SubjectRecord]
+    versions: Sequence[SubjectVersion]
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version to register. `pinned_id` asks for that global ID (imports from another registry)."""
+
+    subject: str
+    version: int
+    namespace: str
+    format: SchemaFormat
+    schema: str
+    canonical: str
+    fingerprint: str
+    references: tuple[Reference, ...] = ()
+    state: SchemaState = SchemaState.ACTIVE
+    pinned_id: int | None = None
+    sunset: str | None = None
+
+
+class StoreError(Exception):
+    """Base of the store's typed errors. `field` names the offending input where there is one."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InvalidInputError(StoreError):
+    """Input the store refuses (over-long subject, bad state, non-positive version...)."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class SubjectOwnedElsewhereError(StoreError):
+    """The subject is owned by another namespace."""
+
+
+class VersionConflictError(StoreError):
+    """The subject already has this version with other content (versions are immutable)."""
+
+
+class IdConflictError(StoreError):
+    """A pinned ID is already held by other content, or this content already has another ID."""
+
+
+class FormatConflictError(StoreError):
+    """The subject exists with another format."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached right now; retry later."""
+
+
+class RegistryStore(Protocol):
+    """The store used by the operator (writes), the webhook and the read API (reads)."""
+
+    async def open(self) -> None:
+        """Connects and applies pending migrations (safe to run twice, and by several processes)."""
+
+    async def close(self) -> None: ...
+
+    # Subjects ----------------------------------------------------------------------------------------
+    async def upsert_subject(self, record: SubjectRecord) -> SubjectRecord:
+        """Creates or updates (and undeletes) a subject. Raises `SubjectOwnedElsewhereError` when another
+        namespace owns it and `FormatConflictError` when its format would change."""
+
+    async def delete_subject(self, subject: str, namespace: str) -> None:
+        """Soft-deletes the subject and all its versions; IDs keep resolving. Idempotent."""
+
+    async def get_subject(self, subject: str, include_deleted: bool = False) -> SubjectRecord | None: ...
+
+    async def list_subjects(self, include_deleted: bool = False) -> list[SubjectRecord]: ...
+
+    # Versions ----------------------------------------------------------------------------------------
+    async def register(self, new: NewVersion) -> SubjectVersion:
+        """Registers one version in one transaction and returns it with its schema ID. Idempotent: the
+        same content at the same subject and version returns the existing version (undeleting it and
+        updating its state). Raises `VersionConflictError`, `IdConflictError`,
+        `SubjectOwnedElsewhereError`, `FormatConflictError` or `InvalidInputError`, changing nothing."""
+
+    async def set_state(self, subject: str, version: int, state: SchemaState, sunset: str | None = None) -> None:
+        ...
+
+    async def delete_version(self, subject: str, version: int) -> None:
+        """Soft-deletes one version; its ID keeps resolving and is never reused. Idempotent."""
+
+    async def get_version(
+        self, subject: str, version: int, include_deleted: bool = False
+    ) -> SubjectVersion | None: ...
+
+    async def list_versions(self, subject: str, include_deleted: bool = False) -> list[SubjectVersion]:
+        """The subject's versions ordered by version number."""
+
+    # Schemas -----------------------------------------------------------------------------------------
+    async def get_schema(self, schema_id: int) -> StoredSchema | None:
+        """Resolves any ID ever assigned, deleted versions included."""
+
+    async def find_schema(self, fingerprint: str) -> StoredSchema | None: ...
+
+    async def versions_of_schema(self, schema_id: int, include_deleted: bool = False) -> list[SubjectVersion]: ...
+
+    # Change feed -------------------------------------------------------------------------------------
+    async def snapshot(self) -> Snapshot: ...
+
+    async def changes(self, after_seq: int, limit: int = 1000) -> list[Change]:
+        """Changes with `seq > after_seq`, oldest first."""
+
+    async def wait_for_changes(self, after_seq: int, timeout: float) -> None:
+        """Returns when a change past `after_seq` may exist, or after `timeout` seconds (PostgreSQL uses
+        LISTEN/NOTIFY, SQLite polls)."""
+
+    async def ping(self) -> None:
+        """Raises `StoreUnavailableError` when the database cannot be reached."""
+
+
+def check_subject_name(subject: str) -> None:
+    if not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise InvalidInputError(
+            f"subject must be 1 to {MAX_SUBJECT_LENGTH} characters, got {len(subject)}", "subject"
+        )
+    if any(ord(c) < 0x20 for c in subject):
+        raise InvalidInputError("subject must not contain control characters", "subject")
+
+
+def check_version_number(version: int) -> None:
+    if version < 1:
+        raise InvalidInputError(f"version must be an integer >= 1, got {version}", "version")
+
+
+def check_references(references: Sequence[Reference]) -> None:
+    for i, ref in enumerate(references):
+        if not ref.name:
+            raise InvalidInputError("reference name must not be empty", f"references[{i}].name")
+        check_subject_name(ref.subject)
+        check_version_number(ref.version)
