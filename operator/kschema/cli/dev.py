@@ -19,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--dir", type=Path, default=DEFAULT_STATE_DIR, help="state folder (default: %(default)s)"
     )
     actions = parser.add_subparsers(dest="action", required=True)
-    actions.add_parser("up", help="build (first time only) and start etcd, kube-apiserver, kube-controller-manager")
+    actions.add_parser(
+        "up", help="build (first time only) and start etcd, kube-apiserver, kube-controller-manager"
+    )
     actions.add_parser("down", help="stop the control plane and remove its state")
     actions.add_parser("env", help="print the KUBECONFIG export line for the running control plane")
     parser.set_defaults(handler=run)
@@ -29,9 +31,7 @@ def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     if args.action == "up":
         plane = start_detached(directory)
-        sys.stdout.write(
-            f"Control plane ready at {plane.server}\nexport KUBECONFIG={plane.kubeconfig}\n"
-        )
+        sys.stdout.write(f"Control plane ready at {plane.server}\nexport KUBECONFIG={plane.kubeconfig}\n")
         return 0
     if args.action == "down":
         stopped = stop_detached(directory)

@@ -1,0 +1,163 @@
+"""Compatibility checks per second (a 50-field record against one version and against a 100-version
+history, transitively) and payload validations per second against the raw library call, per format."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kschema.compat import CompatibilityLevel, VersionedSchema, check_compatibility
+from kschema.formats import ParsedSchema, SchemaFormat, parse_schema
+
+FIELDS = 50
+HISTORY = 100
+# Each measurement runs for at least this long; short, because the machine is shared.
+MIN_SECONDS = 0.5
+
+_MODULES = {SchemaFormat.AVRO: "avro", SchemaFormat.JSON: "jsonschema", SchemaFormat.PROTOBUF: "protobuf"}
+
+
+def _rate(fn: Callable[[], object]) -> float:
+    """Calls per second of `fn`, timed over batches until MIN_SECONDS have passed."""
+    fn()  # warm caches and lazy imports outside the timed part
+    calls, batch = 0, 1
+    started = time.perf_counter()
+    while True:
+        for _ in range(batch):
+            fn()
+        calls += batch
+        elapsed = time.perf_counter() - started
+        if elapsed >= MIN_SECONDS:
+            return calls / elapsed
+        batch *= 2
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _avro(extra: int | None) -> str:
+    fields: list[dict[str, Any]] = [{"name": f"f{i}", "type": "string"} for i in range(FIELDS)]
+    if extra is not None:
+        fields.append({"name": f"x{extra}", "type": ["null", "long"], "default": None})
+    return json.dumps({"type": "record", "name": "Order", "namespace": "com.acme", "fields": fields})
+
+
+def _json(extra: int | None) -> str:
+    properties: dict[str, Any] = {f"f{i}": {"type": "string"} for i in range(FIELDS)}
+    if extra is not None:
+        properties[f"x{extra}"] = {"type": "integer"}
+    return json.dumps(
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": properties}
+    )
+
+
+def _proto(extra: int | None) -> str:
+    lines = [f"  string f{i} = {i + 1};" for i in range(FIELDS)]
+    if extra is not None:
+        lines.append(f"  int64 x{extra} = {FIELDS + 1 + extra};")
+    return 'syntax = "proto3";\npackage acme;\n\nmessage Order {\n' + "\n".join(lines) + "\n}\n"
+
+
+_TEXT: dict[SchemaFormat, Callable[[int | None], str]] = {
+    SchemaFormat.AVRO: _avro,
+    SchemaFormat.JSON: _json,
+    SchemaFormat.PROTOBUF: _proto,
+}
+
+
+def _missing_module(fmt: SchemaFormat, packages: tuple[str, ...]) -> str | None:
+    for package in packages:
+        name = f"{package}.{_MODULES[fmt]}"
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
+def _compat(fmt: SchemaFormat) -> None:
+    label = fmt.value.lower()
+    new = VersionedSchema(HISTORY + 1, parse_schema(fmt, _TEXT[fmt](None)))
+    history = [VersionedSchema(v, parse_schema(fmt, _TEXT[fmt](v))) for v in range(1, HISTORY + 1)]
+    single = check_compatibility(new, history[-1:], CompatibilityLevel.BACKWARD)
+    full = check_compatibility(new, history, CompatibilityLevel.BACKWARD_TRANSITIVE)
+    rate = _rate(lambda: check_compatibility(new, history[-1:], CompatibilityLevel.BACKWARD))
+    _out(f"compat {label} {FIELDS} fields x1: {rate:.0f} checks/s (compatible={single.compatible})")
+    rate = _rate(lambda: check_compatibility(new, history, CompatibilityLevel.BACKWARD_TRANSITIVE))
+    _out(
+        f"compat {label} {FIELDS} fields x{HISTORY} transitive: {rate:.1f} checks/s "
+        f"({rate * HISTORY:.0f} version pairs/s, compatible={full.compatible})"
+    )
+
+
+def _payload() -> dict[str, Any]:
+    return {f"f{i}": f"value {i}" for i in range(FIELDS)}
+
+
+def _raw_validator(fmt: SchemaFormat, text: str) -> tuple[str, Callable[[], object]]:
+    payload = _payload()
+    if fmt is SchemaFormat.AVRO:
+        import fastavro
+        import fastavro.validation
+
+        parsed = fastavro.parse_schema(json.loads(text))
+        return "fastavro validate", lambda: fastavro.validation.validate(payload, parsed, raise_errors=True)
+    if fmt is SchemaFormat.JSON:
+        import jsonschema
+
+        schema = json.loads(text)
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        return "jsonschema validator", lambda: list(validator.iter_errors(payload))
+    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto(name="bench_order.proto", package="bench", syntax="proto3")
+    message = file.message_type.add(name="Order")
+    for i in range(FIELDS):
+        message.field.add(
+            name=f"f{i}",
+            number=i + 1,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("bench.Order"))
+    return "protobuf ParseDict", lambda: json_format.ParseDict(payload, cls())
+
+
+def _validation(fmt: SchemaFormat) -> None:
+    label = fmt.value.lower()
+    text = _TEXT[fmt](None)
+    parsed: ParsedSchema = parse_schema(fmt, text)
+    payload = _payload()
+    issues = parsed.validate(payload)
+    ours = _rate(lambda: parsed.validate(payload))
+    raw_name, raw = _raw_validator(fmt, text)
+    baseline = _rate(raw)
+    _out(
+        f"validate {label} {FIELDS} fields: kschema {ours:.0f}/s, {raw_name} {baseline:.0f}/s, "
+        f"ratio {ours / baseline:.2f} (issues={len(issues)})"
+    )
+
+
+def run() -> None:
+    for fmt in (SchemaFormat.AVRO, SchemaFormat.JSON, SchemaFormat.PROTOBUF):
+        label = fmt.value.lower()
+        missing = _missing_module(fmt, ("kschema.formats", "kschema.compat"))
+        if missing is None:
+            _compat(fmt)
+        else:
+            _out(f"compat {label}: unavailable ({missing} is not present)")
+        missing = _missing_module(fmt, ("kschema.formats",))
+        if missing is None:
+            _validation(fmt)
+        else:
+            _out(f"validate {label}: unavailable ({missing} is not present)")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,192 @@
+"""Avro reader/writer compatibility, following Apache Avro Java's `SchemaCompatibility` (which Confluent
+Schema Registry uses): type promotion, record fields matched by name and reader aliases, defaults for
+fields the writer lacks, enum symbols and enum defaults, unions branch by branch, fixed sizes, names with
+reader aliases, arrays and maps recursively. Recursive types terminate: a (reader, writer) pair already
+being compared is assumed readable, as in Avro Java."""
+
+from __future__ import annotations
+
+from kschema.compat.result import Issue
+from kschema.formats import ParsedSchema
+from kschema.formats.avro import (
+    AvroArray,
+    AvroEnum,
+    AvroFixed,
+    AvroMap,
+    AvroPrimitive,
+    AvroRecord,
+    AvroSchema,
+    AvroType,
+    AvroUnion,
+)
+
+__all__ = ["reader_issues", "type_issues"]
+
+# Writer types each reader type accepts besides its own (the Avro specification's promotions).
+_PROMOTIONS: dict[str, frozenset[str]] = {
+    "long": frozenset({"int"}),
+    "float": frozenset({"int", "long"}),
+    "double": frozenset({"int", "long", "float"}),
+    "bytes": frozenset({"string"}),
+    "string": frozenset({"bytes"}),
+}
+
+
+def reader_issues(reader: ParsedSchema, writer: ParsedSchema) -> list[Issue]:
+    """Why a reader using `reader` cannot decode data written with `writer` (empty when it can)."""
+    if not isinstance(reader, AvroSchema) or not isinstance(writer, AvroSchema):
+        raise TypeError("Avro compatibility needs two schemas parsed by kschema.formats.avro")
+    return type_issues(reader.root, writer.root)
+
+
+def type_issues(reader: AvroType, writer: AvroType) -> list[Issue]:
+    """The same check on the typed models; locations are JSON pointers from the reader's root."""
+    try:
+        return _Checker().check(reader, writer)
+    except RecursionError:
+        # Only two recursive types whose cycles never line up can get here; refusing is the safe answer.
+        return [Issue("", "TOO_DEEP", "the schemas nest too deeply to compare")]
+
+
+def _describe(t: AvroType) -> str:
+    if isinstance(t, AvroRecord | AvroEnum | AvroFixed):
+        return f"{t.kind} {t.name}"
+    return t.kind
+
+
+def _under(prefix: str, issues: list[Issue]) -> list[Issue]:
+    return [Issue(prefix + i.location, i.rule, i.message) for i in issues]
+
+
+class _Checker:
+    def __init__(self) -> None:
+        # Results by (reader, writer) identity, with locations relative to that pair, so a shared or
+        # recursive type is compared once.
+        self.memo: dict[tuple[int, int], list[Issue]] = {}
+        self.in_progress: set[tuple[int, int]] = set()
+
+    def check(self, reader: AvroType, writer: AvroType) -> list[Issue]:
+        key = (id(reader), id(writer))
+        cached = self.memo.get(key)
+        if cached is not None:
+            return cached
+        if key in self.in_progress:
+            return []
+        self.in_progress.add(key)
+        try:
+            issues = self._compare(reader, writer)
+        finally:
+            self.in_progress.discard(key)
+        self.memo[key] = issues
+        return issues
+
+    def _compare(self, r: AvroType, w: AvroType) -> list[Issue]:
+        if r.kind == w.kind:
+            return self._same_kind(r, w)
+        if isinstance(w, AvroUnion):
+            # Every value the writer can produce, whichever branch, must be readable.
+            return [issue for branch in w.branches for issue in self.check(r, branch)]
+        if isinstance(r, AvroUnion):
+            if any(not self.check(branch, w) for branch in r.branches):
+                return []
+            return [
+                Issue(
+                    "",
+                    "MISSING_UNION_BRANCH",
+                    f"reader union has no branch that reads writer type {_describe(w)}",
+                )
+            ]
+        if w.kind in _PROMOTIONS.get(r.kind, frozenset()):
+            return []
+        return [
+            Issue("", "TYPE_MISMATCH", f"reader type {_describe(r)} cannot read writer type {_describe(w)}")
+        ]
+
+    def _same_kind(self, r: AvroType, w: AvroType) -> list[Issue]:
+        if isinstance(r, AvroPrimitive):
+            return []
+        if isinstance(r, AvroArray) and isinstance(w, AvroArray):
+            return _under("/items", self.check(r.items, w.items))
+        if isinstance(r, AvroMap) and isinstance(w, AvroMap):
+            return _under("/values", self.check(r.values, w.values))
+        if isinstance(r, AvroUnion) and isinstance(w, AvroUnion):
+            return [
+                Issue(
+                    f"/{index}",
+                    "MISSING_UNION_BRANCH",
+                    f"reader union has no branch that reads writer type {_describe(branch)}",
+                )
+                for index, branch in enumerate(w.branches)
+                if self.check(r, branch)
+            ]
+        if isinstance(r, AvroFixed) and isinstance(w, AvroFixed):
+            issues = _name_issues(r, w)
+            if r.size != w.size:
+                issues.append(
+                    Issue(
+                        "/size",
+                        "FIXED_SIZE_MISMATCH",
+                        f"fixed size {r.size} in the reader, {w.size} in the writer",
+                    )
+                )
+            return issues
+        if isinstance(r, AvroEnum) and isinstance(w, AvroEnum):
+            issues = _name_issues(r, w)
+            missing = sorted(set(w.symbols) - set(r.symbols))
+            if missing and r.default is None:
+                issues.append(
+                    Issue(
+                        "/symbols",
+                        "MISSING_ENUM_SYMBOLS",
+                        f"reader enum lacks writer symbols {', '.join(missing)} and has no default",
+                    )
+                )
+            return issues
+        if isinstance(r, AvroRecord) and isinstance(w, AvroRecord):
+            return _name_issues(r, w) + self._fields(r, w)
+        raise AssertionError(f"unhandled Avro kind {r.kind}")
+
+    def _fields(self, r: AvroRecord, w: AvroRecord) -> list[Issue]:
+        issues: list[Issue] = []
+        for reader_field in r.fields:
+            where = f"/fields/{reader_field.name}"
+            matches: list[str] = []
+            for label in (reader_field.name, *reader_field.aliases):
+                found = w.by_name.get(label)
+                if found is not None and found.name not in matches:
+                    matches.append(found.name)
+            if len(matches) > 1:
+                issues.append(
+                    Issue(
+                        where,
+                        "AMBIGUOUS_READER_FIELD",
+                        f"reader field {reader_field.name!r} matches writer fields {', '.join(matches)} "
+                        "by name or alias",
+                    )
+                )
+            elif matches:
+                issues += _under(where, self.check(reader_field.type, w.by_name[matches[0]].type))
+            elif not reader_field.has_default:
+                issues.append(
+                    Issue(
+                        where,
+                        "READER_FIELD_MISSING_DEFAULT_VALUE",
+                        f"field {reader_field.name!r} is missing from the writer and has no default "
+                        "in the reader",
+                    )
+                )
+        return issues
+
+
+def _name_issues(r: AvroRecord | AvroEnum | AvroFixed, w: AvroRecord | AvroEnum | AvroFixed) -> list[Issue]:
+    # Avro Java compares unqualified names, then the reader's aliases against the writer's fullname.
+    if r.short_name == w.short_name or w.name in r.aliases:
+        return []
+    return [
+        Issue(
+            "/name",
+            "NAME_MISMATCH",
+            f"reader {r.kind} {r.name} does not match writer {w.kind} {w.name} "
+            "(names and reader aliases differ)",
+        )
+    ]
