@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane demo test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,10 @@ bench: setup
 
 ## demo: control plane up, kschema running, examples applied, lookups shown
 demo: setup
-	$(BIN)/python -m kschema.demo
+	$(BIN)/python dev/demo.py
+
+demo-down: $(STAMP)
+	$(BIN)/python dev/demo.py down
 
 cluster-up: setup
 	$(BIN)/kschema dev up

@@ -67,15 +67,17 @@ class _Refuser(BaseHTTPRequestHandler):
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         name = review["request"]["object"]["metadata"]["name"]
         allowed = not name.startswith("forbidden")
-        body = json.dumps({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "response": {
-                "uid": review["request"]["uid"],
-                "allowed": allowed,
-                "status": {"code": 403, "message": f"widget {name} is refused by the test webhook"},
-            },
-        }).encode()
+        body = json.dumps(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {
+                    "uid": review["request"]["uid"],
+                    "allowed": allowed,
+                    "status": {"code": 403, "message": f"widget {name} is refused by the test webhook"},
+                },
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -112,19 +114,26 @@ def test_a_validating_webhook_on_loopback_refuses_a_create_with_its_message(
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name},
-        "webhooks": [{
-            "name": "widgets.harness.kschema.io",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 10,
-            "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "rules": [{
-                "apiGroups": ["harness.kschema.io"], "apiVersions": ["v1"],
-                "operations": ["CREATE"], "resources": ["widgets"], "scope": "*",
-            }],
-        }],
+        "webhooks": [
+            {
+                "name": "widgets.harness.kschema.io",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 10,
+                "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "rules": [
+                    {
+                        "apiGroups": ["harness.kschema.io"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["widgets"],
+                        "scope": "*",
+                    }
+                ],
+            }
+        ],
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
     try:
@@ -134,7 +143,12 @@ def test_a_validating_webhook_on_loopback_refuses_a_create_with_its_message(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             attempt = cluster.kubectl(
-                "create", "-n", namespace, "-f", "-", input=_widget(f"forbidden-{uuid.uuid4().hex[:6]}", 1),
+                "create",
+                "-n",
+                namespace,
+                "-f",
+                "-",
+                input=_widget(f"forbidden-{uuid.uuid4().hex[:6]}", 1),
                 check=False,
             )
             if attempt.returncode != 0:
@@ -160,9 +174,14 @@ def test_an_owned_object_is_garbage_collected_after_its_owner_is_deleted(
         "metadata": {
             "name": "dependent",
             "namespace": namespace,
-            "ownerReferences": [{
-                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
-            }],
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "owner",
+                    "uid": owner["metadata"]["uid"],
+                }
+            ],
         },
         "data": {"b": "2"},
     }
@@ -172,9 +191,11 @@ def test_an_owned_object_is_garbage_collected_after_its_owner_is_deleted(
 
 
 def _widget(name: str, size: int) -> str:
-    return json.dumps({
-        "apiVersion": "harness.kschema.io/v1",
-        "kind": "Widget",
-        "metadata": {"name": name},
-        "spec": {"size": size},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "harness.kschema.io/v1",
+            "kind": "Widget",
+            "metadata": {"name": name},
+            "spec": {"size": size},
+        }
+    )

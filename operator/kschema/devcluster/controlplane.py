@@ -109,47 +109,61 @@ class ControlPlane:
         self._write_pki()
         self._write_kubeconfig()
         try:
-            self._spawn("etcd", [
-                str(bin_dir / "etcd"), "--name=default", f"--data-dir={self.directory / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync=true", "--log-level=warn",
-            ])
+            self._spawn(
+                "etcd",
+                [
+                    str(bin_dir / "etcd"),
+                    "--name=default",
+                    f"--data-dir={self.directory / 'etcd'}",
+                    f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                    f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                    f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                    "--unsafe-no-fsync=true",
+                    "--log-level=warn",
+                ],
+            )
             self._wait("etcd", f"http://127.0.0.1:{etcd_port}/health", deadline=started + timeout)
-            self._spawn("kube-apiserver", [
-                str(bin_dir / "kube-apiserver"),
-                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1", f"--secure-port={api_port}",
-                "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-                f"--cert-dir={self.pki}",
-                f"--tls-cert-file={self.pki / 'apiserver.crt'}",
-                f"--tls-private-key-file={self.pki / 'apiserver.key'}",
-                f"--client-ca-file={self.ca_file}",
-                "--authorization-mode=RBAC",
-                f"--service-account-issuer=https://127.0.0.1:{api_port}",
-                f"--service-account-key-file={self.pki / 'sa.pub'}",
-                f"--service-account-signing-key-file={self.pki / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
-                "--v=1",
-            ])
+            self._spawn(
+                "kube-apiserver",
+                [
+                    str(bin_dir / "kube-apiserver"),
+                    f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    "--advertise-address=127.0.0.1",
+                    "--endpoint-reconciler-type=none",
+                    f"--cert-dir={self.pki}",
+                    f"--tls-cert-file={self.pki / 'apiserver.crt'}",
+                    f"--tls-private-key-file={self.pki / 'apiserver.key'}",
+                    f"--client-ca-file={self.ca_file}",
+                    "--authorization-mode=RBAC",
+                    f"--service-account-issuer=https://127.0.0.1:{api_port}",
+                    f"--service-account-key-file={self.pki / 'sa.pub'}",
+                    f"--service-account-signing-key-file={self.pki / 'sa.key'}",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                    "--allow-privileged=true",
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--v=1",
+                ],
+            )
             self._wait("kube-apiserver", f"{self.server}/readyz", deadline=started + timeout, tls=True)
             if self._with_kcm:
-                self._spawn("kube-controller-manager", [
-                    str(bin_dir / "kube-controller-manager"),
-                    f"--kubeconfig={self.kubeconfig}",
-                    "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller",
-                    "--leader-elect=false", "--secure-port=0",
-                    f"--root-ca-file={self.ca_file}",
-                    f"--service-account-private-key-file={self.pki / 'sa.key'}",
-                    "--service-cluster-ip-range=10.0.0.0/24",
-                    # Discover CRD-backed kinds quickly so ownerReference GC covers them soon after install.
-                    "--v=1",
-                ])
+                self._spawn(
+                    "kube-controller-manager",
+                    [
+                        str(bin_dir / "kube-controller-manager"),
+                        f"--kubeconfig={self.kubeconfig}",
+                        "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller",
+                        "--leader-elect=false",
+                        "--secure-port=0",
+                        f"--root-ca-file={self.ca_file}",
+                        f"--service-account-private-key-file={self.pki / 'sa.key'}",
+                        "--service-cluster-ip-range=10.0.0.0/24",
+                        "--v=1",
+                    ],
+                )
         except BaseException:
             self.stop()
             raise
@@ -179,7 +193,9 @@ class ControlPlane:
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["kubectl", *args], input=input, capture_output=True, text=True, env=self.env(), check=check
         )
@@ -191,7 +207,14 @@ class ControlPlane:
         (self.pki / "ca.crt").write_bytes(ca.cert_pem)
         ca.issue(
             "kube-apiserver",
-            hosts=("127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.0.0.1"),
+            hosts=(
+                "127.0.0.1",
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "10.0.0.1",
+            ),
         ).write(self.pki / "apiserver.crt", self.pki / "apiserver.key")
         ca.issue("admin", organizations=("system:masters",), client=True).write(
             self.pki / "admin.crt", self.pki / "admin.key"
@@ -208,10 +231,21 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kschema-local", "cluster": {
-                "server": self.server, "certificate-authority-data": b64("ca.crt")}}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}}],
+            "clusters": [
+                {
+                    "name": "kschema-local",
+                    "cluster": {"server": self.server, "certificate-authority-data": b64("ca.crt")},
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": b64("admin.crt"),
+                        "client-key-data": b64("admin.key"),
+                    },
+                }
+            ],
             "contexts": [{"name": "kschema-local", "context": {"cluster": "kschema-local", "user": "admin"}}],
             "current-context": "kschema-local",
         }
@@ -221,7 +255,10 @@ class ControlPlane:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115  # closed in stop()
         self._logs.append(log)
         self._procs[name] = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=self._detach,
         )
 

@@ -1,0 +1,187 @@
+"""Start-up configuration of `kschema run|operator|webhook|api`: flags, with environment variables as
+defaults, validated once into the components' typed settings. Errors name the flag and its variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kschema.api.settings import ApiSettings
+from kschema.operator.settings import OperatorSettings
+from kschema.store.base import StoreError
+from kschema.store.factory import store_from_url
+from kschema.webhook.settings import WebhookSettings
+
+COMPONENTS = ("operator", "webhook", "api")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A flag or environment variable with an unusable value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    flag: str
+    env: str
+    default: str | None
+    help: str
+
+
+# One table: every option's flag, variable, default and meaning, so the CLI help, the chart and the
+# README cannot disagree about them.
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--store-url",
+        "KSCHEMA_STORE_URL",
+        "sqlite:///kschema.db",
+        "registry store: sqlite:///relative.db, sqlite:////absolute.db or postgresql://user@host/db",
+    ),
+    Option(
+        "--kubeconfig",
+        "KUBECONFIG",
+        None,
+        "kubeconfig file; default: the in-cluster service account, then ~/.kube/config",
+    ),
+    Option(
+        "--namespaces",
+        "KSCHEMA_NAMESPACES",
+        "",
+        "comma-separated namespaces to serve; empty serves the whole cluster",
+    ),
+    Option("--log-level", "KSCHEMA_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option("--api-host", "KSCHEMA_API_HOST", "0.0.0.0", "read API listen address"),
+    Option("--api-port", "KSCHEMA_API_PORT", "8081", "read API port (HTTP)"),
+    Option("--webhook-host", "KSCHEMA_WEBHOOK_HOST", "0.0.0.0", "admission webhook listen address"),
+    Option("--webhook-port", "KSCHEMA_WEBHOOK_PORT", "9443", "admission webhook port (HTTPS)"),
+    Option(
+        "--webhook-cert-dir",
+        "KSCHEMA_WEBHOOK_CERT_DIR",
+        "/etc/kschema/webhook-tls",
+        "folder with tls.crt and tls.key for the webhook (re-read when they change)",
+    ),
+    Option(
+        "--health-port", "KSCHEMA_HEALTH_PORT", "8080", "operator liveness port (/healthz); 0 disables it"
+    ),
+    Option(
+        "--peering",
+        "KSCHEMA_PEERING",
+        "kschema",
+        "kopf peering name for leader election; empty runs standalone (one replica only)",
+    ),
+    Option("--priority", "KSCHEMA_PRIORITY", "0", "this replica's leader-election priority"),
+    Option(
+        "--deletion-timeout",
+        "KSCHEMA_DELETION_TIMEOUT",
+        "600",
+        "seconds a deletion waits for an unavailable store before letting the resource go",
+    ),
+)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        parser.add_argument(
+            option.flag,
+            dest=_dest(option),
+            default=None,
+            help=f"{option.help} (env {option.env}; default {option.default or 'none'!s})",
+        )
+
+
+def _dest(option: Option) -> str:
+    return option.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    components: tuple[str, ...]
+    store_url: str
+    log_level: str
+    operator: OperatorSettings
+    webhook: WebhookSettings
+    api: ApiSettings
+
+
+def load_config(
+    components: tuple[str, ...], args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> RuntimeConfig:
+    """Resolves flags over environment variables over defaults and validates the result."""
+    env = os.environ if env is None else env
+    raw: dict[str, tuple[Option, str | None]] = {}
+    for option in OPTIONS:
+        value = getattr(args, _dest(option), None)
+        if value is None:
+            value = env.get(option.env) or option.default
+        raw[_dest(option)] = (option, value)
+
+    def text(key: str) -> str:
+        return raw[key][1] or ""
+
+    def number(key: str, *, low: int, high: int) -> int:
+        option, value = raw[key]
+        try:
+            parsed = int(value or "")
+        except ValueError:
+            raise ConfigError(f"{option.flag} ({option.env}) must be an integer, got {value!r}") from None
+        if not low <= parsed <= high:
+            raise ConfigError(f"{option.flag} ({option.env}) must be between {low} and {high}, got {parsed}")
+        return parsed
+
+    store_url = text("store_url")
+    try:
+        store_from_url(store_url)
+    except StoreError as exc:
+        raise ConfigError(f"--store-url (KSCHEMA_STORE_URL): {exc}") from None
+
+    log_level = text("log_level").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"--log-level (KSCHEMA_LOG_LEVEL) must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+        )
+
+    kubeconfig = Path(text("kubeconfig")) if text("kubeconfig") else None
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise ConfigError(f"--kubeconfig (KUBECONFIG): no such file {str(kubeconfig)!r}")
+
+    option, deletion_raw = raw["deletion_timeout"]
+    try:
+        deletion_timeout = float(deletion_raw or "")
+    except ValueError:
+        raise ConfigError(
+            f"{option.flag} ({option.env}) must be a number of seconds, got {deletion_raw!r}"
+        ) from None
+
+    health_port = number("health_port", low=0, high=65535)
+    namespaces = tuple(n.strip() for n in text("namespaces").split(",") if n.strip())
+    operator = OperatorSettings(
+        namespaces=namespaces,
+        kubeconfig=kubeconfig,
+        peering=text("peering") or None,
+        priority=number("priority", low=-(2**31), high=2**31 - 1),
+        deletion_timeout=deletion_timeout,
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+    )
+
+    cert_dir = Path(text("webhook_cert_dir"))
+    if "webhook" in components:
+        for name in ("tls.crt", "tls.key"):
+            if not (cert_dir / name).is_file():
+                raise ConfigError(
+                    f"--webhook-cert-dir (KSCHEMA_WEBHOOK_CERT_DIR): {name} is missing in {str(cert_dir)!r}"
+                )
+    webhook = WebhookSettings(
+        cert_file=cert_dir / "tls.crt",
+        key_file=cert_dir / "tls.key",
+        host=text("webhook_host"),
+        port=number("webhook_port", low=1, high=65535),
+        kubeconfig=kubeconfig,
+    )
+    try:
+        api = ApiSettings(host=text("api_host"), port=number("api_port", low=1, high=65535))
+    except ValueError as exc:
+        raise ConfigError(f"read API settings: {exc}") from None
+    return RuntimeConfig(components, store_url, log_level, operator, webhook, api)

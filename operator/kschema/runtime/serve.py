@@ -1,0 +1,65 @@
+"""Runs the chosen components in one event loop over one store until SIGTERM or SIGINT, then stops them
+in order and closes the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from kschema.api.app import create_app as create_api_app
+from kschema.api.settings import ApiSettings
+from kschema.operator.main import run_operator
+from kschema.runtime.config import RuntimeConfig
+from kschema.store.base import RegistryStore
+from kschema.store.factory import open_store
+from kschema.webhook import run_webhook
+
+logger = logging.getLogger(__name__)
+
+
+async def run_api(settings: ApiSettings, store: RegistryStore, *, stop: asyncio.Event) -> None:
+    runner = web.AppRunner(create_api_app(settings, store), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        logger.info("Started the read API address=%s:%s", settings.host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        logger.info("Stopped the read API")
+
+
+async def serve(config: RuntimeConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = await open_store(config.store_url)
+    logger.info("Opened the registry store components=%s", ",".join(config.components))
+    try:
+        async with asyncio.TaskGroup() as group:
+            if "operator" in config.components:
+                group.create_task(_until_stopped(run_operator(config.operator, store, stop=stop), stop))
+            if "webhook" in config.components:
+                group.create_task(_until_stopped(run_webhook(config.webhook, store, stop=stop), stop))
+            if "api" in config.components:
+                group.create_task(_until_stopped(run_api(config.api, store, stop=stop), stop))
+    finally:
+        with contextlib.suppress(Exception):
+            await store.close()
+        logger.info("Stopped kschema")
+
+
+async def _until_stopped(component: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """A component that ends on its own (a failure) stops the others too, so the process exits and
+    its supervisor restarts it rather than serving half of kschema."""
+    try:
+        await component
+    finally:
+        stop.set()
