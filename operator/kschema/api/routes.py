@@ -1,0 +1,570 @@
+"""The read API's one route table: Confluent Schema Registry's read endpoints, its read-only answers to
+writes, kschema's data-validation extension, and the health and metrics endpoints.
+
+Handlers return responses and raise only `ApiError` (or domain errors) for the error middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import kschema
+from kschema.api.errors import (
+    CONTENT_TYPE,
+    ApiError,
+    bad_request,
+    invalid_schema,
+    invalid_version,
+    not_ready,
+    read_only,
+    schema_not_found,
+    subject_config_not_found,
+    subject_not_found,
+    version_not_found,
+)
+from kschema.api.index import RegistryIndex, references_json, schema_guid
+from kschema.api.state import INDEX, METRICS, SETTINGS
+from kschema.compat import VersionedSchema, check_compatibility
+from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
+from kschema.model import SchemaState
+from kschema.store import SubjectVersion
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+JSON_TYPES = frozenset(
+    {"application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/json"}
+)
+MAX_VERSION = 2**31 - 1
+_HEADERS = {"Content-Type": CONTENT_TYPE}
+
+
+# Helpers ------------------------------------------------------------------------
+def _respond(data: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), headers={**_HEADERS, **(headers or {})})
+
+
+def _ready_index(request: web.Request) -> RegistryIndex:
+    index = request.app[INDEX]
+    if not index.loaded:
+        raise not_ready()
+    return index
+
+
+def _flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter. Case-insensitive: Confluent's Python client sends `True`/`False`."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    raise bad_request(f"query parameter '{name}' must be true or false, got '{raw}'")
+
+
+def _schema_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise schema_not_found(f"Schema {raw} not found: an ID is a positive integer") from None
+    return value
+
+
+def _version_of(index: RegistryIndex, subject: str, raw: str, include_deleted: bool) -> SubjectVersion:
+    """Resolves a version path segment: `latest`, `-1` or an integer in [1, 2^31-1]."""
+    if raw in ("latest", "-1"):
+        if not index.subject_exists(subject, include_deleted):
+            raise subject_not_found(subject)
+        found = index.latest(subject, include_deleted)
+        if found is None:
+            raise version_not_found(subject, "latest")
+        return found
+    try:
+        number = int(raw)
+    except ValueError:
+        raise invalid_version(raw) from None
+    if not 1 <= number <= MAX_VERSION:
+        raise invalid_version(raw)
+    if not index.subject_exists(subject, include_deleted=True):
+        raise subject_not_found(subject)
+    found = index.version(subject, number, include_deleted)
+    if found is None:
+        raise version_not_found(subject, number)
+    return found
+
+
+async def _json_body(request: web.Request) -> Any:
+    content_type = request.headers.get("Content-Type")
+    if content_type is not None and request.content_type not in JSON_TYPES:
+        raise ApiError(
+            415,
+            415,
+            f"Unsupported content type '{request.content_type}'; send one of {', '.join(sorted(JSON_TYPES))}",
+        )
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise bad_request(f"request body is not valid JSON: {e}") from None
+
+
+async def _object_body(request: web.Request) -> dict[str, Any]:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _body_references(index: RegistryIndex, raw: Any) -> tuple[Reference, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise invalid_schema(f"references must be a list, got {type(raw).__name__}")
+    found = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise invalid_schema(f"references[{i}] must be an object with name, subject and version")
+        name, subject, version = item.get("name"), item.get("subject"), item.get("version")
+        for key, value in (("name", name), ("subject", subject)):
+            if not isinstance(value, str) or not value:
+                raise invalid_schema(f"references[{i}].{key} must be a non-empty string")
+        assert isinstance(name, str)  # checked just above
+        assert isinstance(subject, str)
+        if isinstance(version, bool) or not isinstance(version, int) or not (version == -1 or version >= 1):
+            raise invalid_schema(f"references[{i}].version must be an integer >= 1 or -1, got {version!r}")
+        if version == -1:
+            # Confluent: -1 means the referenced subject's latest version at lookup time.
+            latest = index.latest(subject, include_deleted=False)
+            if latest is None:
+                raise invalid_schema(f"references[{i}] '{name}': subject '{subject}' has no latest version")
+            version = latest.version
+        found.append(Reference(name, subject, version))
+    return tuple(found)
+
+
+def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> ParsedSchema:
+    """Parses the `{"schema", "schemaType", "references"}` of a request, resolving references from the
+    index. `schemaType` defaults to AVRO, as in Confluent."""
+    text = body.get("schema")
+    if not isinstance(text, str) or not text.strip():
+        raise invalid_schema("schema must be a non-empty string")
+    raw_type = body.get("schemaType") or "AVRO"
+    try:
+        fmt = SchemaFormat(str(raw_type).upper())
+    except ValueError:
+        raise invalid_schema(f"schemaType must be one of AVRO, JSON, PROTOBUF, got {raw_type!r}") from None
+    # Protobuf accepts `.proto` text and the base64 `FileDescriptorProto` Confluent clients send.
+    return parse_schema(fmt, text, index.resolve(_body_references(index, body.get("references"))))
+
+
+def _schema_text(index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
+    stored = index.schema(schema_id)
+    if stored is None:
+        raise schema_not_found(f"Schema {schema_id} not found")
+    if fmt == "serialized" and stored.format is SchemaFormat.PROTOBUF:
+        return index.serialized(schema_id)
+    return stored.schema
+
+
+def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -> dict[str, Any]:
+    stored = index.schema(v.schema_id)
+    assert stored is not None  # the index never holds a version without its schema
+    return {
+        "subject": v.subject,
+        "version": v.version,
+        "id": v.schema_id,
+        "guid": schema_guid(stored.fingerprint),
+        "schemaType": stored.format.value,
+        "schema": _schema_text(index, v.schema_id, fmt),
+        "references": references_json(stored.references),
+    }
+
+
+def _lifecycle_headers(index: RegistryIndex, v: SubjectVersion) -> dict[str, str]:
+    """`Deprecation` (RFC 9745) and `Sunset` (RFC 8594) headers for a DEPRECATED version."""
+    if v.state is not SchemaState.DEPRECATED:
+        return {}
+    headers = {}
+    since = index.deprecated_since(v)
+    if since is not None:
+        headers["Deprecation"] = f"@{int(since)}"
+    if v.sunset:
+        try:
+            when = datetime.fromisoformat(v.sunset)
+        except ValueError:
+            log.warning(
+                "Skipped an unreadable sunset date subject=%s version=%d sunset=%s",
+                v.subject,
+                v.version,
+                v.sunset,
+            )
+        else:
+            when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+            headers["Sunset"] = format_datetime(when.astimezone(UTC), usegmt=True)
+    return headers
+
+
+# Root and server metadata ------------------------------------------------------------------------
+@routes.get("/")
+async def root(request: web.Request) -> web.Response:
+    return _respond({})
+
+
+@routes.post("/")
+async def root_post(request: web.Request) -> web.Response:
+    return _respond({})
+
+
+@routes.get("/v1/metadata/version")
+async def server_version(request: web.Request) -> web.Response:
+    return _respond({"version": kschema.__version__, "commitId": ""})
+
+
+@routes.get("/schemas/types")
+async def schema_types(request: web.Request) -> web.Response:
+    return _respond(["JSON", "PROTOBUF", "AVRO"])
+
+
+@routes.get("/contexts")
+async def contexts(request: web.Request) -> web.Response:
+    return _respond(["."])
+
+
+# Schemas by ID ------------------------------------------------------------------------
+@routes.get("/schemas/ids/{id}")
+async def schema_by_id(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    schema_id = _schema_id(request.match_info["id"])
+    body = index.schema_body(schema_id)
+    if body is None:
+        raise schema_not_found(f"Schema {schema_id} not found")
+    if not request.query_string:
+        return web.Response(body=body, headers=_HEADERS)
+    # `subject` and `findTags` are accepted and ignored: an ID means the same schema in every subject.
+    fmt = request.query.get("format")
+    fetch_max_id = _flag(request, "fetchMaxId")
+    stored = index.schema(schema_id)
+    assert stored is not None
+    if not fetch_max_id and (fmt != "serialized" or stored.format is not SchemaFormat.PROTOBUF):
+        return web.Response(body=body, headers=_HEADERS)
+    payload = json.loads(body)
+    payload["schema"] = _schema_text(index, schema_id, fmt)
+    if fetch_max_id:
+        payload["maxId"] = index.max_id
+    return _respond(payload)
+
+
+@routes.get("/schemas/ids/{id}/schema")
+async def schema_text_by_id(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    text = _schema_text(index, _schema_id(request.match_info["id"]), request.query.get("format"))
+    return web.Response(body=text.encode(), headers=_HEADERS)
+
+
+@routes.get("/schemas/ids/{id}/versions")
+async def versions_by_id(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    schema_id = _schema_id(request.match_info["id"])
+    if not index.has_schema(schema_id):
+        raise schema_not_found(f"Schema {schema_id} not found")
+    uses = index.uses(schema_id, _flag(request, "deleted"))
+    return _respond([{"subject": v.subject, "version": v.version} for v in uses])
+
+
+@routes.get("/schemas/ids/{id}/subjects")
+async def subjects_by_id(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    schema_id = _schema_id(request.match_info["id"])
+    if not index.has_schema(schema_id):
+        raise schema_not_found(f"Schema {schema_id} not found")
+    uses = index.uses(schema_id, _flag(request, "deleted"))
+    return _respond(sorted({v.subject for v in uses}))
+
+
+@routes.get("/schemas/guids/{guid}")
+async def schema_by_guid(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    guid = request.match_info["guid"]
+    schema_id = index.id_for_guid(guid)
+    if schema_id is None:
+        raise schema_not_found(f"Schema with GUID {guid} not found")
+    payload = json.loads(index.schema_body(schema_id) or b"{}")
+    payload["schema"] = _schema_text(index, schema_id, request.query.get("format"))
+    return _respond(payload)
+
+
+@routes.get("/schemas/guids/{guid}/ids")
+async def ids_by_guid(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    guid = request.match_info["guid"]
+    schema_id = index.id_for_guid(guid)
+    if schema_id is None:
+        raise schema_not_found(f"Schema with GUID {guid} not found")
+    return _respond([schema_id])
+
+
+# Subjects and versions ------------------------------------------------------------------------
+@routes.get("/subjects")
+async def list_subjects(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    prefix = request.query.get("subjectPrefix", "")
+    # Confluent's default context prefix `:*:` means "every subject".
+    if prefix in (":*:", ":.:"):
+        prefix = ""
+    return _respond(index.subjects(_flag(request, "deleted"), prefix))
+
+
+@routes.get("/subjects/{subject}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    include_deleted = _flag(request, "deleted")
+    versions = index.versions(subject, include_deleted)
+    if not versions:
+        raise subject_not_found(subject)
+    return _respond([v.version for v in versions])
+
+
+@routes.get("/subjects/{subject}/versions/{version}")
+async def get_version(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
+    payload = _version_payload(index, found, request.query.get("format"))
+    return _respond(payload, _lifecycle_headers(index, found))
+
+
+@routes.get("/subjects/{subject}/versions/{version}/schema")
+async def get_version_schema(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
+    text = _schema_text(index, found.schema_id, request.query.get("format"))
+    return web.Response(body=text.encode(), headers={**_HEADERS, **_lifecycle_headers(index, found)})
+
+
+@routes.get("/subjects/{subject}/versions/{version}/referencedby")
+async def referenced_by(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    include_deleted = _flag(request, "deleted")
+    found = _version_of(index, subject, request.match_info["version"], include_deleted)
+    return _respond(index.referenced_by(found.subject, found.version, include_deleted))
+
+
+@routes.get("/subjects/{subject}/metadata")
+async def latest_with_metadata(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    include_deleted = _flag(request, "deleted")
+    if request.query.getall("key", []):
+        # kschema versions carry no Confluent metadata properties, so no version can match a filter.
+        raise schema_not_found(f"No version of subject '{subject}' has the requested metadata")
+    found = _version_of(index, subject, "latest", include_deleted)
+    payload = _version_payload(index, found, request.query.get("format"))
+    return _respond(payload, _lifecycle_headers(index, found))
+
+
+@routes.post("/subjects/{subject}")
+async def lookup(request: web.Request) -> web.Response:
+    """Is this schema registered under the subject? Compared by fingerprint (canonical form plus
+    references), so formatting and key order do not matter."""
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    include_deleted = _flag(request, "deleted")
+    body = await _object_body(request)
+    if not index.subject_exists(subject, include_deleted):
+        raise subject_not_found(subject)
+    parsed = _body_schema(index, body)
+    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted)
+    if found is None:
+        raise schema_not_found(f"Schema not found under subject '{subject}'")
+    payload = _version_payload(index, found, request.query.get("format"))
+    return _respond(payload, _lifecycle_headers(index, found))
+
+
+@routes.post("/subjects/{subject}/versions")
+async def register(request: web.Request) -> web.Response:
+    """Confluent's READONLY behaviour: a schema that is already registered gets its ID back (clients
+    "register" on first use); anything new is refused, because versions come from Schema resources."""
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    body = await _object_body(request)
+    parsed = _body_schema(index, body)
+    found = None
+    if index.subject_exists(subject, include_deleted=False):
+        found = index.find_in_subject(subject, parsed.fingerprint, include_deleted=False)
+    if found is None:
+        raise read_only(f"Subject '{subject}'")
+    wanted_id = body.get("id")
+    if wanted_id not in (None, 0, -1, found.schema_id):
+        raise read_only(f"Subject '{subject}'")
+    if body.get("version") == -1:
+        # "This must become latest": true already, or it would need a new version.
+        latest = index.latest(subject, include_deleted=False)
+        if latest is None or latest.schema_id != found.schema_id:
+            raise read_only(f"Subject '{subject}'")
+    stored = index.schema(found.schema_id)
+    assert stored is not None
+    return _respond(
+        {"id": found.schema_id, "version": found.version, "guid": schema_guid(stored.fingerprint)}
+    )
+
+
+@routes.delete("/subjects/{subject}")
+async def delete_subject(request: web.Request) -> web.Response:
+    raise read_only(f"Subject '{request.match_info['subject']}'")
+
+
+@routes.delete("/subjects/{subject}/versions/{version}")
+async def delete_version(request: web.Request) -> web.Response:
+    raise read_only(f"Subject '{request.match_info['subject']}'")
+
+
+# Config, mode, associations ------------------------------------------------------------------------
+@routes.get("/config")
+async def global_config(request: web.Request) -> web.Response:
+    return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
+
+
+@routes.get("/config/{subject}")
+async def subject_config(request: web.Request) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    record = index.subject(subject)
+    if record is None or record.deleted:
+        if _flag(request, "defaultToGlobal"):
+            return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
+        raise subject_config_not_found(subject)
+    return _respond({"compatibilityLevel": record.compatibility.value})
+
+
+@routes.get("/mode")
+async def global_mode(request: web.Request) -> web.Response:
+    return _respond({"mode": "READONLY"})
+
+
+@routes.get("/mode/{subject}")
+async def subject_mode(request: web.Request) -> web.Response:
+    # The whole registry is read-only through this API, so every subject reports it.
+    return _respond({"mode": "READONLY"})
+
+
+@routes.route("PUT", "/config")
+@routes.route("DELETE", "/config")
+async def write_global_config(request: web.Request) -> web.Response:
+    raise read_only("The global configuration")
+
+
+@routes.route("PUT", "/config/{subject}")
+@routes.route("DELETE", "/config/{subject}")
+async def write_subject_config(request: web.Request) -> web.Response:
+    raise read_only(f"Subject '{request.match_info['subject']}'")
+
+
+@routes.route("PUT", "/mode")
+@routes.route("DELETE", "/mode")
+async def write_global_mode(request: web.Request) -> web.Response:
+    raise read_only("The global mode")
+
+
+@routes.route("PUT", "/mode/{subject}")
+@routes.route("DELETE", "/mode/{subject}")
+async def write_subject_mode(request: web.Request) -> web.Response:
+    raise read_only(f"Subject '{request.match_info['subject']}'")
+
+
+@routes.get("/associations/resources/{namespace}/{name}")
+async def resource_associations(request: web.Request) -> web.Response:
+    # kschema binds topics to subjects by name (TopicNameStrategy); it stores no associations, and an
+    # empty list makes clients fall back to that strategy.
+    return _respond([])
+
+
+@routes.get("/associations/subjects/{subject}")
+async def subject_associations(request: web.Request) -> web.Response:
+    return _respond([])
+
+
+# Compatibility and data validation ------------------------------------------------------------------------
+async def _compatibility(request: web.Request, version: str | None) -> web.Response:
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    verbose = _flag(request, "verbose")
+    body = await _object_body(request)
+    if version is not None:
+        history = [_version_of(index, subject, version, include_deleted=False)]
+    else:
+        history = index.versions(subject, include_deleted=False)
+    new = _body_schema(index, body)
+    record = index.subject(subject)
+    level = record.compatibility if record is not None else request.app[SETTINGS].global_compatibility
+    result = check_compatibility(
+        VersionedSchema(None, new),
+        [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
+        level,
+    )
+    payload: dict[str, Any] = {"is_compatible": result.compatible}
+    if verbose:
+        payload["messages"] = result.messages
+    return _respond(payload)
+
+
+@routes.post("/compatibility/subjects/{subject}/versions/{version}")
+async def compatibility_with_version(request: web.Request) -> web.Response:
+    return await _compatibility(request, request.match_info["version"])
+
+
+@routes.post("/compatibility/subjects/{subject}/versions")
+async def compatibility_with_history(request: web.Request) -> web.Response:
+    return await _compatibility(request, None)
+
+
+@routes.post("/kschema/v1/subjects/{subject}/versions/{version}/validate")
+async def validate_payload(request: web.Request) -> web.Response:
+    """Checks a JSON payload (the request body) against a registered version."""
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    found = _version_of(index, subject, request.match_info["version"], include_deleted=False)
+    payload = await _json_body(request)
+    issues = index.parsed(found.schema_id).validate(payload)
+    return _respond(
+        {
+            "subject": found.subject,
+            "version": found.version,
+            "id": found.schema_id,
+            "valid": not issues,
+            "errors": [{"location": i.location, "message": i.message} for i in issues],
+        },
+        _lifecycle_headers(index, found),
+    )
+
+
+# Health and metrics ------------------------------------------------------------------------
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    index = request.app[INDEX]
+    if not index.loaded:
+        return web.json_response({"status": "loading"}, status=503)
+    return web.json_response({"status": "ready", "seq": index.seq})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
