@@ -158,7 +158,9 @@ def references_from_spec(raw: Any, field_path: str = "spec.references") -> tuple
         for key in ("name", "subject"):
             if not isinstance(item.get(key), str) or not item[key]:
                 raise SpecError(f"{where}.{key}", "is required and must be a non-empty string")
-        refs.append(Reference(item["name"], item["subject"], _positive_int(item.get("version"), f"{where}.version")))
+        refs.append(
+            Reference(item["name"], item["subject"], _positive_int(item.get("version"), f"{where}.version"))
+        )
     return tuple(refs)
 
 

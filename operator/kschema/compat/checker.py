@@ -36,9 +36,7 @@ def _rules_for(fmt: SchemaFormat) -> ReaderWriterRules:
 def check_reader_writer(reader: ParsedSchema, writer: ParsedSchema) -> list[Issue]:
     """Why `reader` cannot read data written with `writer` (empty when it can)."""
     if reader.format is not writer.format:
-        return [
-            Issue("", "FORMAT_CHANGED", f"schema format changed from {writer.format} to {reader.format}")
-        ]
+        return [Issue("", "FORMAT_CHANGED", f"schema format changed from {writer.format} to {reader.format}")]
     return _rules_for(reader.format)(reader, writer)
 
 
@@ -57,10 +55,12 @@ def check_compatibility(
     for old in against:
         if rule.backward:
             found += [
-                Incompatibility(i, new.version, old.version) for i in check_reader_writer(new.schema, old.schema)
+                Incompatibility(i, new.version, old.version)
+                for i in check_reader_writer(new.schema, old.schema)
             ]
         if rule.forward:
             found += [
-                Incompatibility(i, old.version, new.version) for i in check_reader_writer(old.schema, new.schema)
+                Incompatibility(i, old.version, new.version)
+                for i in check_reader_writer(old.schema, new.schema)
             ]
     return CompatibilityResult(tuple(found))

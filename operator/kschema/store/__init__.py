@@ -1,5 +1,6 @@
 """The registry store: one narrow async interface (`RegistryStore`), SQLite and PostgreSQL backends."""
 
+from kschema.model import SchemaState
 from kschema.store.base import (
     Change,
     FormatConflictError,
@@ -17,7 +18,6 @@ from kschema.store.base import (
     SubjectVersion,
     VersionConflictError,
 )
-from kschema.model import SchemaState
 
 __all__ = [
     "Change",

@@ -155,8 +155,9 @@ class RegistryStore(Protocol):
         updating its state). Raises `VersionConflictError`, `IdConflictError`,
         `SubjectOwnedElsewhereError`, `FormatConflictError` or `InvalidInputError`, changing nothing."""
 
-    async def set_state(self, subject: str, version: int, state: SchemaState, sunset: str | None = None) -> None:
-        ...
+    async def set_state(
+        self, subject: str, version: int, state: SchemaState, sunset: str | None = None
+    ) -> None: ...
 
     async def delete_version(self, subject: str, version: int) -> None:
         """Soft-deletes one version; its ID keeps resolving and is never reused. Idempotent."""
@@ -174,7 +175,9 @@ class RegistryStore(Protocol):
 
     async def find_schema(self, fingerprint: str) -> StoredSchema | None: ...
 
-    async def versions_of_schema(self, schema_id: int, include_deleted: bool = False) -> list[SubjectVersion]: ...
+    async def versions_of_schema(
+        self, schema_id: int, include_deleted: bool = False
+    ) -> list[SubjectVersion]: ...
 
     # Change feed -------------------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot: ...
@@ -182,7 +185,9 @@ class RegistryStore(Protocol):
     async def changes(self, after_seq: int, limit: int = 1000) -> list[Change]:
         """Changes with `seq > after_seq`, oldest first."""
 
-    async def wait_for_changes(self, after_seq: int, timeout: float) -> None:
+    # A timeout argument rather than a caller's `asyncio.timeout`: a wait that merely ends is the normal
+    # outcome here (the caller polls again), and PostgreSQL must not be cancelled mid-notification.
+    async def wait_for_changes(self, after_seq: int, timeout: float) -> None:  # noqa: ASYNC109
         """Returns when a change past `after_seq` may exist, or after `timeout` seconds (PostgreSQL uses
         LISTEN/NOTIFY, SQLite polls)."""
 
