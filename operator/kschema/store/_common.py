@@ -1,0 +1,343 @@
+"""Validation and the registration rules shared by the SQLite and PostgreSQL backends.
+
+The backends differ only in how they talk to their database; every decision about IDs, ownership and
+immutability is made here, from rows the backend has read inside its write transaction, so both
+backends refuse and accept exactly the same things.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from importlib import resources
+from typing import Any, TypeVar
+
+from kschema.compat import CompatibilityLevel
+from kschema.formats import Reference, SchemaFormat
+from kschema.model import SchemaState
+from kschema.store.base import (
+    MAX_SCHEMA_BYTES,
+    FormatConflictError,
+    IdConflictError,
+    InvalidInputError,
+    NewVersion,
+    StoredSchema,
+    StoreError,
+    SubjectOwnedElsewhereError,
+    SubjectRecord,
+    SubjectVersion,
+    VersionConflictError,
+    check_references,
+    check_subject_name,
+    check_version_number,
+)
+
+E = TypeVar("E", bound=StrEnum)
+
+# The Confluent wire format carries the schema ID in 4 signed bytes: an ID above this cannot be written.
+MAX_SCHEMA_ID = 2**31 - 1
+MAX_VERSION = 2**31 - 1  # versions are 32-bit in the Confluent API
+MAX_NAMESPACE_LENGTH = 253
+MAX_FINGERPRINT_LENGTH = 256
+MAX_DESCRIPTION_LENGTH = 4096
+
+# Kinds of change-feed entries (see `Change.kind`).
+KIND_SUBJECT = "subject"
+KIND_VERSION = "version"
+KIND_SCHEMA = "schema"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(backend: str) -> list[Migration]:
+    """The versioned SQL files of one backend (`kschema/store/migrations/<backend>/NNNN_name.sql`)."""
+    folder = resources.files("kschema.store").joinpath("migrations", backend)
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        number, _, rest = entry.name.partition("_")
+        if not number.isdigit():
+            raise StoreError(f"migration file {entry.name!r} does not start with a number", "migrations")
+        found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"duplicate migration numbers for {backend}: {versions}", "migrations")
+    return found
+
+
+# Validation ---------------------------------------------------------------------------------------------
+
+
+def _check_namespace(namespace: object) -> str:
+    if not isinstance(namespace, str) or not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
+        raise InvalidInputError(
+            f"namespace must be 1 to {MAX_NAMESPACE_LENGTH} characters, got {namespace!r}", "namespace"
+        )
+    return namespace
+
+
+def _check_int(value: object, field: str) -> int:
+    # bool is an int subclass; `version=True` is a caller bug, not version 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInputError(f"{field} must be an integer, got {value!r}", field)
+    return value
+
+
+def _enum_value(enum_type: type[E], value: object, field: str) -> E:
+    # Enum members are str instances (StrEnum); anything that is not one of the names is refused.
+    if isinstance(value, str):
+        try:
+            return enum_type(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(member.value for member in enum_type)
+    raise InvalidInputError(f"{field} must be one of {allowed}, got {value!r}", field)
+
+
+def check_format(value: object) -> SchemaFormat:
+    return _enum_value(SchemaFormat, value, "format")
+
+
+def check_state(value: object) -> SchemaState:
+    return _enum_value(SchemaState, value, "state")
+
+
+def check_compatibility(value: object) -> CompatibilityLevel:
+    return _enum_value(CompatibilityLevel, value, "compatibility")
+
+
+def check_sunset(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise InvalidInputError(f"sunset must be an RFC 3339 date or date-time, got {value!r}", "sunset")
+
+
+def check_subject(subject: object) -> str:
+    if not isinstance(subject, str):
+        raise InvalidInputError(f"subject must be a string, got {subject!r}", "subject")
+    check_subject_name(subject)
+    return subject
+
+
+def check_version(version: object) -> int:
+    number = _check_int(version, "version")
+    check_version_number(number)
+    if number > MAX_VERSION:
+        raise InvalidInputError(f"version must be at most {MAX_VERSION}, got {number}", "version")
+    return number
+
+
+def could_exist(number: object, limit: int) -> bool:
+    """Whether a looked-up ID or version is a positive integer that the database could hold; lookups of
+    anything else find nothing instead of failing in the driver."""
+    return isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= limit
+
+
+def validate_new_version(new: NewVersion) -> NewVersion:
+    """Checks every field and returns the version with its enums normalised; raises `InvalidInputError`
+    naming the field before the database is touched."""
+    check_subject(new.subject)
+    check_version(new.version)
+    _check_namespace(new.namespace)
+    fmt = check_format(new.format)
+    state = check_state(new.state)
+    sunset = check_sunset(new.sunset)
+    if not isinstance(new.schema, str) or not new.schema:
+        raise InvalidInputError("schema must be a non-empty string", "schema")
+    for field in ("schema", "canonical", "fingerprint", "namespace"):
+        # PostgreSQL text cannot hold NUL; refuse it in both backends so they accept the same input.
+        if "\x00" in str(getattr(new, field)):
+            raise InvalidInputError(f"{field} must not contain NUL characters", field)
+    size = len(new.schema.encode("utf-8"))
+    if size > MAX_SCHEMA_BYTES:
+        raise InvalidInputError(f"schema is {size} bytes, the limit is {MAX_SCHEMA_BYTES}", "schema")
+    if not isinstance(new.canonical, str) or not new.canonical:
+        raise InvalidInputError("canonical must be a non-empty string", "canonical")
+    if (
+        not isinstance(new.fingerprint, str)
+        or not new.fingerprint
+        or len(new.fingerprint) > MAX_FINGERPRINT_LENGTH
+    ):
+        raise InvalidInputError(
+            f"fingerprint must be 1 to {MAX_FINGERPRINT_LENGTH} characters", "fingerprint"
+        )
+    check_references(new.references)
+    if new.pinned_id is not None:
+        pinned = _check_int(new.pinned_id, "pinned_id")
+        if not 1 <= pinned <= MAX_SCHEMA_ID:
+            raise InvalidInputError(
+                f"pinned_id must be between 1 and {MAX_SCHEMA_ID}, got {pinned}", "pinned_id"
+            )
+    return NewVersion(
+        subject=new.subject,
+        version=new.version,
+        namespace=new.namespace,
+        format=fmt,
+        schema=new.schema,
+        canonical=new.canonical,
+        fingerprint=new.fingerprint,
+        references=tuple(new.references),
+        state=state,
+        pinned_id=new.pinned_id,
+        sunset=sunset,
+    )
+
+
+def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
+    check_subject(record.subject)
+    _check_namespace(record.namespace)
+    if (
+        not isinstance(record.description, str)
+        or len(record.description) > MAX_DESCRIPTION_LENGTH
+        or "\x00" in record.description
+    ):
+        raise InvalidInputError(
+            f"description must be a string of at most {MAX_DESCRIPTION_LENGTH} characters without NUL",
+            "description",
+        )
+    return SubjectRecord(
+        subject=record.subject,
+        namespace=record.namespace,
+        format=check_format(record.format),
+        compatibility=check_compatibility(record.compatibility),
+        deleted=False,
+        description=record.description,
+    )
+
+
+def check_namespace(namespace: object) -> str:
+    return _check_namespace(namespace)
+
+
+# Encoding ---------------------------------------------------------------------------------------------
+
+
+def encode_references(references: tuple[Reference, ...]) -> str:
+    return json.dumps([{"name": r.name, "subject": r.subject, "version": r.version} for r in references])
+
+
+def decode_references(text: str) -> tuple[Reference, ...]:
+    return tuple(Reference(r["name"], r["subject"], r["version"]) for r in json.loads(text))
+
+
+# Rows -------------------------------------------------------------------------------------------------
+
+# Column lists shared by both backends, in the order the `*_from_row` functions read them.
+SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs"
+SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description"
+VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
+
+
+def schema_from_row(row: Any) -> StoredSchema:
+    return StoredSchema(
+        id=row[0],
+        format=SchemaFormat(row[1]),
+        schema=row[2],
+        canonical=row[3],
+        fingerprint=row[4],
+        references=decode_references(row[5]),
+    )
+
+
+def subject_from_row(row: Any) -> SubjectRecord:
+    return SubjectRecord(
+        subject=row[0],
+        namespace=row[1],
+        format=SchemaFormat(row[2]),
+        compatibility=CompatibilityLevel(row[3]),
+        deleted=bool(row[4]),
+        description=row[5],
+    )
+
+
+def version_from_row(row: Any) -> SubjectVersion:
+    return SubjectVersion(
+        subject=row[0],
+        version=row[1],
+        schema_id=row[2],
+        state=SchemaState(row[3]),
+        deleted=bool(row[4]),
+        namespace=row[5],
+        sunset=row[6],
+    )
+
+
+# Decisions --------------------------------------------------------------------------------------------
+
+
+def check_subject_claim(existing: SubjectRecord | None, namespace: str, fmt: SchemaFormat) -> None:
+    """A live subject belongs to the namespace that declared it; a deleted one may be claimed again.
+    The format never changes, deleted or not, because tombstoned versions keep that format."""
+    if existing is None:
+        return
+    if not existing.deleted and existing.namespace != namespace:
+        raise SubjectOwnedElsewhereError(
+            f"subject {existing.subject!r} is owned by namespace {existing.namespace!r}", "subject"
+        )
+    if existing.format != fmt:
+        raise FormatConflictError(
+            f"subject {existing.subject!r} has format {existing.format.value}, not {fmt.value}", "format"
+        )
+
+
+def check_existing_version(new: NewVersion, existing: SubjectVersion, content: StoredSchema | None) -> None:
+    """Versions are immutable: the same subject and version must carry the same schema."""
+    if content is None or content.id != existing.schema_id:
+        raise VersionConflictError(
+            f"subject {new.subject!r} version {new.version} is already registered with other content "
+            f"(schema ID {existing.schema_id})",
+            "version",
+        )
+    if new.pinned_id is not None and new.pinned_id != existing.schema_id:
+        raise IdConflictError(
+            f"subject {new.subject!r} version {new.version} already has schema ID {existing.schema_id}, "
+            f"not the pinned ID {new.pinned_id}",
+            "pinned_id",
+        )
+
+
+def resolve_pinned_id(new: NewVersion, content: StoredSchema | None, holder: StoredSchema | None) -> bool:
+    """Decides a pinned ID. Returns True when the schema row must be inserted with that ID, False when the
+    content already holds it. Raises `IdConflictError` when the ID is held by other content or the content
+    already has another ID (one content, one ID)."""
+    assert new.pinned_id is not None
+    if holder is not None:
+        if content is not None and content.id == holder.id:
+            return False
+        raise IdConflictError(
+            f"schema ID {new.pinned_id} is already assigned to other content "
+            f"(fingerprint {holder.fingerprint})",
+            "pinned_id",
+        )
+    if content is not None:
+        raise IdConflictError(
+            f"this schema already has ID {content.id}; it cannot also take the pinned ID {new.pinned_id}",
+            "pinned_id",
+        )
+    return True
+
+
+def next_schema_id(high_water: int) -> int:
+    if high_water >= MAX_SCHEMA_ID:
+        raise StoreError(f"the schema ID space is exhausted (high-water mark {high_water})", "id")
+    return high_water + 1
