@@ -1,0 +1,58 @@
+# kschema: one image, one CLI. `kschema run` (the default) runs the operator, the webhook and the read API in
+# one process; `kschema operator|webhook|api` run them apart. Built from the repository root.
+
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY operator/ operator/
+
+# Build the wheel, then install it with every dependency pinned by constraints.txt into a venv that the final
+# stage copies whole. The venv's interpreter link points at /usr/local/bin/python3.11, the same path in both
+# stages, and pip compiles the bytecode here so nothing is written at run time.
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
+ && /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt /dist/kschema-*.whl \
+ && /opt/venv/bin/kschema --help >/dev/null
+
+
+FROM python:3.11-slim
+
+LABEL org.opencontainers.image.title="kschema" \
+      org.opencontainers.image.description="A Kubernetes-native schema registry" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed numeric UID/GID, so Kubernetes can verify runAsNonRoot without resolving a user name.
+# The chart's securityContext uses the same IDs.
+RUN groupadd --system --gid 10001 kschema \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin kschema \
+ && mkdir -p /var/lib/kschema \
+ && chown 10001:10001 /var/lib/kschema
+
+COPY --from=builder /opt/venv /opt/venv
+
+# Read-only root filesystem: Python writes no bytecode, HOME and temporary files live in /tmp (an emptyDir in
+# the chart), and the SQLite store lives on the data volume at /var/lib/kschema.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    KSCHEMA_STORE_URL=sqlite:////var/lib/kschema/registry.db
+
+USER 10001:10001
+WORKDIR /var/lib/kschema
+VOLUME ["/var/lib/kschema"]
+
+# 8080: operator health and metrics; 8081: read API (Confluent REST), health and metrics; 9443: webhook (HTTPS).
+EXPOSE 8080 8081 9443
+
+# Python turns SIGINT into a clean cancellation of the asyncio main task even as PID 1, where SIGTERM would be
+# ignored unless a handler is installed; container runtimes send the image's stop signal.
+STOPSIGNAL SIGINT
+
+ENTRYPOINT ["kschema"]
+CMD ["run"]
