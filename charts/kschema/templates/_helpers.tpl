@@ -173,9 +173,9 @@ resources:
 - name: KSCHEMA_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
 {{- if eq .component "operator" "registry" }}
-# kopf's liveness endpoint, probed by the kubelet.
-- name: KSCHEMA_LIVENESS
-  value: http://0.0.0.0:8080/healthz
+# The operator's liveness endpoint (/healthz), probed by the kubelet.
+- name: KSCHEMA_HEALTH_PORT
+  value: "8080"
 # One peering per release: two registries in one cluster must not stand each other by.
 - name: KSCHEMA_PEERING
   value: {{ include "kschema.fullname" $root }}

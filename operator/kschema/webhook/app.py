@@ -1,0 +1,231 @@
+"""The aiohttp application: AdmissionReview in, verdict out, decisions made by `kschema.policy`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from kschema.formats import ParsedSchema, ResolvedReference, SchemaFormat, parse_schema
+from kschema.model import (
+    SCHEMA_KIND,
+    SUBJECT_KIND,
+    SchemaSpec,
+    SpecError,
+    SubjectSpec,
+    schema_from_body,
+    subject_from_body,
+)
+from kschema.policy import (
+    Catalog,
+    Decision,
+    Parser,
+    missing_registry_references,
+    review_schema,
+    review_subject,
+)
+from kschema.store.base import RegistryStore
+from kschema.webhook.cache import DeclaredCache
+from kschema.webhook.registry import gather_facts
+from kschema.webhook.settings import SCHEMAS_PATH, SUBJECTS_PATH, WebhookSettings
+
+log = logging.getLogger(__name__)
+
+REVIEWER_KEY: web.AppKey[Reviewer] = web.AppKey("reviewer")
+
+
+class Reviewer:
+    """Turns one AdmissionRequest into a Decision: reads the cache and the store, then calls the policy
+    in a worker thread so a long compatibility check never stalls health checks or other requests."""
+
+    def __init__(self, settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.store = store
+        # Declared versions are parsed again for every neighbour check; their texts never change, so a
+        # parse is cached by (format, text, resolved references).
+        cached = functools.lru_cache(maxsize=settings.parse_cache_size)(_parse)
+        self.parse: Parser = cached
+
+    async def _catalog(self) -> Catalog:
+        if not await self.cache.wait_synced(self.settings.cache_sync_timeout):
+            raise _NotReady("the webhook has not finished listing Subjects and Schemas yet; retry")
+        return self.cache.catalog()
+
+    async def review_subject(self, new: SubjectSpec | None, old: SubjectSpec | None) -> Decision:
+        catalog = await self._catalog()
+        if new is not None and old is not None and new == old:
+            return Decision()
+        subject = new or old
+        assert subject is not None
+        waiting = catalog.schemas_of(subject)
+        facts = await gather_facts(
+            self.store,
+            catalog,
+            subjects=[subject.name],
+            references=[r for s in waiting for r in s.references],
+            limit_seconds=self.settings.store_timeout,
+        )
+        return await asyncio.to_thread(review_subject, new, old, catalog, facts, parse=self.parse)
+
+    async def review_schema(self, new: SchemaSpec | None, old: SchemaSpec | None) -> Decision:
+        catalog = await self._catalog()
+        if new is not None and old is not None:
+            # Updates only change state or metadata (content is immutable): no store reads needed.
+            return await asyncio.to_thread(review_schema, new, old, catalog, None, parse=self.parse)
+        spec = new or old
+        assert spec is not None
+        fresh = False
+        if new is not None and catalog.subject_resource(spec.namespace, spec.subject) is None:
+            catalog, fresh = await self.cache.fresh_catalog(), True
+        facts = await self._facts(spec, catalog)
+        if new is not None and not fresh and missing_registry_references(new.references, catalog, facts):
+            # Confirm the absence against the API server before refusing a dangling reference.
+            catalog = await self.cache.fresh_catalog()
+            facts = await self._facts(spec, catalog)
+        return await asyncio.to_thread(review_schema, new, old, catalog, facts, parse=self.parse)
+
+    async def _facts(self, spec: SchemaSpec, catalog: Catalog) -> Any:
+        subject = catalog.subject_resource(spec.namespace, spec.subject)
+        siblings = catalog.schemas_of(subject) if subject is not None else []
+        return await gather_facts(
+            self.store,
+            catalog,
+            subjects=[subject.name] if subject is not None else [],
+            versions=[(subject.name, spec.version)] if subject is not None else [],
+            references=[*spec.references, *(r for s in siblings for r in s.references)],
+            pinned_ids=[spec.pinned_id] if spec.pinned_id is not None else [],
+            limit_seconds=self.settings.store_timeout,
+        )
+
+
+def _parse(fmt: SchemaFormat, text: str, references: tuple[ResolvedReference, ...]) -> ParsedSchema:
+    return parse_schema(fmt, text, references)
+
+
+class _NotReady(Exception):
+    pass
+
+
+def _with_namespace(body: Mapping[str, Any] | None, request: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Objects in an AdmissionRequest may omit metadata.namespace (and metadata.name with generateName);
+    the request carries them."""
+    if not body:
+        return None
+    meta = dict(body.get("metadata") or {})
+    meta.setdefault("namespace", request.get("namespace") or "default")
+    if not meta.get("name"):
+        meta["name"] = request.get("name") or f"{meta.get('generateName', '')}<generated>"
+    return {**body, "metadata": meta}
+
+
+async def _decide(reviewer: Reviewer, kind: str, request: Mapping[str, Any]) -> Decision:
+    operation = request.get("operation")
+    if operation not in ("CREATE", "UPDATE", "DELETE"):
+        return Decision()
+    new_body = _with_namespace(request.get("object"), request) if operation != "DELETE" else None
+    old_body = _with_namespace(request.get("oldObject"), request) if operation != "CREATE" else None
+    meta = (new_body or old_body or {}).get("metadata", {})
+    who = f"{kind} {meta.get('namespace', '')}/{meta.get('name', '')}"
+    try:
+        if kind == SUBJECT_KIND:
+            new_subject = subject_from_body(new_body) if new_body else None
+            try:
+                old_subject = subject_from_body(old_body) if old_body else None
+            except SpecError:
+                old_subject = None  # an old object the current model cannot read must not block changes
+            if new_subject is None and old_subject is None:
+                return Decision()
+            return await reviewer.review_subject(new_subject, old_subject)
+        new_schema = schema_from_body(new_body) if new_body else None
+        try:
+            old_schema = schema_from_body(old_body) if old_body else None
+        except SpecError:
+            old_schema = None
+        if new_schema is None and old_schema is None:
+            return Decision()
+        return await reviewer.review_schema(new_schema, old_schema)
+    except SpecError as exc:
+        return Decision((f"{who}: {exc}",))
+
+
+def _review_response(uid: str, decision: Decision, code: int = 403) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": decision.allowed}
+    if not decision.allowed:
+        response["status"] = {
+            "code": code,
+            "reason": "Forbidden" if code == 403 else "ServiceUnavailable",
+            "message": decision.message,
+        }
+    if decision.warnings:
+        response["warnings"] = list(decision.warnings)
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+def _handler(kind: str) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            review = await request.json()
+            admission = review["request"]
+            uid = str(admission["uid"])
+        except (ValueError, KeyError, TypeError):
+            return web.json_response(
+                {"message": "expected an AdmissionReview with a request.uid"}, status=400
+            )
+        got_kind = (admission.get("kind") or {}).get("kind")
+        if got_kind and got_kind != kind:
+            decision = Decision((f"this endpoint reviews {kind} objects, not {got_kind}",))
+            return web.json_response(_review_response(uid, decision, code=400))
+        reviewer = request.app[REVIEWER_KEY]
+        try:
+            decision = await _decide(reviewer, kind, admission)
+        except _NotReady as exc:
+            return web.json_response(_review_response(uid, Decision((str(exc),)), code=503))
+        except Exception:
+            log.exception("Failed to review: kind=%s uid=%s", kind, uid)
+            decision = Decision(("the kschema webhook failed while reviewing this request; see its log",))
+            return web.json_response(_review_response(uid, decision, code=500))
+        meta = (admission.get("object") or admission.get("oldObject") or {}).get("metadata", {})
+        log.info(
+            "Reviewed: kind=%s operation=%s resource=%s/%s allowed=%s warnings=%d dry_run=%s",
+            kind,
+            admission.get("operation"),
+            admission.get("namespace") or meta.get("namespace"),
+            admission.get("name") or meta.get("name"),
+            decision.allowed,
+            len(decision.warnings),
+            bool(admission.get("dryRun")),
+        )
+        return web.json_response(_review_response(uid, decision))
+
+    return handle
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    if request.app[REVIEWER_KEY].cache.synced:
+        return web.Response(text="ok")
+    return web.Response(text="cache not synced", status=503)
+
+
+def create_app(
+    settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None
+) -> web.Application:
+    app = web.Application()
+    app[REVIEWER_KEY] = Reviewer(settings, cache, store)
+    app.router.add_routes(
+        [
+            web.post(SUBJECTS_PATH, _handler(SUBJECT_KIND)),
+            web.post(SCHEMAS_PATH, _handler(SCHEMA_KIND)),
+            web.get("/healthz", _healthz),
+            web.get("/readyz", _readyz),
+        ]
+    )
+    return app

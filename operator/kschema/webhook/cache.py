@@ -1,0 +1,172 @@
+"""A per-replica, watch-fed cache of the declared Subjects and Schemas of every namespace.
+
+Each replica lists and watches on its own; nothing is shared, so any number of replicas can serve. The
+cache can lag the API server by the watch latency; a decision that would refuse because something is
+*absent* asks for `fresh_catalog()` (direct LIST calls) first, so a just-created Subject or reference is
+never reported missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio import client, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kschema.model import (
+    GROUP,
+    SCHEMA_PLURAL,
+    SUBJECT_PLURAL,
+    VERSION,
+    SchemaSpec,
+    SpecError,
+    SubjectSpec,
+    schema_from_body,
+    subject_from_body,
+)
+from kschema.policy import Catalog
+
+log = logging.getLogger(__name__)
+
+_Key = tuple[str, str]
+
+
+def _key(body: Mapping[str, Any]) -> _Key:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _subject(body: Mapping[str, Any]) -> SubjectSpec | None:
+    try:
+        return subject_from_body(body)
+    except SpecError as exc:
+        log.warning("Ignored a Subject that does not parse: resource=%s/%s error=%s", *_key(body), exc)
+        return None
+
+
+def _schema(body: Mapping[str, Any]) -> SchemaSpec | None:
+    try:
+        return schema_from_body(body)
+    except SpecError as exc:
+        log.warning("Ignored a Schema that does not parse: resource=%s/%s error=%s", *_key(body), exc)
+        return None
+
+
+class _Collection:
+    """List-then-watch of one plural, resuming from the last resourceVersion and re-listing on 410."""
+
+    def __init__(
+        self, api: client.CustomObjectsApi, plural: str, timeout_seconds: int, on_change: Any
+    ) -> None:
+        self._api = api
+        self._plural = plural
+        self._timeout = timeout_seconds
+        self._on_change = on_change
+        self.items: dict[_Key, Mapping[str, Any]] = {}
+        self.synced = asyncio.Event()
+
+    async def list(self) -> tuple[dict[_Key, Mapping[str, Any]], str]:
+        listing = await self._api.list_cluster_custom_object(GROUP, VERSION, self._plural)
+        items = {_key(item): item for item in listing.get("items", [])}
+        return items, str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                self.items, resource_version = await self.list()
+                self._on_change()
+                self.synced.set()
+                backoff = 0.5
+                while True:
+                    resource_version = await self._watch(resource_version)
+            except ApiException as exc:
+                if exc.status == 410:
+                    log.info("Re-listed after the watch expired: plural=%s", self._plural)
+                    continue
+                log.warning(
+                    "Watch failed: plural=%s status=%s reason=%s", self._plural, exc.status, exc.reason
+                )
+            except (TimeoutError, OSError, ValueError) as exc:
+                # aiohttp's client errors derive from OSError; ValueError covers a malformed line.
+                log.warning("Watch failed: plural=%s error=%s", self._plural, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _watch(self, resource_version: str) -> str:
+        stream = watch.Watch()
+        try:
+            async for event in stream.stream(
+                self._api.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                self._plural,
+                resource_version=resource_version,
+                timeout_seconds=self._timeout,
+                allow_watch_bookmarks=True,
+            ):
+                kind, body = event["type"], event["raw_object"]
+                resource_version = str(body.get("metadata", {}).get("resourceVersion") or resource_version)
+                if kind == "BOOKMARK":
+                    continue
+                if kind == "DELETED":
+                    self.items.pop(_key(body), None)
+                else:
+                    self.items[_key(body)] = body
+                self._on_change()
+        finally:
+            await stream.close()
+        return resource_version
+
+
+class DeclaredCache:
+    """The declared Subjects and Schemas of the cluster, as a `Catalog` snapshot rebuilt on change."""
+
+    def __init__(self, api_client: client.ApiClient, watch_timeout_seconds: int = 300) -> None:
+        self._api = client.CustomObjectsApi(api_client)
+        self._generation = 0
+        self._catalog: tuple[int, Catalog] | None = None
+        self._subjects = _Collection(self._api, SUBJECT_PLURAL, watch_timeout_seconds, self._changed)
+        self._schemas = _Collection(self._api, SCHEMA_PLURAL, watch_timeout_seconds, self._changed)
+
+    def _changed(self) -> None:
+        self._generation += 1
+
+    @property
+    def synced(self) -> bool:
+        return self._subjects.synced.is_set() and self._schemas.synced.is_set()
+
+    async def wait_synced(self, limit_seconds: float) -> bool:
+        try:
+            async with asyncio.timeout(limit_seconds):
+                await self._subjects.synced.wait()
+                await self._schemas.synced.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Lists and watches both kinds until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._subjects.run())
+            group.create_task(self._schemas.run())
+
+    def catalog(self) -> Catalog:
+        generation = self._generation
+        if self._catalog is None or self._catalog[0] != generation:
+            subjects = [s for s in map(_subject, self._subjects.items.values()) if s is not None]
+            schemas = [s for s in map(_schema, self._schemas.items.values()) if s is not None]
+            self._catalog = (generation, Catalog(subjects, schemas))
+        return self._catalog[1]
+
+    async def fresh_catalog(self) -> Catalog:
+        """A catalog read directly from the API server (consistent reads), bypassing the watch lag."""
+        subjects, _ = await self._subjects.list()
+        schemas, _ = await self._schemas.list()
+        return Catalog(
+            [s for s in map(_subject, subjects.values()) if s is not None],
+            [s for s in map(_schema, schemas.values()) if s is not None],
+        )
