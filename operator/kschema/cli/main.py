@@ -7,13 +7,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from kschema.cli import compat, dev, serve
+from kschema.cli import check, compat, dev, serve
 
 # Each subcommand module adds its parser and sets `handler` (a function of the parsed arguments that
 # returns the exit status) with `set_defaults`.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     serve.add_parser,
     compat.add_parser,
+    check.add_parser,
     dev.add_parser,
 )
 

@@ -1,0 +1,295 @@
+"""Projection of a Subject into a ConfigMap owned by it: one key per served version (`v3.avsc`), the
+latest one again (`latest.avsc`) and `versions.json` (version -> {id, state}). The whole ConfigMap is
+computed from the store every time (level-based), and concurrent requests for one subject coalesce."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kubernetes_asyncio import client
+
+from kschema.formats import SchemaFormat
+from kschema.model import (
+    API_VERSION,
+    LABEL_MANAGED_BY,
+    LABEL_SUBJECT,
+    SUBJECT_KIND,
+    SchemaState,
+    SubjectSpec,
+)
+from kschema.operator.kube import Kube
+from kschema.operator.registration import Blocked, blocked_by_store
+from kschema.store import RegistryStore, StoreError, SubjectVersion
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {SchemaFormat.AVRO: "avsc", SchemaFormat.JSON: "json", SchemaFormat.PROTOBUF: "proto"}
+MANAGED_BY = "kschema"
+LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never latest, ARCHIVED is hidden
+CONFLICT_RETRIES = 5
+SCHEMA_CACHE_SIZE = 20_000  # schema texts by ID: immutable, so a cache never goes stale
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    data: dict[str, str]
+    latest_version: int | None
+    version_count: int
+
+
+def render(fmt: SchemaFormat, versions: Sequence[tuple[SubjectVersion, str]]) -> Projection:
+    """The ConfigMap data for the subject's not deleted versions (with their texts), by version."""
+    ext = EXTENSIONS[fmt]
+    ordered = sorted(versions, key=lambda pair: pair[0].version)
+    served = [(v, text) for v, text in ordered if v.state is not SchemaState.ARCHIVED]
+    data = {f"v{v.version}.{ext}": text for v, text in served}
+    latest = [(v, text) for v, text in served if v.state in LATEST_STATES]
+    if latest:
+        data[f"latest.{ext}"] = latest[-1][1]
+    data["versions.json"] = json.dumps(
+        {str(v.version): {"id": v.schema_id, "state": str(v.state)} for v, _ in served}, indent=2
+    )
+    return Projection(data, latest[-1][0].version if latest else None, len(ordered))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionTarget:
+    """The Subject resource a ConfigMap is projected for."""
+
+    spec: SubjectSpec
+    uid: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.spec.namespace, self.spec.resource_name)
+
+
+@dataclass
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    requested: int = 0
+    completed: int = 0
+    result: Projection | None = None
+    closed: bool = False  # the Subject is being deleted: no more writes
+    status: tuple[int | None, int, str] | None = None  # last status written, to skip no-op patches
+
+
+class Projector:
+    """Writes ConfigMaps. One per process, created at start-up; per-subject locks keep the read-store /
+    write-ConfigMap pairs of one subject in order, so a stale computation never overwrites a newer one."""
+
+    def __init__(self, store: RegistryStore, kube: Kube, *, limit_bytes: int, field_manager: str) -> None:
+        self._store = store
+        self._kube = kube
+        self._limit = limit_bytes
+        self._field_manager = field_manager
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._texts: OrderedDict[int, str] = OrderedDict()
+
+    async def project(self, target: ProjectionTarget, *, tidy: bool = False) -> Projection | None:
+        """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
+        same subject runs are served by the next one, which reads the store after they were made.
+        `tidy` also removes ConfigMaps this Subject projected under another name. Returns None when
+        projection is disabled or the Subject is being deleted."""
+        entry = self._entries.setdefault(target.key, _Entry())
+        entry.requested += 1
+        mine = entry.requested
+        async with entry.lock:
+            if entry.closed:
+                return None
+            if entry.completed >= mine and entry.result is not None and not tidy:
+                return entry.result
+            started = entry.requested
+            result = await self._project_once(target, tidy=tidy)
+            entry.completed = started
+            entry.result = result
+            if result is not None:
+                await self._write_status(target, entry, result)
+            return result
+
+    def reopen(self, target: ProjectionTarget) -> None:
+        entry = self._entries.get(target.key)
+        if entry is not None:
+            entry.closed = False
+
+    async def remove(self, target: ProjectionTarget) -> None:
+        """Deletes the Subject's ConfigMaps and stops projecting it until it is reconciled again."""
+        entry = self._entries.setdefault(target.key, _Entry())
+        async with entry.lock:
+            entry.closed = True
+            entry.result = None
+            entry.status = None
+            await self._delete_owned(target, keep=None)
+        self._entries.pop(target.key, None)
+
+    # Internals ----------------------------------------------------------------------------------------
+
+    async def compute(self, spec: SubjectSpec) -> Projection:
+        try:
+            versions = await self._store.list_versions(spec.name)
+            pairs = [(v, await self._text(v.schema_id)) for v in versions]
+        except StoreError as error:
+            raise blocked_by_store(error) from error
+        return render(spec.format, pairs)
+
+    async def _text(self, schema_id: int) -> str:
+        text = self._texts.get(schema_id)
+        if text is None:
+            stored = await self._store.get_schema(schema_id)
+            if stored is None:
+                raise Blocked(
+                    "StoreError", f"schema id {schema_id} is missing from the store", temporary=True
+                )
+            text = stored.schema
+            self._texts[schema_id] = text
+            if len(self._texts) > SCHEMA_CACHE_SIZE:
+                self._texts.popitem(last=False)
+        return text
+
+    async def _project_once(self, target: ProjectionTarget, *, tidy: bool) -> Projection | None:
+        spec = target.spec
+        if not spec.projection.enabled:
+            await self._delete_owned(target, keep=None)
+            return None
+        projection = await self.compute(spec)
+        size = sum(len(k) + len(v.encode()) for k, v in projection.data.items())
+        if size > self._limit:
+            raise Blocked(
+                "ProjectionTooLarge",
+                f"the projected versions take {size} bytes, over the ConfigMap limit of {self._limit}; "
+                "archive old versions or set spec.projection.enabled=false",
+                temporary=False,
+            )
+        await self._write(target, projection)
+        if tidy:
+            await self._delete_owned(target, keep=spec.config_map_name)
+        return projection
+
+    def _desired(self, target: ProjectionTarget, projection: Projection) -> client.V1ConfigMap:
+        spec = target.spec
+        return client.V1ConfigMap(
+            api_version="v1",
+            kind="ConfigMap",
+            metadata=client.V1ObjectMeta(
+                name=spec.config_map_name,
+                namespace=spec.namespace,
+                labels={LABEL_SUBJECT: spec.resource_name, LABEL_MANAGED_BY: MANAGED_BY},
+                owner_references=[_owner(target)],
+            ),
+            data=projection.data,
+        )
+
+    async def _write(self, target: ProjectionTarget, projection: Projection) -> None:
+        spec = target.spec
+        desired = self._desired(target, projection)
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                existing = await self._kube.core.read_namespaced_config_map(
+                    spec.config_map_name, spec.namespace
+                )
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+                try:
+                    await self._kube.core.create_namespaced_config_map(
+                        spec.namespace, desired, field_manager=self._field_manager
+                    )
+                    logger.info(
+                        "Created ConfigMap namespace=%s name=%s", spec.namespace, spec.config_map_name
+                    )
+                    return
+                except client.ApiException as race:
+                    if race.status == 409:
+                        continue
+                    raise
+            if not _owned_by(existing, target):
+                raise Blocked(
+                    "ConfigMapConflict",
+                    f"ConfigMap {spec.config_map_name} exists and is not managed by this Subject; "
+                    "set spec.projection.configMapName to another name",
+                    temporary=False,
+                )
+            if _matches(existing, desired):
+                return
+            desired.metadata.resource_version = existing.metadata.resource_version
+            try:
+                await self._kube.core.replace_namespaced_config_map(
+                    spec.config_map_name, spec.namespace, desired, field_manager=self._field_manager
+                )
+                return
+            except client.ApiException as error:
+                if error.status not in (404, 409):  # changed or deleted under us: read again
+                    raise
+        raise Blocked(
+            "ConfigMapConflict",
+            f"ConfigMap {spec.config_map_name} kept changing while written",
+            temporary=True,
+        )
+
+    async def _delete_owned(self, target: ProjectionTarget, keep: str | None) -> None:
+        spec = target.spec
+        listed = await self._kube.core.list_namespaced_config_map(
+            spec.namespace,
+            label_selector=f"{LABEL_SUBJECT}={spec.resource_name},{LABEL_MANAGED_BY}={MANAGED_BY}",
+        )
+        for item in listed.items:
+            if item.metadata.name == keep or not _owned_by(item, target):
+                continue
+            try:
+                await self._kube.core.delete_namespaced_config_map(item.metadata.name, spec.namespace)
+                logger.info("Deleted ConfigMap namespace=%s name=%s", spec.namespace, item.metadata.name)
+            except client.ApiException as error:
+                if error.status != 404:
+                    raise
+
+    async def _write_status(self, target: ProjectionTarget, entry: _Entry, result: Projection) -> None:
+        status = (result.latest_version, result.version_count, target.spec.config_map_name)
+        if entry.status == status:
+            return
+        try:
+            await self._kube.patch_subject_status(
+                target.spec.namespace,
+                target.spec.resource_name,
+                {"latestVersion": status[0], "versionCount": status[1], "configMapName": status[2]},
+            )
+        except client.ApiException as error:
+            if error.status != 404:  # the Subject is gone: nothing to report on
+                raise
+        entry.status = status
+
+
+def _owner(target: ProjectionTarget) -> client.V1OwnerReference:
+    return client.V1OwnerReference(
+        api_version=API_VERSION,
+        kind=SUBJECT_KIND,
+        name=target.spec.resource_name,
+        uid=target.uid,
+        controller=True,
+    )
+
+
+def _owned_by(config_map: client.V1ConfigMap, target: ProjectionTarget) -> bool:
+    """Ours when it points at this Subject, or carries our labels (left by an earlier Subject of the same
+    name, e.g. one deleted and re-created by Argo CD, and adopted by replacing the ownerReference)."""
+    meta = config_map.metadata
+    if any(ref.uid == target.uid for ref in meta.owner_references or ()):
+        return True
+    labels = meta.labels or {}
+    return bool(
+        labels.get(LABEL_SUBJECT) == target.spec.resource_name and labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+    )
+
+
+def _matches(existing: client.V1ConfigMap, desired: client.V1ConfigMap) -> bool:
+    meta, want = existing.metadata, desired.metadata
+    owners = [(ref.uid, ref.controller) for ref in meta.owner_references or ()]
+    return bool(
+        (existing.data or {}) == desired.data
+        and all((meta.labels or {}).get(k) == v for k, v in want.labels.items())
+        and owners == [(ref.uid, True) for ref in want.owner_references]
+    )

@@ -1,0 +1,130 @@
+"""What every handler shares: the operator context passed to kopf as `memo`, per-subject locks, and the
+one place where domain outcomes become status conditions and kopf errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import kopf
+from kubernetes_asyncio import client
+
+from kschema.operator import conditions
+from kschema.operator.configmaps import Projector
+from kschema.operator.kube import Kube
+from kschema.operator.registration import Blocked
+from kschema.operator.settings import OperatorSettings
+from kschema.store import RegistryStore
+
+# Annotation the Subject's reconcile sets on its Schemas to make them reconcile again (when the Subject
+# appears, is re-created or goes away). Deliberately outside the `kschema.io/` prefix: kopf ignores
+# annotations under its own storage prefix when it looks for changes.
+SUBJECT_UID_ANNOTATION = "subject.kschema.io/uid"
+
+logger = logging.getLogger(__name__)
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+
+@dataclass
+class OperatorContext:
+    """kopf's `memo`. kopf gives every object a shallow copy made after start-up, so the clients created
+    by the start-up handler are shared by all of them."""
+
+    settings: OperatorSettings
+    store: RegistryStore
+    subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    _kube: Kube | None = None
+    _projector: Projector | None = None
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            raise RuntimeError("the Kubernetes client is created by the start-up handler")
+        return self._kube
+
+    @property
+    def projector(self) -> Projector:
+        if self._projector is None:
+            raise RuntimeError("the projector is created by the start-up handler")
+        return self._projector
+
+    def attach(self, kube: Kube) -> None:
+        self._kube = kube
+        self._projector = Projector(
+            self.store,
+            kube,
+            limit_bytes=self.settings.projection_limit_bytes,
+            field_manager=self.settings.field_manager,
+        )
+
+
+def set_status(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    updates: Sequence[conditions.Condition],
+    **fields: Any,
+) -> None:
+    """Patches our own status: conditions (kept stable when unchanged), observedGeneration and fields."""
+    generation = body.meta.get("generation")
+    existing = body.status.get("conditions")
+    patch.status["conditions"] = conditions.merge(
+        existing if isinstance(existing, list) else [], updates, generation
+    )
+    patch.status["observedGeneration"] = generation
+    for key, value in fields.items():
+        patch.status[key] = value
+
+
+def fail(blocked: Blocked, retry: int, settings: OperatorSettings) -> NoReturn:
+    """Raises kopf's error for a blocked reconcile: temporary ones are retried with backoff."""
+    if blocked.temporary:
+        raise kopf.TemporaryError(blocked.message, delay=settings.backoff(retry)) from blocked
+    raise kopf.PermanentError(f"{blocked.reason}: {blocked.message}") from blocked
+
+
+def api_blocked(error: client.ApiException) -> Blocked:
+    """Kubernetes API errors of our own calls: conflicts, throttling and server errors pass; anything
+    else (forbidden, invalid) needs a person, but is still retried since RBAC may be fixed any time."""
+    return Blocked(
+        "KubernetesApiError", f"Kubernetes API answered {error.status}: {error.reason}", temporary=True
+    )
+
+
+def retry_deletion_or_give_up(
+    blocked: Blocked, retry: int, runtime: timedelta, settings: OperatorSettings, namespace: str, name: str
+) -> None:
+    """Deletions retry while the store (or API) is unavailable, but only for `deletion_timeout`: after
+    that the resource is let go so that a broken store never holds a namespace deletion for ever."""
+    if runtime.total_seconds() < settings.deletion_timeout:
+        fail(blocked, retry, settings)
+    logger.error(
+        "Gave up cleaning up a deleted resource namespace=%s name=%s after_seconds=%.0f reason=%s message=%s",
+        namespace,
+        name,
+        runtime.total_seconds(),
+        blocked.reason,
+        blocked.message,
+    )
+
+
+def ready_of(status: Mapping[str, Any]) -> bool:
+    found = conditions.find(status.get("conditions"), "Ready")
+    return found is not None and found.get("status") == "True"

@@ -1,0 +1,109 @@
+"""One Kubernetes client configuration for the whole operator: kopf logs in with it and the ConfigMap and
+status writes use the same credentials through `kubernetes_asyncio`."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client, config
+
+from kschema.model import GROUP, SCHEMA_PLURAL, SUBJECT_PLURAL, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
+    """In-cluster service account when no kubeconfig is given and one is mounted, else the kubeconfig."""
+    configuration = client.Configuration()
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]  # unannotated upstream
+            return configuration
+        except config.ConfigException:
+            pass
+        await config.load_kube_config(client_configuration=configuration, persist_config=False)
+    else:
+        await config.load_kube_config(
+            config_file=str(kubeconfig), client_configuration=configuration, persist_config=False
+        )
+    return configuration
+
+
+async def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
+    header: Any = configuration.get_api_key_with_prefix("BearerToken")
+    if inspect.isawaitable(header):  # kubernetes-asyncio refreshes exec/OIDC tokens asynchronously
+        header = await header
+    scheme, token = (None, None)
+    if header:
+        parts = str(header).split(" ", 1)
+        scheme, token = (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+    return kopf.ConnectionInfo(
+        server=str(configuration.host),
+        ca_path=configuration.ssl_ca_cert or None,
+        insecure=not configuration.verify_ssl,
+        scheme=scheme,
+        token=token,
+        certificate_path=configuration.cert_file or None,
+        private_key_path=configuration.key_file or None,
+    )
+
+
+class Kube:
+    """The API calls the operator makes itself (everything else goes through kopf)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def patch_subject_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        # `_content_type` is accepted at run time but missing from the generated signatures.
+        await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+            GROUP, VERSION, namespace, SUBJECT_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+
+    async def annotate_schema(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]  # as above
+            GROUP,
+            VERSION,
+            namespace,
+            SCHEMA_PLURAL,
+            name,
+            {"metadata": {"annotations": annotations}},
+            _content_type=MERGE_PATCH,
+        )
+
+    async def ensure_cluster_peering(self, name: str) -> None:
+        """Creates the ClusterKopfPeering object replicas elect a leader through, when it is missing."""
+        try:
+            await self.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
+            try:
+                await self.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", body)
+            except client.ApiException as race:
+                if race.status != 409:  # another replica created it first
+                    raise
+
+    async def ensure_namespaced_peering(self, namespace: str, name: str) -> None:
+        try:
+            await self.custom.get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", name)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            body = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name}}
+            try:
+                await self.custom.create_namespaced_custom_object(
+                    "kopf.dev", "v1", namespace, "kopfpeerings", body
+                )
+            except client.ApiException as race:
+                if race.status != 409:
+                    raise

@@ -1,0 +1,55 @@
+"""The operator's settings: one small typed group, read once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    """How the operator connects, which namespaces it serves, and how it retries.
+
+    Defaults are safe for a single replica in a cluster: every namespace, leader election on through a
+    `ClusterKopfPeering` named `kschema`, and a bounded wait on the store while deleting.
+    """
+
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to serve; empty serves the whole cluster."""
+
+    kubeconfig: Path | None = None
+    """A kubeconfig file; None uses the in-cluster service account, then `$KUBECONFIG`/~/.kube/config."""
+
+    peering: str | None = "kschema"
+    """kopf peering object for leader election: replicas with lower priority stand by while a higher one
+    (or an equal, earlier one) is alive. None runs standalone (no election: a single replica only)."""
+
+    priority: int = 0
+    """This replica's peering priority; the highest alive replica works."""
+
+    retry_delay: float = 1.0
+    """First delay in seconds after a temporary error (store down, reference not registered yet); it
+    doubles on every retry up to `retry_max_delay`."""
+
+    retry_max_delay: float = 60.0
+
+    deletion_timeout: float = 600.0
+    """How long a deletion waits for an unavailable store before it lets the resource go. Long enough to
+    ride out a database restart or a PostgreSQL fail-over (typically well under a minute, and a node
+    drain of the database pod a few minutes); short enough that a permanently broken store does not
+    hold a namespace in Terminating forever. What is given up is a soft-delete: the version or subject
+    stays listed in the registry (its IDs resolve either way) until the resource is applied and deleted
+    again."""
+
+    projection_limit_bytes: int = 1_000_000
+    """ConfigMaps are limited to 1 MiB; a projection larger than this is refused with a clear reason."""
+
+    field_manager: str = "kschema-operator"
+    """Server-side field manager name for the objects the operator writes."""
+
+    liveness_endpoint: str | None = None
+    """kopf's health endpoint, e.g. `http://0.0.0.0:8080/healthz`; None serves none."""
+
+    def backoff(self, retry: int) -> float:
+        """Delay before retry number `retry` (0-based) of a temporary error."""
+        return float(min(self.retry_max_delay, self.retry_delay * (2 ** min(retry, 30))))

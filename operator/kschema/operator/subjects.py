@@ -1,0 +1,156 @@
+"""Subject handlers: upsert the subject (its namespace owns it), project its versions into a ConfigMap,
+nudge its Schemas when it appears or goes away, and soft-delete it on deletion."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client
+
+from kschema.model import GROUP, SUBJECT_PLURAL, VERSION, SpecError, SubjectSpec, subject_from_body
+from kschema.operator.conditions import Condition
+from kschema.operator.configmaps import Projection, ProjectionTarget
+from kschema.operator.context import (
+    SUBJECT_UID_ANNOTATION,
+    OperatorContext,
+    api_blocked,
+    fail,
+    retry_deletion_or_give_up,
+    set_status,
+)
+from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_subject, schema_entries
+from kschema.operator.registration import Blocked, soft_delete_subject, upsert_subject
+
+logger = logging.getLogger(__name__)
+
+
+async def nudge_schemas(
+    memo: OperatorContext,
+    schemas: kopf.Index[Any, Any],
+    namespace: str,
+    name: str,
+    uid: str,
+    *,
+    everyone: bool,
+) -> int:
+    """Makes this Subject's Schemas reconcile again by setting the annotation to `uid` ("" when the
+    Subject goes away). Only those not Ready, unless `everyone`: the others have nothing to catch up."""
+    count = 0
+    for entry in schema_entries(schemas, namespace, name):
+        if entry.nudged_uid == uid or (entry.ready and not everyone):
+            continue
+        try:
+            await memo.kube.annotate_schema(namespace, entry.name, {SUBJECT_UID_ANNOTATION: uid})
+            count += 1
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+    return count
+
+
+def _ready_message(spec: SubjectSpec, projection: Projection | None) -> str:
+    if projection is None:
+        return f"subject {spec.name!r} is registered; projection is disabled"
+    return (
+        f"subject {spec.name!r} is registered; {projection.version_count} versions, "
+        f"projected into ConfigMap {spec.config_map_name}"
+    )
+
+
+async def reconcile(
+    body: kopf.Body,
+    meta: kopf.Meta,
+    namespace: str | None,
+    name: str,
+    patch: kopf.Patch,
+    retry: int,
+    memo: OperatorContext,
+    **kwargs: Any,
+) -> None:
+    """Create, update and resume: the same level-based reconcile."""
+    namespace = namespace or ""  # both kinds are namespaced
+    schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
+    try:
+        spec = subject_from_body(body)
+    except SpecError as error:
+        set_status(patch, body, [Condition("Ready", False, "InvalidSpec", str(error))])
+        raise kopf.PermanentError(str(error)) from error
+    target = ProjectionTarget(spec, str(meta.get("uid")))
+    try:
+        async with memo.subject_locks(spec.name):
+            await upsert_subject(memo.store, spec)
+        memo.projector.reopen(target)
+        projection = await memo.projector.project(target, tidy=True)
+        await nudge_schemas(memo, schemas_by_subject, namespace, name, target.uid, everyone=False)
+    except client.ApiException as error:
+        blocked = api_blocked(error)
+        set_status(
+            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+        )
+        fail(blocked, retry, memo.settings)
+    except Blocked as blocked:
+        set_status(
+            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+        )
+        fail(blocked, retry, memo.settings)
+    set_status(
+        patch,
+        body,
+        [Condition("Ready", True, "Registered", _ready_message(spec, projection))],
+        subject=spec.name,
+    )
+    logger.info("Reconciled Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
+
+
+async def release(
+    body: kopf.Body,
+    meta: kopf.Meta,
+    namespace: str | None,
+    name: str,
+    retry: int,
+    runtime: timedelta,
+    memo: OperatorContext,
+    **kwargs: Any,
+) -> None:
+    """Deletion: soft-delete the subject (IDs keep resolving), remove its ConfigMap, and tell its
+    Schemas. Retries while the store is down, up to `deletion_timeout` (see OperatorSettings)."""
+    namespace = namespace or ""  # both kinds are namespaced
+    schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
+    try:
+        spec = subject_from_body(body)
+    except SpecError:
+        return  # never registered anything
+    target = ProjectionTarget(spec, str(meta.get("uid")))
+    try:
+        async with memo.subject_locks(spec.name):
+            await soft_delete_subject(memo.store, spec.name, spec.namespace)
+        await memo.projector.remove(target)
+        await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
+    except client.ApiException as error:
+        retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
+        return
+    except Blocked as blocked:
+        if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
+            logger.warning(
+                "Left the registry subject alone namespace=%s name=%s reason=%s message=%s",
+                namespace,
+                name,
+                blocked.reason,
+                blocked.message,
+            )
+            await memo.projector.remove(target)
+            return
+        retry_deletion_or_give_up(blocked, retry, runtime, memo.settings, namespace, name)
+        return
+    logger.info("Deleted Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    resource = (GROUP, VERSION, SUBJECT_PLURAL)
+    kopf.index(*resource, registry=registry, id=SUBJECTS_INDEX)(index_subject)
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(*resource, registry=registry, id="reconcile")(reconcile)
+    kopf.on.delete(*resource, registry=registry, id="release")(release)

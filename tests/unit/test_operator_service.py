@@ -1,0 +1,263 @@
+"""The operator's service layer without Kubernetes: registration against a real SQLite store, status
+conditions, the ConfigMap rendering and the deletion bound."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import kopf
+import pytest
+
+from kschema.formats import Reference, SchemaFormat
+from kschema.model import SchemaSpec, SchemaState, SubjectSpec
+from kschema.operator import OperatorSettings
+from kschema.operator.conditions import Condition, merge
+from kschema.operator.configmaps import render
+from kschema.operator.context import fail, retry_deletion_or_give_up
+from kschema.operator.registration import (
+    Blocked,
+    live_subject,
+    register_version,
+    soft_delete_subject,
+    upsert_subject,
+)
+from kschema.store import RegistryStore, StoreUnavailableError, SubjectVersion
+from kschema.store.factory import open_store
+
+CUSTOMER = json.dumps(
+    {
+        "type": "record",
+        "name": "Customer",
+        "namespace": "com.acme",
+        "fields": [{"name": "id", "type": "string"}],
+    }
+)
+
+
+def order(*extra: dict[str, object]) -> str:
+    fields: list[dict[str, object]] = [{"name": "id", "type": "string"}, *extra]
+    return json.dumps({"type": "record", "name": "Order", "namespace": "com.acme", "fields": fields})
+
+
+def subject(name: str = "orders-value", namespace: str = "shop") -> SubjectSpec:
+    return SubjectSpec(resource_name=name, namespace=namespace, name=name, format=SchemaFormat.AVRO)
+
+
+def version(n: int, text: str, subject: str = "orders-value", **kwargs: object) -> SchemaSpec:
+    return SchemaSpec(
+        resource_name=f"{subject}-v{n}",
+        namespace="shop",
+        subject=subject,
+        version=n,
+        schema=text,
+        **kwargs,  # type: ignore[arg-type]  # the optional SchemaSpec fields
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RegistryStore]:
+    opened = await open_store(f"sqlite:///{tmp_path}/registry.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_registering_the_same_version_twice_returns_the_same_id(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    first = await register_version(store, record, version(1, order()))
+    again = await register_version(store, record, version(1, order()))
+    assert again.version.schema_id == first.version.schema_id
+    assert again.already_registered
+    assert [v.version for v in await store.list_versions("orders-value")] == [1]
+
+
+async def test_a_pinned_id_is_honoured(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    registered = await register_version(store, record, version(1, order(), pinned_id=4242))
+    assert registered.version.schema_id == 4242
+
+
+async def test_a_version_whose_subject_is_not_registered_yet_is_a_temporary_block(
+    store: RegistryStore,
+) -> None:
+    with pytest.raises(Blocked) as blocked:
+        await live_subject(store, "orders-value")
+    assert (blocked.value.reason, blocked.value.temporary) == ("SubjectNotReady", True)
+
+
+async def test_a_reference_not_registered_yet_is_temporary_and_resolves_once_it_is(
+    store: RegistryStore,
+) -> None:
+    await upsert_subject(store, subject())
+    await upsert_subject(store, subject("com.acme.Customer"))
+    orders = await live_subject(store, "orders-value")
+    referring = version(
+        1,
+        order({"name": "customer", "type": "com.acme.Customer"}),
+        references=(Reference("com.acme.Customer", "com.acme.Customer", 1),),
+    )
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, orders, referring)
+    assert (blocked.value.reason, blocked.value.temporary) == ("ReferenceNotFound", True)
+    assert "spec.references[0]: com.acme.Customer version 1" in blocked.value.message
+
+    customers = await live_subject(store, "com.acme.Customer")
+    await register_version(store, customers, version(1, CUSTOMER, subject="com.acme.Customer"))
+    registered = await register_version(store, orders, referring)
+    assert registered.version.version == 1
+
+
+async def test_adding_a_field_without_default_is_refused_naming_the_field_and_versions(
+    store: RegistryStore,
+) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    await register_version(store, record, version(1, order()))
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, record, version(2, order({"name": "cost", "type": "long"})))
+    assert (blocked.value.reason, blocked.value.temporary) == ("Incompatible", False)
+    assert "cost" in blocked.value.message
+    assert "version 2" in blocked.value.message
+    assert "version 1" in blocked.value.message
+    assert [v.version for v in await store.list_versions("orders-value")] == [1]
+
+
+async def test_a_version_is_checked_only_against_lower_versions_already_registered(
+    store: RegistryStore,
+) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    later = await register_version(
+        store, record, version(3, order({"name": "b", "type": "long", "default": 0}))
+    )
+    assert later.checked_against == ()
+    earlier = await register_version(store, record, version(1, order()))
+    assert earlier.checked_against == ()
+    middle = await register_version(
+        store, record, version(2, order({"name": "a", "type": "long", "default": 0}))
+    )
+    assert middle.checked_against == (1,)
+
+
+async def test_a_state_change_is_written_to_the_store(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    await register_version(store, record, version(1, order()))
+    await register_version(
+        store, record, version(1, order(), state=SchemaState.DEPRECATED, sunset="2030-01-01")
+    )
+    stored = await store.get_version("orders-value", 1)
+    assert stored is not None
+    assert (stored.state, stored.sunset) == (SchemaState.DEPRECATED, "2030-01-01")
+
+
+async def test_an_invalid_schema_is_a_permanent_block_naming_the_field(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, record, version(1, '{"type": "record"}'))
+    assert (blocked.value.reason, blocked.value.temporary) == ("InvalidSchema", False)
+    assert blocked.value.message.startswith("spec.schema:")
+
+
+async def test_another_namespace_cannot_claim_a_subject(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    with pytest.raises(Blocked) as blocked:
+        await upsert_subject(store, subject(namespace="elsewhere"))
+    assert (blocked.value.reason, blocked.value.temporary) == ("SubjectOwnedElsewhere", False)
+
+
+async def test_a_deleted_subject_is_not_live_for_new_versions(store: RegistryStore) -> None:
+    await upsert_subject(store, subject())
+    await soft_delete_subject(store, "orders-value", "shop")
+    with pytest.raises(Blocked) as blocked:
+        await live_subject(store, "orders-value")
+    assert blocked.value.reason == "SubjectNotReady"
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
+    first = merge([], [Condition("Ready", False, "ReferenceNotFound", "x")], 1, at="2026-01-01T00:00:00Z")
+    same = merge(first, [Condition("Ready", False, "StoreUnavailable", "y")], 1, at="2026-01-02T00:00:00Z")
+    flipped = merge(same, [Condition("Ready", True, "Registered", "z")], 2, at="2026-01-03T00:00:00Z")
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert same[0]["reason"] == "StoreUnavailable"
+    assert flipped[0] == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Registered",
+        "message": "z",
+        "lastTransitionTime": "2026-01-03T00:00:00Z",
+        "observedGeneration": 2,
+    }
+
+
+def test_other_conditions_are_kept_and_unknown_is_spelled_out() -> None:
+    merged = merge(
+        [
+            {
+                "type": "Compatible",
+                "status": "True",
+                "reason": "Compatible",
+                "message": "",
+                "lastTransitionTime": "t",
+            }
+        ],
+        [Condition("Ready", None, "NotChecked", "")],
+        None,
+    )
+    assert [(c["type"], c["status"]) for c in merged] == [("Compatible", "True"), ("Ready", "Unknown")]
+
+
+def _v(n: int, schema_id: int, state: SchemaState = SchemaState.ACTIVE) -> SubjectVersion:
+    return SubjectVersion("orders-value", n, schema_id, state, False, "shop")
+
+
+def test_the_projection_serves_every_version_but_archived_and_never_a_draft_as_latest() -> None:
+    projection = render(
+        SchemaFormat.PROTOBUF,
+        [
+            (_v(3, 30, SchemaState.DRAFT), "three"),
+            (_v(1, 10, SchemaState.ARCHIVED), "one"),
+            (_v(2, 20, SchemaState.DEPRECATED), "two"),
+        ],
+    )
+    assert set(projection.data) == {"v2.proto", "v3.proto", "latest.proto", "versions.json"}
+    assert projection.data["latest.proto"] == "two"
+    assert json.loads(projection.data["versions.json"]) == {
+        "2": {"id": 20, "state": "DEPRECATED"},
+        "3": {"id": 30, "state": "DRAFT"},
+    }
+    assert (projection.latest_version, projection.version_count) == (2, 3)
+
+
+def test_a_projection_without_servable_versions_has_no_latest_key() -> None:
+    projection = render(SchemaFormat.JSON, [(_v(1, 10, SchemaState.DRAFT), "{}")])
+    assert "latest.json" not in projection.data
+    assert projection.latest_version is None
+
+
+def test_a_deletion_retries_while_the_store_is_down_then_gives_up_at_the_bound() -> None:
+    settings = OperatorSettings(deletion_timeout=600, retry_delay=1, retry_max_delay=60)
+    blocked = Blocked("StoreUnavailable", str(StoreUnavailableError("down")), temporary=True)
+    with pytest.raises(kopf.TemporaryError) as retried:
+        retry_deletion_or_give_up(blocked, 3, timedelta(seconds=30), settings, "shop", "orders-value-v1")
+    assert retried.value.delay == 8
+    # Past the bound the deletion finishes (returns) instead of holding the finalizer for ever.
+    retry_deletion_or_give_up(blocked, 40, timedelta(seconds=601), settings, "shop", "orders-value-v1")
+
+
+def test_a_permanent_block_becomes_a_permanent_error_with_its_reason() -> None:
+    with pytest.raises(kopf.PermanentError, match="Incompatible: field"):
+        fail(Blocked("Incompatible", "field", temporary=False), 0, OperatorSettings())
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    settings = OperatorSettings(retry_delay=0.5, retry_max_delay=5)
+    assert [settings.backoff(r) for r in range(6)] == [0.5, 1, 2, 4, 5, 5]
+    assert settings.backoff(10_000) == 5
