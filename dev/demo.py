@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 from kschema.devcluster.controlplane import (
     DEFAULT_STATE_DIR,
@@ -165,16 +166,36 @@ def main() -> int:
         subjects = json.loads(urllib.request.urlopen(f"{api}/subjects", timeout=5).read())
         say(get(api, "/subjects"))
         for subject in subjects[:3]:
-            say(get(api, f"/subjects/{subject}/versions"))
-            say(get(api, f"/subjects/{subject}/versions/latest"))
+            path = f"/subjects/{quote(subject, safe='')}/versions"
+            say(get(api, path))
+            say(get(api, f"{path}/latest"))
         say(get(api, "/schemas/ids/1"))
         for subject in subjects:
-            for version in json.loads(
-                urllib.request.urlopen(f"{api}/subjects/{subject}/versions", timeout=5).read()
-            ):
-                with urllib.request.urlopen(f"{api}/subjects/{subject}/versions/{version}", timeout=5) as r:
+            path = f"/subjects/{quote(subject, safe='')}/versions"
+            for version in json.loads(urllib.request.urlopen(api + path, timeout=5).read()):
+                with urllib.request.urlopen(f"{api}{path}/{version}", timeout=5) as r:
                     if r.headers.get("Deprecation"):
-                        say(get(api, f"/subjects/{subject}/versions/{version}"))
+                        say(get(api, f"{path}/{version}"))
+        body = json.dumps(
+            {
+                "schema": json.dumps(
+                    {
+                        "type": "record",
+                        "name": "Order",
+                        "namespace": "com.acme",
+                        "fields": [{"name": "id", "type": "string"}],
+                    }
+                )
+            }
+        )
+        request = urllib.request.Request(
+            f"{api}/compatibility/subjects/orders-value/versions/latest?verbose=true",
+            data=body.encode(),
+            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as r:
+            say("POST /compatibility/subjects/orders-value/versions/latest (an Order with only `id`)")
+            say(f"   -> {r.read().decode()}")
 
         step("Applying examples/incompatible/: the admission webhook refuses it")
         for manifest in sorted(INCOMPATIBLE.glob("*.yaml")):
