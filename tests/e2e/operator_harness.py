@@ -1,5 +1,5 @@
 """Running the operator against the test control plane: in a thread of the test process (through
-`run_operator`) or as a `python -m kschema.operator` subprocess that a test can SIGKILL."""
+`run_operator`) or as a `kschema operator` subprocess that a test can SIGKILL."""
 
 from __future__ import annotations
 
@@ -105,20 +105,22 @@ class InProcessOperator:
 
 
 class OperatorProcess:
-    """`python -m kschema.operator` as a child process, logging to a file."""
+    """`kschema operator` as a child process, logging to a file. Without `extra` it runs standalone
+    (no leader election)."""
 
     def __init__(self, cluster: Cluster, namespace: str, store_url: str, log: Path, *extra: str) -> None:
         self.argv = [
-            sys.executable,
-            "-m",
-            "kschema.operator",
+            str(Path(sys.executable).parent / "kschema"),
+            "operator",
             "--kubeconfig",
             str(cluster.kubeconfig),
-            "--namespace",
+            "--namespaces",
             namespace,
-            "--store",
+            "--store-url",
             store_url,
-            *(extra or ("--standalone",)),
+            "--health-port",
+            "0",
+            *(extra or ("--peering", "")),
         ]
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
