@@ -7,7 +7,6 @@ through the read API, and an incompatible change refused by the admission webhoo
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -29,6 +28,7 @@ from kschema.devcluster.controlplane import (
     stop_detached,
 )
 from kschema.devcluster.pki import CertificateAuthority
+from kschema.devcluster.webhook import local_webhook_configuration
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / ".kschema" / "demo"
@@ -148,7 +148,15 @@ def main() -> int:
         say(f"read API at {api}, webhook at https://127.0.0.1:{webhook_port}")
 
         step("Registering the admission webhook with the API server")
-        kubectl(plane, "apply", "-f", "-", input=json.dumps(webhook_configuration(webhook_port, ca.cert_pem)))
+        kubectl(
+            plane,
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps(
+                local_webhook_configuration(f"https://127.0.0.1:{webhook_port}", ca.cert_pem, WEBHOOK_CONFIG)
+            ),
+        )
         say(
             f"ValidatingWebhookConfiguration/{WEBHOOK_CONFIG} -> https://127.0.0.1:{webhook_port}/validate/..."
         )
@@ -221,37 +229,6 @@ def main() -> int:
             stop_detached(DEFAULT_STATE_DIR)
             say("Stopped.")
     return 0
-
-
-def webhook_configuration(port: int, ca_pem: bytes) -> dict[str, object]:
-    def hook(kind: str) -> dict[str, object]:
-        return {
-            "name": f"{kind}.kschema.io",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 10,
-            "clientConfig": {
-                "url": f"https://127.0.0.1:{port}/validate/{kind}",
-                "caBundle": base64.b64encode(ca_pem).decode(),
-            },
-            "rules": [
-                {
-                    "apiGroups": ["kschema.io"],
-                    "apiVersions": ["v1alpha1"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": [kind],
-                    "scope": "Namespaced",
-                }
-            ],
-        }
-
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": WEBHOOK_CONFIG},
-        "webhooks": [hook("subjects"), hook("schemas")],
-    }
 
 
 def down() -> int:

@@ -3,7 +3,6 @@ real API server, driven only through kubectl and HTTP, as a platform team and it
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ import pytest
 from kschema.devcluster import ControlPlane
 from kschema.devcluster.controlplane import free_port
 from kschema.devcluster.pki import CertificateAuthority
+from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import EXAMPLES_DIR, READY_EXAMPLES, apply_crds, wait_ready
 from tests.harness.cluster import Cluster
 
@@ -55,6 +55,10 @@ class Running:
                 self.process.wait()
                 raise AssertionError("kschema did not stop within 60 s of SIGTERM") from None
         return self.process.returncode
+
+
+def api_base(port: int) -> str:
+    return f"https://127.0.0.1:{port}"
 
 
 def _wait_for(url: str, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -118,7 +122,10 @@ def kschema(own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
         _wait_for(f"{running.api}/readyz", 60, process, log)
         _wait_for(f"http://127.0.0.1:{health_port}/healthz", 60, process, log)
         own_cluster.kubectl(
-            "apply", "-f", "-", input=json.dumps(_webhook_configuration(webhook_port, ca.cert_pem))
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps(local_webhook_configuration(api_base(webhook_port), ca.cert_pem, "kschema-run")),
         )
         _wait_until_the_webhook_is_consulted(own_cluster)
         yield running
@@ -127,37 +134,6 @@ def kschema(own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
             "delete", "-n", NAMESPACE, "schemas,subjects", "--all", "--timeout=60s", check=False
         )
         running.stop()
-
-
-def _webhook_configuration(port: int, ca_pem: bytes) -> dict[str, Any]:
-    def hook(kind: str) -> dict[str, Any]:
-        return {
-            "name": f"{kind}.kschema.io",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Fail",
-            "timeoutSeconds": 10,
-            "clientConfig": {
-                "url": f"https://127.0.0.1:{port}/validate/{kind}",
-                "caBundle": base64.b64encode(ca_pem).decode(),
-            },
-            "rules": [
-                {
-                    "apiGroups": ["kschema.io"],
-                    "apiVersions": ["v1alpha1"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": [kind],
-                    "scope": "Namespaced",
-                }
-            ],
-        }
-
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": "kschema-run"},
-        "webhooks": [hook("subjects"), hook("schemas")],
-    }
 
 
 def _wait_until_the_webhook_is_consulted(cluster: Cluster) -> None:

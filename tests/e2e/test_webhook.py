@@ -4,7 +4,6 @@ applies) meets the verdicts of `kschema.policy`, served over HTTPS by `run_webho
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
 import time
@@ -20,6 +19,7 @@ import yaml
 from kschema.compat import CompatibilityLevel
 from kschema.devcluster.controlplane import free_port
 from kschema.devcluster.pki import CertificateAuthority
+from kschema.devcluster.webhook import local_webhook_configuration
 from kschema.formats import SchemaFormat, parse_schema
 from kschema.store.base import NewVersion, RegistryStore, SubjectRecord
 from kschema.store.factory import open_store
@@ -133,12 +133,9 @@ def webhook(cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFacto
 def _register(cluster: Cluster, hook: Webhook) -> str:
     """Applies the reference configuration, pointed at the local server (as envtest does) and limited to
     this module's namespaces so the rest of the suite is never routed here."""
-    config = yaml.safe_load(CONFIG_FILE.read_text())
     name = f"kschema-test-{hook.prefix.rstrip('-')}"
-    config["metadata"] = {"name": name}
+    config = local_webhook_configuration(hook.url, hook.ca_pem, name)
     for entry in config["webhooks"]:
-        path = entry["clientConfig"]["service"]["path"]
-        entry["clientConfig"] = {"url": hook.url + path, "caBundle": base64.b64encode(hook.ca_pem).decode()}
         entry["matchConditions"] = [
             {"name": "test-namespaces-only", "expression": f"request.namespace.startsWith('{hook.prefix}')"}
         ]
