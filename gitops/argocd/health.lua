@@ -3,11 +3,23 @@
 -- Healthy     the operator has observed the current generation and its Ready condition is True.
 -- Progressing the operator has not observed the current generation yet, Ready is missing or Unknown, or the
 --             resource is being deleted (the operator's finalizer soft-deletes it in the registry first).
--- Degraded    Ready is False for the current generation; the message is the condition's message.
+-- Degraded    Ready is False for the current generation; the message is the condition's message. While
+--             the operator waits for something that normally arrives by itself (the Subject or a referenced
+--             version applied later in the same sync, the registry store coming back), it is Progressing.
 --
 -- A Ready condition written for an earlier generation says nothing about the current spec, so a stale
 -- status is Progressing whatever it says: a sync must not turn green (or red) on the previous version.
 local hs = {}
+
+-- The Ready reasons the operator retries on its own (tests keep this list equal to the operator's).
+local waitingReasons = {
+  KubernetesApiError = true,
+  ReferenceNotFound = true,
+  StoreError = true,
+  StoreUnavailable = true,
+  SubjectNotFound = true,
+  SubjectNotReady = true,
+}
 
 local function conditionMessage(condition)
   if condition.message ~= nil and condition.message ~= "" then
@@ -66,6 +78,9 @@ end
 
 if ready.status == "True" then
   hs.status = "Healthy"
+  hs.message = conditionMessage(ready)
+elseif ready.status == "False" and waitingReasons[ready.reason] then
+  hs.status = "Progressing"
   hs.message = conditionMessage(ready)
 elseif ready.status == "False" then
   hs.status = "Degraded"

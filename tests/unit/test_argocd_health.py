@@ -3,6 +3,7 @@ Argo CD embeds, against the statuses in gitops/argocd/testdata/ and the expectat
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 import yaml
 from lupa import lua51
 
-ARGOCD_DIR = Path(__file__).resolve().parents[2] / "gitops" / "argocd"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARGOCD_DIR = REPO_ROOT / "gitops" / "argocd"
 HEALTH_LUA = ARGOCD_DIR / "health.lua"
 ARGOCD_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
@@ -127,3 +129,45 @@ def test_example_application_syncs_with_pruning_into_a_destination_namespace() -
     assert (app["apiVersion"], app["kind"]) == ("argoproj.io/v1alpha1", "Application")
     assert app["spec"]["destination"]["namespace"]
     assert app["spec"]["syncPolicy"]["automated"]["prune"] is True
+
+
+def _operator_waiting_reasons() -> set[str]:
+    """The reasons the operator reports with `Blocked(..., temporary=True)` (it retries those by itself),
+    plus `SubjectNotFound`, which it re-checks when the Subject appears. `ConfigMapConflict` is retried
+    too, but it waits for a person to remove a foreign ConfigMap, so Argo CD shows it Degraded."""
+    reasons = {"SubjectNotFound"}
+    for path in (REPO_ROOT / "operator" / "kschema" / "operator").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "Blocked"
+                and any(
+                    k.arg == "temporary" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                reasons.add(str(node.args[0].value))
+    return reasons - {"ConfigMapConflict"}
+
+
+def test_the_waiting_reasons_in_the_health_check_are_the_ones_the_operator_retries() -> None:
+    block = HEALTH_LUA.read_text().split("local waitingReasons = {", 1)[1].split("}", 1)[0]
+    in_lua = {line.split("=")[0].strip() for line in block.splitlines() if "=" in line}
+
+    assert in_lua == _operator_waiting_reasons()
+
+
+@pytest.mark.parametrize("reason", sorted(_operator_waiting_reasons()))
+def test_a_resource_waiting_for_something_that_arrives_by_itself_is_progressing(reason: str) -> None:
+    obj = {
+        "metadata": {"generation": 1},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "False", "reason": reason, "message": "waiting"}],
+        },
+    }
+
+    assert evaluate_health(obj) == ("Progressing", "waiting")
