@@ -336,6 +336,18 @@ def _parsed_history(
     return parsed, warnings
 
 
+def _incompatibilities(
+    new: _Version, against: Sequence[_Version], level: CompatibilityLevel
+) -> tuple[Incompatibility, ...]:
+    """What keeps `new` from being `level` compatible with the declared versions `against`."""
+    result = check_compatibility(
+        VersionedSchema(new.spec.version, new.parsed),
+        [VersionedSchema(v.spec.version, v.parsed) for v in against],
+        level,
+    )
+    return result.incompatibilities
+
+
 def _other_version(inc: Incompatibility, version: int) -> int | None:
     return inc.writer_version if inc.reader_version == version else inc.reader_version
 
@@ -353,22 +365,14 @@ def _compat_sentences(
     found: list[str] = []
     new_v = new.spec.version
     if lower:
-        result = check_compatibility(
-            VersionedSchema(new_v, new.parsed),
-            [VersionedSchema(v.spec.version, v.parsed) for v in lower],
-            level,
-        )
-        for inc in result.incompatibilities:
+        for inc in _incompatibilities(new, lower, level):
             found.append(
                 f'{who}: version {new_v} of subject "{subject.name}" is not {level} compatible with version '
                 f"{_other_version(inc, new_v)}: {inc}"
             )
     for successor in higher:
         succ_v = successor.spec.version
-        result = check_compatibility(
-            VersionedSchema(succ_v, successor.parsed), [VersionedSchema(new_v, new.parsed)], level
-        )
-        for inc in result.incompatibilities:
+        for inc in _incompatibilities(successor, [new], level):
             found.append(
                 f'{who}: version {succ_v} of subject "{subject.name}" '
                 f"({_who_schema(successor.spec)}) would not be "
@@ -388,12 +392,7 @@ def _history_violations(
     for i in range(1, len(versions)):
         new = versions[i]
         against = versions[:i] if rule.transitive else versions[i - 1 : i]
-        result = check_compatibility(
-            VersionedSchema(new.spec.version, new.parsed),
-            [VersionedSchema(v.spec.version, v.parsed) for v in against],
-            level,
-        )
-        for inc in result.incompatibilities:
+        for inc in _incompatibilities(new, against, level):
             found.append(
                 f"version {new.spec.version} is not {level} compatible with version "
                 f"{_other_version(inc, new.spec.version)}: {inc}"

@@ -3,20 +3,14 @@ what the record's source asserts, with agreement summarised per source and per f
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kschema.compat.cases import CaseVerdict, evaluate_case, expected_verdict
+from kschema.compat.cases import evaluate_case, expected_verdict
+from tests.unit.conformance_summary import Agreement, agrees, load_records, source_and_flag_groups
 
-RECORDS: list[dict[str, Any]] = [
-    json.loads(line)
-    for line in (Path(__file__).parents[1] / "data" / "conformance" / "avro.jsonl").read_text().splitlines()
-    if line.strip()
-]
+RECORDS = load_records("avro")
 
 # Where kschema deliberately answers differently from the record's `expected_compatible` (by record id or
 # by flag). Each entry is asserted to still differ, so the list cannot go stale.
@@ -39,16 +33,6 @@ def _difference(record: dict[str, Any]) -> str | None:
     return next((flag for flag in record["flags"] if flag in DIFFERENCES), None)
 
 
-def _unparseable(record: dict[str, Any]) -> bool:
-    return any(flag.startswith("unparseable") for flag in record["flags"])
-
-
-def _agrees(record: dict[str, Any], verdict: CaseVerdict) -> bool:
-    if _unparseable(record):
-        return verdict.compatible is None
-    return verdict.compatible is expected_verdict(record)
-
-
 @pytest.mark.parametrize("record", RECORDS, ids=[r["id"] for r in RECORDS])
 def test_record(record: dict[str, Any]) -> None:
     verdict = evaluate_case(record)
@@ -57,30 +41,25 @@ def test_record(record: dict[str, Any]) -> None:
         assert verdict.compatible is not expected_verdict(record), DIFFERENCES[difference]
         assert verdict.compatible is record["crosscheck_avro_java"]
     elif difference is not None:
-        assert not _agrees(record, verdict), DIFFERENCES[difference]
+        assert not agrees(record, verdict), DIFFERENCES[difference]
         assert verdict.compatible is expected_verdict(record)
     else:
-        assert _agrees(record, verdict), verdict.messages
+        assert agrees(record, verdict), verdict.messages
     if verdict.compatible is False:
         assert verdict.messages
         assert all(verdict.messages)
 
 
 def test_agreement_per_source_and_per_flag_meets_the_targets() -> None:
-    agreed: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+    agreement = Agreement()
     java_agreed = java_total = 0
     for record in RECORDS:
         verdict = evaluate_case(record)
-        ok = _agrees(record, verdict)
-        groups = [f"source:{record['source']}"] + [f"flag:{f}" for f in record["flags"] or ["unflagged"]]
-        for group in groups:
-            total[group] += 1
-            agreed[group] += ok
+        agreement.count(source_and_flag_groups(record), agrees(record, verdict))
         if record.get("crosscheck_avro_java") is not None:
             java_total += 1
             java_agreed += verdict.compatible is record["crosscheck_avro_java"]
-    report = {group: f"{agreed[group]}/{total[group]}" for group in sorted(total)}
+    agreed, total, report = agreement.agreed, agreement.total, agreement.report()
     # Unflagged records: full agreement with Apache Avro Java/Python is the target.
     assert agreed["flag:unflagged"] == total["flag:unflagged"] > 400, report
     # Every record Apache Avro Java could evaluate gets Java's verdict.

@@ -8,18 +8,15 @@ the list cannot go stale: fixing or breaking a rule shows up here.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
 from kschema.compat.cases import evaluate_case, expected_verdict
+from tests.unit.conformance_summary import Agreement, load_records
 
-CORPUS: Final = Path(__file__).parents[1] / "data" / "conformance" / "json.jsonl"
-RECORDS: Final[list[dict[str, Any]]] = [json.loads(line) for line in CORPUS.read_text().splitlines() if line]
+RECORDS: Final = load_records("json")
 KARAPACE_FLAG: Final = "karapace_boolean_or_never_schema_semantics"
 
 # Reasons, one per kind of difference. Confluent's rules are in io.confluent.kafka.schemaregistry.json.diff.
@@ -233,14 +230,12 @@ def test_karapace_only_semantics_are_the_only_differences_outside_the_open_conte
 
 
 def test_agreement_per_source_and_flag_meets_the_measured_targets() -> None:
-    agree: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+    agreement = Agreement()
     for record in RECORDS:
         verdict = evaluate_case(record)
         keys = ["all", record["source"], *(f"flag:{flag}" for flag in record.get("flags") or [])]
-        for key in keys:
-            total[key] += 1
-            agree[key] += verdict.compatible == expected_verdict(record)
+        agreement.count(keys, verdict.compatible == expected_verdict(record))
+    agree, total = agreement.agreed, agreement.total
     measured = {key: (agree[key], total[key]) for key in total}
     assert measured == EXPECTED_AGREEMENT
     # Every disagreement is a listed, explained difference.

@@ -5,17 +5,14 @@ differs; each such record is listed below with the reason and asserted to still 
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kschema.compat.cases import CaseVerdict, evaluate_case, expected_verdict
+from kschema.compat.cases import evaluate_case, expected_verdict
+from tests.unit.conformance_summary import Agreement, agrees, load_records, source_and_flag_groups
 
-CORPUS = Path(__file__).parents[1] / "data" / "conformance" / "protobuf.jsonl"
-RECORDS: list[dict[str, Any]] = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+RECORDS = load_records("protobuf")
 
 _RENUMBERED = (
     "a field's number changed: Confluent's checker sees the old number removed (FIELD_REMOVED) and a new "
@@ -46,43 +43,28 @@ DIFFERENCES: dict[str, str] = {
 INVALID = {"protobuf-00068", "protobuf-00105", "protobuf-00106"}
 
 
-def _unparseable(record: dict[str, Any]) -> bool:
-    return any(flag.startswith("unparseable") for flag in record["flags"])
-
-
-def _agrees(record: dict[str, Any], verdict: CaseVerdict) -> bool:
-    if _unparseable(record):
-        return verdict.compatible is None
-    return verdict.compatible is expected_verdict(record)
-
-
 @pytest.mark.parametrize("record", RECORDS, ids=[r["id"] for r in RECORDS])
 def test_record(record: dict[str, Any]) -> None:
     verdict = evaluate_case(record)
     if record["id"] in DIFFERENCES:
-        assert not _agrees(record, verdict), DIFFERENCES[record["id"]]
+        assert not agrees(record, verdict), DIFFERENCES[record["id"]]
         if record["id"] in INVALID:
             assert verdict.compatible is None
             assert verdict.messages
         else:
             assert verdict.compatible is (not expected_verdict(record))
     else:
-        assert _agrees(record, verdict), verdict.messages
+        assert agrees(record, verdict), verdict.messages
     if verdict.compatible is False:
         assert verdict.messages
         assert all(verdict.messages)
 
 
 def test_agreement_per_source_and_per_flag_meets_the_targets() -> None:
-    agreed: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+    agreement = Agreement()
     for record in RECORDS:
-        ok = _agrees(record, evaluate_case(record))
-        groups = [f"source:{record['source']}"] + [f"flag:{f}" for f in record["flags"] or ["unflagged"]]
-        for group in [*groups, "all"]:
-            total[group] += 1
-            agreed[group] += ok
-    report = {group: f"{agreed[group]}/{total[group]}" for group in sorted(total)}
+        agreement.count([*source_and_flag_groups(record), "all"], agrees(record, evaluate_case(record)))
+    agreed, total, report = agreement.agreed, agreement.total, agreement.report()
     assert total["all"] == 103, report
     # Every disagreement is a listed, deliberate one.
     assert agreed["all"] == total["all"] - len(DIFFERENCES) == 97, report

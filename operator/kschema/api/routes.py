@@ -216,12 +216,8 @@ def _lifecycle_headers(index: RegistryIndex, v: SubjectVersion) -> dict[str, str
 
 # Root and server metadata ------------------------------------------------------------------------
 @routes.get("/")
-async def root(request: web.Request) -> web.Response:
-    return _respond({})
-
-
 @routes.post("/")
-async def root_post(request: web.Request) -> web.Response:
+async def root(request: web.Request) -> web.Response:
     return _respond({})
 
 
@@ -271,33 +267,40 @@ async def schema_text_by_id(request: web.Request) -> web.Response:
     return web.Response(body=text.encode(), headers=_HEADERS)
 
 
-@routes.get("/schemas/ids/{id}/versions")
-async def versions_by_id(request: web.Request) -> web.Response:
+def _uses_of_id(request: web.Request) -> list[SubjectVersion]:
+    """The subject versions that use the schema ID in the path; an unknown ID is not found."""
     index = _ready_index(request)
     schema_id = _schema_id(request.match_info["id"])
     if not index.has_schema(schema_id):
         raise schema_not_found(f"Schema {schema_id} not found")
-    uses = index.uses(schema_id, _flag(request, "deleted"))
+    return index.uses(schema_id, _flag(request, "deleted"))
+
+
+@routes.get("/schemas/ids/{id}/versions")
+async def versions_by_id(request: web.Request) -> web.Response:
+    uses = _uses_of_id(request)
     return _respond([{"subject": v.subject, "version": v.version} for v in uses])
 
 
 @routes.get("/schemas/ids/{id}/subjects")
 async def subjects_by_id(request: web.Request) -> web.Response:
-    index = _ready_index(request)
-    schema_id = _schema_id(request.match_info["id"])
-    if not index.has_schema(schema_id):
-        raise schema_not_found(f"Schema {schema_id} not found")
-    uses = index.uses(schema_id, _flag(request, "deleted"))
+    uses = _uses_of_id(request)
     return _respond(sorted({v.subject for v in uses}))
+
+
+def _id_of_guid(request: web.Request, index: RegistryIndex) -> int:
+    """The schema ID of the GUID in the path; an unknown GUID is not found."""
+    guid = request.match_info["guid"]
+    schema_id = index.id_for_guid(guid)
+    if schema_id is None:
+        raise schema_not_found(f"Schema with GUID {guid} not found")
+    return schema_id
 
 
 @routes.get("/schemas/guids/{guid}")
 async def schema_by_guid(request: web.Request) -> web.Response:
     index = _ready_index(request)
-    guid = request.match_info["guid"]
-    schema_id = index.id_for_guid(guid)
-    if schema_id is None:
-        raise schema_not_found(f"Schema with GUID {guid} not found")
+    schema_id = _id_of_guid(request, index)
     payload = json.loads(index.schema_body(schema_id) or b"{}")
     payload["schema"] = _schema_text(index, schema_id, request.query.get("format"))
     return _respond(payload)
@@ -305,11 +308,7 @@ async def schema_by_guid(request: web.Request) -> web.Response:
 
 @routes.get("/schemas/guids/{guid}/ids")
 async def ids_by_guid(request: web.Request) -> web.Response:
-    index = _ready_index(request)
-    guid = request.match_info["guid"]
-    schema_id = index.id_for_guid(guid)
-    if schema_id is None:
-        raise schema_not_found(f"Schema with GUID {guid} not found")
+    schema_id = _id_of_guid(request, _ready_index(request))
     return _respond([schema_id])
 
 
@@ -422,12 +421,13 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.delete("/subjects/{subject}")
-async def delete_subject(request: web.Request) -> web.Response:
-    raise read_only(f"Subject '{request.match_info['subject']}'")
-
-
 @routes.delete("/subjects/{subject}/versions/{version}")
-async def delete_version(request: web.Request) -> web.Response:
+@routes.route("PUT", "/config/{subject}")
+@routes.route("DELETE", "/config/{subject}")
+@routes.route("PUT", "/mode/{subject}")
+@routes.route("DELETE", "/mode/{subject}")
+async def write_subject(request: web.Request) -> web.Response:
+    """Deleting a subject or a version, or changing a subject's config or mode: all read-only here."""
     raise read_only(f"Subject '{request.match_info['subject']}'")
 
 
@@ -450,12 +450,8 @@ async def subject_config(request: web.Request) -> web.Response:
 
 
 @routes.get("/mode")
-async def global_mode(request: web.Request) -> web.Response:
-    return _respond({"mode": "READONLY"})
-
-
 @routes.get("/mode/{subject}")
-async def subject_mode(request: web.Request) -> web.Response:
+async def mode(request: web.Request) -> web.Response:
     # The whole registry is read-only through this API, so every subject reports it.
     return _respond({"mode": "READONLY"})
 
@@ -466,33 +462,17 @@ async def write_global_config(request: web.Request) -> web.Response:
     raise read_only("The global configuration")
 
 
-@routes.route("PUT", "/config/{subject}")
-@routes.route("DELETE", "/config/{subject}")
-async def write_subject_config(request: web.Request) -> web.Response:
-    raise read_only(f"Subject '{request.match_info['subject']}'")
-
-
 @routes.route("PUT", "/mode")
 @routes.route("DELETE", "/mode")
 async def write_global_mode(request: web.Request) -> web.Response:
     raise read_only("The global mode")
 
 
-@routes.route("PUT", "/mode/{subject}")
-@routes.route("DELETE", "/mode/{subject}")
-async def write_subject_mode(request: web.Request) -> web.Response:
-    raise read_only(f"Subject '{request.match_info['subject']}'")
-
-
 @routes.get("/associations/resources/{namespace}/{name}")
-async def resource_associations(request: web.Request) -> web.Response:
+@routes.get("/associations/subjects/{subject}")
+async def associations(request: web.Request) -> web.Response:
     # kschema binds topics to subjects by name (TopicNameStrategy); it stores no associations, and an
     # empty list makes clients fall back to that strategy.
-    return _respond([])
-
-
-@routes.get("/associations/subjects/{subject}")
-async def subject_associations(request: web.Request) -> web.Response:
     return _respond([])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import kopf
 from kubernetes_asyncio import client
 
+from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.configmaps import Projector
 from kschema.operator.kube import Kube
@@ -123,6 +124,56 @@ def retry_deletion_or_give_up(
         blocked.reason,
         blocked.message,
     )
+
+
+def refuse_invalid_spec(
+    patch: kopf.Patch, body: kopf.Body, error: SpecError, *others: conditions.Condition
+) -> NoReturn:
+    """An invalid spec waits for a new spec: `Ready=False` with the field and the reason, never retried."""
+    set_status(patch, body, [conditions.Condition("Ready", False, "InvalidSpec", str(error)), *others])
+    raise kopf.PermanentError(str(error)) from error
+
+
+def release_refused(
+    blocked: Blocked,
+    registry_object: str,
+    retry: int,
+    runtime: timedelta,
+    settings: OperatorSettings,
+    namespace: str,
+    name: str,
+) -> None:
+    """A deletion the store refused. A permanent refusal (another namespace owns the subject, say) leaves
+    the registry's `registry_object` alone and lets the resource go; a temporary one is retried as
+    `retry_deletion_or_give_up` says."""
+    if not blocked.temporary:
+        logger.warning(
+            "Left the registry %s alone namespace=%s name=%s reason=%s message=%s",
+            registry_object,
+            namespace,
+            name,
+            blocked.reason,
+            blocked.message,
+        )
+        return
+    retry_deletion_or_give_up(blocked, retry, runtime, settings, namespace, name)
+
+
+def register_kind(
+    registry: kopf.OperatorRegistry,
+    plural: str,
+    index_id: str,
+    index: Callable[..., Any],
+    reconcile: Callable[..., Any],
+    release: Callable[..., Any],
+) -> None:
+    """One kind's handlers: its index, one level-based reconcile for create, update and resume, and the
+    release on deletion."""
+    resource = (GROUP, VERSION, plural)
+    kopf.index(*resource, registry=registry, id=index_id)(index)
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(*resource, registry=registry, id="reconcile")(reconcile)
+    kopf.on.delete(*resource, registry=registry, id="release")(release)
 
 
 def ready_of(status: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from kschema.store import (
     SubjectRecord,
     SubjectVersion,
     VersionConflictError,
+    get_version_with_schema,
 )
 
 MAX_REFERENCE_DEPTH = 32  # references form a DAG in practice; this stops a corrupted cycle
@@ -89,19 +90,18 @@ async def resolve_references(
     for i, ref in enumerate(references):
         try:
             # Deleted versions still resolve: their content is immutable and their IDs stay readable.
-            version = await store.get_version(ref.subject, ref.version, include_deleted=True)
-            stored = None if version is None else await store.get_schema(version.schema_id)
+            found = await get_version_with_schema(store, ref.subject, ref.version, include_deleted=True)
         except StoreError as error:
             raise blocked_by_store(error) from error
-        if version is None or stored is None:
+        if found is None:
             raise Blocked(
                 "ReferenceNotFound",
                 f"spec.references[{i}]: {ref.subject} version {ref.version} ({ref.name}) "
                 "is not registered yet",
                 temporary=True,
             )
-        nested = await resolve_references(store, stored.references, depth + 1)
-        resolved.append(ResolvedReference(ref, stored.schema, nested))
+        nested = await resolve_references(store, found.schema.references, depth + 1)
+        resolved.append(ResolvedReference(ref, found.schema.schema, nested))
     return tuple(resolved)
 
 
@@ -173,9 +173,8 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             parsed = parse_schema(subject.format, spec.schema, refs)
         except InvalidSchemaError as error:
             raise Blocked("InvalidSchema", f"spec.schema: {error}", temporary=False) from error
-        existing = await store.get_version(subject.subject, spec.version, include_deleted=True)
-        stored = None if existing is None else await store.get_schema(existing.schema_id)
-        already = existing is not None and stored is not None and stored.fingerprint == parsed.fingerprint
+        existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
+        already = existing is not None and existing.schema.fingerprint == parsed.fingerprint
         if already:
             # Checked when first registered; re-checking on every resume would parse whole histories.
             result, against = CompatibilityResult(), tuple[int, ...]()

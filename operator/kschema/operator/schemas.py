@@ -11,13 +11,16 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import GROUP, SCHEMA_PLURAL, VERSION, SchemaSpec, SpecError, schema_from_body
+from kschema.model import SCHEMA_PLURAL, SchemaSpec, SpecError, schema_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import (
     OperatorContext,
     api_blocked,
     fail,
+    refuse_invalid_spec,
+    register_kind,
+    release_refused,
     retry_deletion_or_give_up,
     set_status,
 )
@@ -68,8 +71,7 @@ async def reconcile(
     try:
         spec = schema_from_body(body)
     except SpecError as error:
-        set_status(patch, body, [Condition("Ready", False, "InvalidSpec", str(error)), NOT_CHECKED])
-        raise kopf.PermanentError(str(error)) from error
+        refuse_invalid_spec(patch, body, error, NOT_CHECKED)
     subject = subject_entry(subjects_by_name, namespace, spec.subject)
     if subject is None or subject.deleting or subject.spec is None:
         # Not retried: the Subject's own reconcile nudges its Schemas when it appears.
@@ -149,23 +151,10 @@ async def release(
         retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
         return
     except Blocked as blocked:
-        if not blocked.temporary:
-            logger.warning(
-                "Left the registry version alone namespace=%s name=%s reason=%s message=%s",
-                namespace,
-                name,
-                blocked.reason,
-                blocked.message,
-            )
-            return
-        retry_deletion_or_give_up(blocked, retry, runtime, memo.settings, namespace, name)
+        release_refused(blocked, "version", retry, runtime, memo.settings, namespace, name)
         return
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    resource = (GROUP, VERSION, SCHEMA_PLURAL)
-    kopf.index(*resource, registry=registry, id=SCHEMAS_INDEX)(index_schema)
-    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
-        decorator(*resource, registry=registry, id="reconcile")(reconcile)
-    kopf.on.delete(*resource, registry=registry, id="release")(release)
+    register_kind(registry, SCHEMA_PLURAL, SCHEMAS_INDEX, index_schema, reconcile, release)

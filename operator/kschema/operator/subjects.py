@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import GROUP, SUBJECT_PLURAL, VERSION, SpecError, SubjectSpec, subject_from_body
+from kschema.model import SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
 from kschema.operator.context import (
@@ -18,6 +18,9 @@ from kschema.operator.context import (
     OperatorContext,
     api_blocked,
     fail,
+    refuse_invalid_spec,
+    register_kind,
+    release_refused,
     retry_deletion_or_give_up,
     set_status,
 )
@@ -76,8 +79,7 @@ async def reconcile(
     try:
         spec = subject_from_body(body)
     except SpecError as error:
-        set_status(patch, body, [Condition("Ready", False, "InvalidSpec", str(error))])
-        raise kopf.PermanentError(str(error)) from error
+        refuse_invalid_spec(patch, body, error)
     target = ProjectionTarget(spec, str(meta.get("uid")))
     try:
         async with memo.subject_locks(spec.name):
@@ -133,24 +135,12 @@ async def release(
         retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
         return
     except Blocked as blocked:
+        release_refused(blocked, "subject", retry, runtime, memo.settings, namespace, name)
         if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
-            logger.warning(
-                "Left the registry subject alone namespace=%s name=%s reason=%s message=%s",
-                namespace,
-                name,
-                blocked.reason,
-                blocked.message,
-            )
             await memo.projector.remove(target)
-            return
-        retry_deletion_or_give_up(blocked, retry, runtime, memo.settings, namespace, name)
         return
     logger.info("Deleted Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    resource = (GROUP, VERSION, SUBJECT_PLURAL)
-    kopf.index(*resource, registry=registry, id=SUBJECTS_INDEX)(index_subject)
-    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
-        decorator(*resource, registry=registry, id="reconcile")(reconcile)
-    kopf.on.delete(*resource, registry=registry, id="release")(release)
+    register_kind(registry, SUBJECT_PLURAL, SUBJECTS_INDEX, index_subject, reconcile, release)

@@ -17,6 +17,8 @@ from kschema.store.base import (
     SubjectRecord,
     SubjectVersion,
     VersionConflictError,
+    VersionWithSchema,
+    get_version_with_schema,
 )
 
 __all__ = [
@@ -36,4 +38,6 @@ __all__ = [
     "SubjectRecord",
     "SubjectVersion",
     "VersionConflictError",
+    "VersionWithSchema",
+    "get_version_with_schema",
 ]

@@ -23,6 +23,7 @@ from kschema.store.base import (
     IdConflictError,
     InvalidInputError,
     NewVersion,
+    NotFoundError,
     StoredSchema,
     StoreError,
     SubjectOwnedElsewhereError,
@@ -35,6 +36,7 @@ from kschema.store.base import (
 )
 
 E = TypeVar("E", bound=StrEnum)
+Found = TypeVar("Found", SubjectRecord, SubjectVersion)
 
 # The Confluent wire format carries the schema ID in 4 signed bytes: an ID above this cannot be written.
 MAX_SCHEMA_ID = 2**31 - 1
@@ -72,6 +74,18 @@ def load_migrations(backend: str) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise StoreError(f"duplicate migration numbers for {backend}: {versions}", "migrations")
     return found
+
+
+def pending_migrations(applied: set[int], migrations: list[Migration]) -> list[Migration]:
+    """The migrations still to apply, in order; refuses a database that a newer release migrated."""
+    newest_known = max((m.version for m in migrations), default=0)
+    if applied and max(applied) > newest_known:
+        raise StoreError(
+            f"the database has migration {max(applied)} but this release knows only up to {newest_known}; "
+            "refusing to run an older release against a newer database",
+            "migrations",
+        )
+    return [m for m in migrations if m.version not in applied]
 
 
 # Validation ---------------------------------------------------------------------------------------------
@@ -145,6 +159,20 @@ def check_version(version: object) -> int:
     if number > MAX_VERSION:
         raise InvalidInputError(f"version must be at most {MAX_VERSION}, got {number}", "version")
     return number
+
+
+def check_state_change(
+    subject: object, version: object, state: object, sunset: object
+) -> tuple[SchemaState, str | None]:
+    """Checks the arguments of `set_state`; returns the state and sunset normalised."""
+    check_subject(subject)
+    check_version(version)
+    return check_state(state), check_sunset(sunset)
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise InvalidInputError(f"limit must be >= 1, got {limit}", "limit")
 
 
 def could_exist(number: object, limit: int) -> bool:
@@ -285,15 +313,27 @@ def version_from_row(row: Any) -> SubjectVersion:
 # Decisions --------------------------------------------------------------------------------------------
 
 
+def visible(found: Found | None, include_deleted: bool) -> Found | None:
+    """A looked-up subject or version, or None when it is a tombstone and tombstones were not asked for."""
+    if found is None or (found.deleted and not include_deleted):
+        return None
+    return found
+
+
+def check_subject_owner(existing: SubjectRecord, namespace: str) -> None:
+    """A live subject belongs to the namespace that declared it; a deleted one may be claimed again."""
+    if not existing.deleted and existing.namespace != namespace:
+        raise SubjectOwnedElsewhereError(
+            f"subject {existing.subject!r} is owned by namespace {existing.namespace!r}", "subject"
+        )
+
+
 def check_subject_claim(existing: SubjectRecord | None, namespace: str, fmt: SchemaFormat) -> None:
     """A live subject belongs to the namespace that declared it; a deleted one may be claimed again.
     The format never changes, deleted or not, because tombstoned versions keep that format."""
     if existing is None:
         return
-    if not existing.deleted and existing.namespace != namespace:
-        raise SubjectOwnedElsewhereError(
-            f"subject {existing.subject!r} is owned by namespace {existing.namespace!r}", "subject"
-        )
+    check_subject_owner(existing, namespace)
     if existing.format != fmt:
         raise FormatConflictError(
             f"subject {existing.subject!r} has format {existing.format.value}, not {fmt.value}", "format"
@@ -341,3 +381,44 @@ def next_schema_id(high_water: int) -> int:
     if high_water >= MAX_SCHEMA_ID:
         raise StoreError(f"the schema ID space is exhausted (high-water mark {high_water})", "id")
     return high_water + 1
+
+
+def choose_schema_id(
+    new: NewVersion,
+    existing: SubjectVersion | None,
+    content: StoredSchema | None,
+    holder: StoredSchema | None,
+    high_water: int,
+) -> tuple[int, bool]:
+    """The schema ID a registration gets, and whether a schema row with that ID must be inserted.
+    `existing` is the subject's row for this version, `content` the schema with the same fingerprint and
+    format, `holder` the schema holding the pinned ID (None without a pin), `high_water` the highest ID
+    ever assigned."""
+    if existing is not None:
+        check_existing_version(new, existing, content)
+        return existing.schema_id, False
+    if new.pinned_id is not None:
+        return new.pinned_id, resolve_pinned_id(new, content, holder)
+    if content is not None:
+        return content.id, False
+    return next_schema_id(high_water), True
+
+
+def registered_version(new: NewVersion, schema_id: int) -> SubjectVersion:
+    """The version row a registration leaves behind."""
+    return SubjectVersion(
+        subject=new.subject,
+        version=new.version,
+        schema_id=schema_id,
+        state=new.state,
+        deleted=False,
+        namespace=new.namespace,
+        sunset=new.sunset,
+    )
+
+
+def require_version(found: SubjectVersion | None, subject: str, version: int) -> SubjectVersion:
+    """The version a state change is about; one that was never registered is not found."""
+    if found is None:
+        raise NotFoundError(f"subject {subject!r} has no version {version}", "version")
+    return found

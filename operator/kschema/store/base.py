@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from kschema.compat import CompatibilityLevel
 from kschema.formats import Reference, SchemaFormat
@@ -193,6 +193,25 @@ class RegistryStore(Protocol):
 
     async def ping(self) -> None:
         """Raises `StoreUnavailableError` when the database cannot be reached."""
+
+
+class VersionWithSchema(NamedTuple):
+    version: SubjectVersion
+    schema: StoredSchema
+
+
+async def get_version_with_schema(
+    store: RegistryStore, subject: str, version: int, *, include_deleted: bool = False
+) -> VersionWithSchema | None:
+    """A subject's version together with its schema content; None when the version is not registered
+    (or, in a broken store, its content is missing)."""
+    found = await store.get_version(subject, version, include_deleted=include_deleted)
+    if found is None:
+        return None
+    content = await store.get_schema(found.schema_id)
+    if content is None:
+        return None
+    return VersionWithSchema(found, content)
 
 
 def check_subject_name(subject: str) -> None:

@@ -24,14 +24,11 @@ from kschema.model import SchemaState
 from kschema.store import _common as common
 from kschema.store.base import (
     Change,
-    InvalidInputError,
     NewVersion,
-    NotFoundError,
     Snapshot,
     StoredSchema,
     StoreError,
     StoreUnavailableError,
-    SubjectOwnedElsewhereError,
     SubjectRecord,
     SubjectVersion,
 )
@@ -106,39 +103,24 @@ async def _register(conn: Any, high_water: int, new: NewVersion) -> tuple[Subjec
     common.check_subject_claim(subject, new.namespace, new.format)
     existing = await _fetch_version(conn, new.subject, new.version)
     content = await _fetch_by_content(conn, new.fingerprint, new.format)
-    changed = False
-    if existing is not None:
-        common.check_existing_version(new, existing, content)
-        schema_id = existing.schema_id
-    else:
-        if new.pinned_id is not None:
-            holder = await _fetch_schema(conn, new.pinned_id)
-            insert = common.resolve_pinned_id(new, content, holder)
-            schema_id = new.pinned_id
-        elif content is not None:
-            insert = False
-            schema_id = content.id
-        else:
-            insert = True
-            schema_id = common.next_schema_id(high_water)
-        if insert:
-            await conn.execute(
-                "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                schema_id,
-                new.format.value,
-                new.schema,
-                new.canonical,
-                new.fingerprint,
-                common.encode_references(new.references),
-            )
-            await conn.execute(
-                "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1) "
-                "WHERE singleton = 1",
-                schema_id,
-            )
-            await _append(conn, common.KIND_SCHEMA, schema_id=schema_id)
-            changed = True
+    holder = None if new.pinned_id is None else await _fetch_schema(conn, new.pinned_id)
+    schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
+    if changed:
+        await conn.execute(
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            schema_id,
+            new.format.value,
+            new.schema,
+            new.canonical,
+            new.fingerprint,
+            common.encode_references(new.references),
+        )
+        await conn.execute(
+            "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1) WHERE singleton = 1",
+            schema_id,
+        )
+        await _append(conn, common.KIND_SCHEMA, schema_id=schema_id)
 
     if subject is None:
         await conn.execute(
@@ -159,15 +141,7 @@ async def _register(conn: Any, high_water: int, new: NewVersion) -> tuple[Subjec
         await _append(conn, common.KIND_SUBJECT, subject=new.subject)
         changed = True
 
-    result = SubjectVersion(
-        subject=new.subject,
-        version=new.version,
-        schema_id=schema_id,
-        state=new.state,
-        deleted=False,
-        namespace=new.namespace,
-        sunset=new.sunset,
-    )
+    result = common.registered_version(new, schema_id)
     if existing is None:
         await conn.execute(
             "INSERT INTO subject_versions (subject, version, schema_id, state, namespace, sunset) "
@@ -227,10 +201,7 @@ async def _delete_subject(conn: Any, subject: str, namespace: str) -> bool:
     existing = await _fetch_subject(conn, subject)
     if existing is None:
         return False
-    if not existing.deleted and existing.namespace != namespace:
-        raise SubjectOwnedElsewhereError(
-            f"subject {subject!r} is owned by namespace {existing.namespace!r}", "subject"
-        )
+    common.check_subject_owner(existing, namespace)
     live = await conn.fetch(
         "UPDATE subject_versions SET deleted = TRUE, updated_at = now() "
         "WHERE subject = $1 AND NOT deleted RETURNING version, schema_id",
@@ -249,9 +220,7 @@ async def _delete_subject(conn: Any, subject: str, namespace: str) -> bool:
 
 
 async def _set_state(conn: Any, subject: str, version: int, state: SchemaState, sunset: str | None) -> bool:
-    existing = await _fetch_version(conn, subject, version)
-    if existing is None:
-        raise NotFoundError(f"subject {subject!r} has no version {version}", "version")
+    existing = common.require_version(await _fetch_version(conn, subject, version), subject, version)
     if existing.state == state and existing.sunset == sunset:
         return False
     await conn.execute(
@@ -288,17 +257,8 @@ async def _migrate(conn: Any, migrations: list[common.Migration]) -> list[int]:
             "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
         applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        newest_known = max((m.version for m in migrations), default=0)
-        if applied and max(applied) > newest_known:
-            raise StoreError(
-                f"the database has migration {max(applied)} but this release knows only up to "
-                f"{newest_known}; refusing to run an older release against a newer database",
-                "migrations",
-            )
         done: list[int] = []
-        for migration in migrations:
-            if migration.version in applied:
-                continue
+        for migration in common.pending_migrations(applied, migrations):
             # No arguments: asyncpg sends the file with the simple query protocol, several statements at once;
             # PostgreSQL DDL is transactional, so a failed migration leaves nothing behind.
             await conn.execute(migration.sql)
@@ -418,9 +378,7 @@ class PostgresStore:
 
     async def get_subject(self, subject: str, include_deleted: bool = False) -> SubjectRecord | None:
         record = await self._run(lambda conn: _fetch_subject(conn, subject))
-        if record is None or (record.deleted and not include_deleted):
-            return None
-        return record
+        return common.visible(record, include_deleted)
 
     async def list_subjects(self, include_deleted: bool = False) -> list[SubjectRecord]:
         where = "" if include_deleted else " WHERE NOT deleted"
@@ -438,10 +396,7 @@ class PostgresStore:
     async def set_state(
         self, subject: str, version: int, state: SchemaState, sunset: str | None = None
     ) -> None:
-        common.check_subject(subject)
-        common.check_version(version)
-        clean_state = common.check_state(state)
-        clean_sunset = common.check_sunset(sunset)
+        clean_state, clean_sunset = common.check_state_change(subject, version, state, sunset)
 
         async def write(conn: Any, _: int) -> tuple[None, bool]:
             return None, await _set_state(conn, subject, version, clean_state, clean_sunset)
@@ -463,9 +418,7 @@ class PostgresStore:
         if not common.could_exist(version, common.MAX_VERSION):
             return None
         found = await self._run(lambda conn: _fetch_version(conn, subject, version))
-        if found is None or (found.deleted and not include_deleted):
-            return None
-        return found
+        return common.visible(found, include_deleted)
 
     async def list_versions(self, subject: str, include_deleted: bool = False) -> list[SubjectVersion]:
         where = "" if include_deleted else " AND NOT deleted"
@@ -528,8 +481,7 @@ class PostgresStore:
         return await self._run(read)
 
     async def changes(self, after_seq: int, limit: int = 1000) -> list[Change]:
-        if limit < 1:
-            raise InvalidInputError(f"limit must be >= 1, got {limit}", "limit")
+        common.check_limit(limit)
         rows = await self._run(
             lambda conn: conn.fetch(
                 "SELECT seq, kind, subject, version, schema_id, at FROM changes "

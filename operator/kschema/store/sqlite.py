@@ -28,12 +28,10 @@ from kschema.store.base import (
     Change,
     InvalidInputError,
     NewVersion,
-    NotFoundError,
     Snapshot,
     StoredSchema,
     StoreError,
     StoreUnavailableError,
-    SubjectOwnedElsewhereError,
     SubjectRecord,
     SubjectVersion,
 )
@@ -233,38 +231,24 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
     common.check_subject_claim(subject, new.namespace, new.format)
     existing = _fetch_version(conn, new.subject, new.version)
     content = _fetch_by_content(conn, new.fingerprint, new.format)
-    changed = False
-    if existing is not None:
-        common.check_existing_version(new, existing, content)
-        schema_id = existing.schema_id
-    else:
-        if new.pinned_id is not None:
-            holder = _fetch_schema(conn, new.pinned_id)
-            insert = common.resolve_pinned_id(new, content, holder)
-            schema_id = new.pinned_id
-        elif content is not None:
-            insert = False
-            schema_id = content.id
-        else:
-            high_water = conn.execute("SELECT id_high_water FROM registry_counters").fetchone()[0]
-            insert = True
-            schema_id = common.next_schema_id(high_water)
-        if insert:
-            conn.execute(
-                "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    schema_id,
-                    new.format.value,
-                    new.schema,
-                    new.canonical,
-                    new.fingerprint,
-                    common.encode_references(new.references),
-                ),
-            )
-            conn.execute("UPDATE registry_counters SET id_high_water = max(id_high_water, ?)", (schema_id,))
-            _append(conn, common.KIND_SCHEMA, schema_id=schema_id)
-            changed = True
+    holder = None if new.pinned_id is None else _fetch_schema(conn, new.pinned_id)
+    high_water = conn.execute("SELECT id_high_water FROM registry_counters").fetchone()[0]
+    schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
+    if changed:
+        conn.execute(
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                schema_id,
+                new.format.value,
+                new.schema,
+                new.canonical,
+                new.fingerprint,
+                common.encode_references(new.references),
+            ),
+        )
+        conn.execute("UPDATE registry_counters SET id_high_water = max(id_high_water, ?)", (schema_id,))
+        _append(conn, common.KIND_SCHEMA, schema_id=schema_id)
 
     if subject is None:
         conn.execute(
@@ -281,15 +265,7 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
         _append(conn, common.KIND_SUBJECT, subject=new.subject)
         changed = True
 
-    result = SubjectVersion(
-        subject=new.subject,
-        version=new.version,
-        schema_id=schema_id,
-        state=new.state,
-        deleted=False,
-        namespace=new.namespace,
-        sunset=new.sunset,
-    )
+    result = common.registered_version(new, schema_id)
     if existing is None:
         conn.execute(
             "INSERT INTO subject_versions (subject, version, schema_id, state, namespace, sunset) "
@@ -339,10 +315,7 @@ def _delete_subject(conn: sqlite3.Connection, subject: str, namespace: str) -> b
     existing = _fetch_subject(conn, subject)
     if existing is None:
         return False
-    if not existing.deleted and existing.namespace != namespace:
-        raise SubjectOwnedElsewhereError(
-            f"subject {subject!r} is owned by namespace {existing.namespace!r}", "subject"
-        )
+    common.check_subject_owner(existing, namespace)
     live = conn.execute(
         "SELECT version, schema_id FROM subject_versions WHERE subject = ? AND deleted = 0 ORDER BY version",
         (subject,),
@@ -364,9 +337,7 @@ def _delete_subject(conn: sqlite3.Connection, subject: str, namespace: str) -> b
 def _set_state(
     conn: sqlite3.Connection, subject: str, version: int, state: SchemaState, sunset: str | None
 ) -> bool:
-    existing = _fetch_version(conn, subject, version)
-    if existing is None:
-        raise NotFoundError(f"subject {subject!r} has no version {version}", "version")
+    existing = common.require_version(_fetch_version(conn, subject, version), subject, version)
     if existing.state == state and existing.sunset == sunset:
         return False
     conn.execute(
@@ -396,17 +367,8 @@ def _migrate(conn: sqlite3.Connection, migrations: list[common.Migration]) -> li
         "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
     )
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    newest_known = max((m.version for m in migrations), default=0)
-    if applied and max(applied) > newest_known:
-        raise StoreError(
-            f"the database has migration {max(applied)} but this release knows only up to {newest_known}; "
-            "refusing to run an older release against a newer database",
-            "migrations",
-        )
     done: list[int] = []
-    for migration in migrations:
-        if migration.version in applied:
-            continue
+    for migration in common.pending_migrations(applied, migrations):
         for statement in split_statements(migration.sql):
             conn.execute(statement)
         conn.execute(
@@ -506,9 +468,7 @@ class SqliteStore:
 
     async def get_subject(self, subject: str, include_deleted: bool = False) -> SubjectRecord | None:
         record = await self._read(lambda conn: _fetch_subject(conn, subject))
-        if record is None or (record.deleted and not include_deleted):
-            return None
-        return record
+        return common.visible(record, include_deleted)
 
     async def list_subjects(self, include_deleted: bool = False) -> list[SubjectRecord]:
         where = "" if include_deleted else " WHERE deleted = 0"
@@ -528,10 +488,7 @@ class SqliteStore:
     async def set_state(
         self, subject: str, version: int, state: SchemaState, sunset: str | None = None
     ) -> None:
-        common.check_subject(subject)
-        common.check_version(version)
-        clean_state = common.check_state(state)
-        clean_sunset = common.check_sunset(sunset)
+        clean_state, clean_sunset = common.check_state_change(subject, version, state, sunset)
         await self._write(lambda conn: (None, _set_state(conn, subject, version, clean_state, clean_sunset)))
 
     async def delete_version(self, subject: str, version: int) -> None:
@@ -545,9 +502,7 @@ class SqliteStore:
         if not common.could_exist(version, common.MAX_VERSION):
             return None
         found = await self._read(lambda conn: _fetch_version(conn, subject, version))
-        if found is None or (found.deleted and not include_deleted):
-            return None
-        return found
+        return common.visible(found, include_deleted)
 
     async def list_versions(self, subject: str, include_deleted: bool = False) -> list[SubjectVersion]:
         where = "" if include_deleted else " AND deleted = 0"
@@ -619,8 +574,7 @@ class SqliteStore:
         return await self._read(read)
 
     async def changes(self, after_seq: int, limit: int = 1000) -> list[Change]:
-        if limit < 1:
-            raise InvalidInputError(f"limit must be >= 1, got {limit}", "limit")
+        common.check_limit(limit)
         rows = await self._read(
             lambda conn: conn.execute(
                 "SELECT seq, kind, subject, version, schema_id, at FROM changes "

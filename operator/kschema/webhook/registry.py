@@ -15,7 +15,7 @@ from kschema.policy import (
     RegistryFacts,
     missing_registry_references,
 )
-from kschema.store.base import RegistryStore, StoreError
+from kschema.store.base import RegistryStore, StoreError, get_version_with_schema
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +51,19 @@ async def gather_facts(
 async def _version(
     store: RegistryStore, subject: str, number: int, *, include_deleted: bool
 ) -> RegisteredVersion | None:
-    found = await store.get_version(subject, number, include_deleted=include_deleted)
+    found = await get_version_with_schema(store, subject, number, include_deleted=include_deleted)
     if found is None:
         return None
-    content = await store.get_schema(found.schema_id)
-    if content is None:
-        return None
+    version, content = found
     return RegisteredVersion(
         subject=subject,
         version=number,
-        schema_id=found.schema_id,
+        schema_id=version.schema_id,
         format=content.format,
         schema=content.schema,
         fingerprint=content.fingerprint,
         references=content.references,
-        deleted=found.deleted,
+        deleted=version.deleted,
     )
 
 
