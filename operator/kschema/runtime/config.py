@@ -115,7 +115,8 @@ def load_config(
     for option in OPTIONS:
         value = getattr(args, _dest(option), None)
         if value is None:
-            value = env.get(option.env) or option.default
+            # A variable set to "" is a choice (KSCHEMA_PEERING="" runs standalone), not an absence.
+            value = env[option.env] if option.env in env else option.default
         raw[_dest(option)] = (option, value)
 
     def text(key: str) -> str:

@@ -1,0 +1,112 @@
+"""Start-up configuration: flags over environment variables over defaults, and errors that name the
+flag and its variable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from kschema.runtime.config import ConfigError, add_options, load_config
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Path:
+    (tmp_path / "tls.crt").write_text("certificate")
+    (tmp_path / "tls.key").write_text("key")
+    return tmp_path
+
+
+def test_defaults_give_a_sqlite_store_and_the_confluent_port() -> None:
+    config = load_config(("api",), _args(), env={})
+
+    assert config.store_url == "sqlite:///kschema.db"
+    assert config.api.port == 8081
+    assert config.operator.peering == "kschema"
+    assert config.operator.liveness_endpoint == "http://0.0.0.0:8080/healthz"
+
+
+def test_a_flag_wins_over_its_environment_variable() -> None:
+    config = load_config(("api",), _args("--api-port", "9000"), env={"KSCHEMA_API_PORT": "7000"})
+
+    assert config.api.port == 9000
+
+
+def test_environment_variables_configure_every_component(certs: Path) -> None:
+    env = {
+        "KSCHEMA_STORE_URL": "postgresql://kschema@db/registry",
+        "KSCHEMA_NAMESPACES": "team-a, team-b",
+        "KSCHEMA_WEBHOOK_CERT_DIR": str(certs),
+        "KSCHEMA_WEBHOOK_PORT": "8443",
+        "KSCHEMA_PEERING": "",
+        "KSCHEMA_HEALTH_PORT": "0",
+        "KSCHEMA_LOG_LEVEL": "debug",
+    }
+
+    config = load_config(("operator", "webhook", "api"), _args(), env=env)
+
+    assert config.store_url == "postgresql://kschema@db/registry"
+    assert config.operator.namespaces == ("team-a", "team-b")
+    assert config.operator.peering is None
+    assert config.operator.liveness_endpoint is None
+    assert config.webhook.cert_file == certs / "tls.crt"
+    assert config.webhook.port == 8443
+    assert config.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (
+            (),
+            {"KSCHEMA_STORE_URL": "mysql://x"},
+            "--store-url (KSCHEMA_STORE_URL): unsupported store URL scheme",
+        ),
+        ((), {"KSCHEMA_STORE_URL": "sqlite://"}, "--store-url (KSCHEMA_STORE_URL): a SQLite store URL is"),
+        (("--api-port", "http"), {}, "--api-port (KSCHEMA_API_PORT) must be an integer, got 'http'"),
+        ((), {"KSCHEMA_API_PORT": "70000"}, "--api-port (KSCHEMA_API_PORT) must be between 1 and 65535"),
+        ((), {"KSCHEMA_LOG_LEVEL": "LOUD"}, "--log-level (KSCHEMA_LOG_LEVEL) must be one of"),
+        (("--kubeconfig", "/nonexistent/kubeconfig"), {}, "--kubeconfig (KUBECONFIG): no such file"),
+        (
+            (),
+            {"KSCHEMA_DELETION_TIMEOUT": "soon"},
+            "--deletion-timeout (KSCHEMA_DELETION_TIMEOUT) must be a number",
+        ),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_flag_and_its_variable(
+    argv: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(("api",), _args(*argv), env=env)
+
+    assert expected in str(refused.value)
+
+
+def test_the_webhook_needs_its_certificate_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(("webhook",), _args("--webhook-cert-dir", str(tmp_path)), env={})
+
+    assert str(refused.value) == (
+        f"--webhook-cert-dir (KSCHEMA_WEBHOOK_CERT_DIR): tls.crt is missing in '{tmp_path}'"
+    )
+
+
+def test_components_that_do_not_serve_https_need_no_certificates(tmp_path: Path) -> None:
+    config = load_config(("api", "operator"), _args("--webhook-cert-dir", str(tmp_path)), env={})
+
+    assert config.components == ("api", "operator")
+
+
+def test_the_cli_exits_2_with_the_message_on_bad_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    from kschema.cli.main import main
+
+    assert main(["api", "--api-port", "0"]) == 2
+    assert "--api-port (KSCHEMA_API_PORT) must be between 1 and 65535, got 0" in capsys.readouterr().err
