@@ -45,7 +45,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 ## demo: control plane up, kschema running, examples applied, lookups shown
-demo: setup
+demo: $(STAMP) system-deps controlplane
 	$(BIN)/python dev/demo.py
 
 demo-down: $(STAMP)
