@@ -116,7 +116,7 @@ def load_config(
         value = getattr(args, _dest(option), None)
         if value is None:
             # A variable set to "" is a choice (KSCHEMA_PEERING="" runs standalone), not an absence.
-            value = env[option.env] if option.env in env else option.default
+            value = env.get(option.env, option.default)
         raw[_dest(option)] = (option, value)
 
     def text(key: str) -> str:
