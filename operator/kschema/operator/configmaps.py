@@ -77,6 +77,10 @@ class _Entry:
     result: Projection | None = None
     closed: bool = False  # the Subject is being deleted: no more writes
     status: tuple[int | None, int, str] | None = None  # last status written, to skip no-op patches
+    # The ConfigMap as this process last wrote it (name, resourceVersion, data): the next write of other
+    # data replaces that resourceVersion without reading it first. A 409 (changed by anyone since) or 404
+    # falls back to reading it, so nothing written by others is ever overwritten unseen.
+    written: tuple[str, str, dict[str, str]] | None = None
 
 
 class Projector:
@@ -105,7 +109,7 @@ class Projector:
             if entry.completed >= mine and entry.result is not None and not tidy:
                 return entry.result
             started = entry.requested
-            result = await self._project_once(target, tidy=tidy)
+            result = await self._project_once(target, entry, tidy=tidy)
             entry.completed = started
             entry.result = result
             if result is not None:
@@ -151,9 +155,12 @@ class Projector:
                 self._texts.popitem(last=False)
         return text
 
-    async def _project_once(self, target: ProjectionTarget, *, tidy: bool) -> Projection | None:
+    async def _project_once(
+        self, target: ProjectionTarget, entry: _Entry, *, tidy: bool
+    ) -> Projection | None:
         spec = target.spec
         if not spec.projection.enabled:
+            entry.written = None
             await self._delete_owned(target, keep=None)
             return None
         projection = await self.compute(spec)
@@ -165,7 +172,7 @@ class Projector:
                 "archive old versions or set spec.projection.enabled=false",
                 temporary=False,
             )
-        await self._write(target, projection)
+        await self._write(target, entry, projection)
         if tidy:
             await self._delete_owned(target, keep=spec.config_map_name)
         return projection
@@ -184,9 +191,22 @@ class Projector:
             data=projection.data,
         )
 
-    async def _write(self, target: ProjectionTarget, projection: Projection) -> None:
+    async def _write(self, target: ProjectionTarget, entry: _Entry, projection: Projection) -> None:
         spec = target.spec
         desired = self._desired(target, projection)
+        written, entry.written = entry.written, None
+        if written is not None and written[0] == spec.config_map_name and written[2] != projection.data:
+            known = self._desired(target, projection)
+            known.metadata.resource_version = written[1]
+            try:
+                replaced = await self._kube.core.replace_namespaced_config_map(
+                    spec.config_map_name, spec.namespace, known, field_manager=self._field_manager
+                )
+                entry.written = (spec.config_map_name, replaced.metadata.resource_version, projection.data)
+                return
+            except client.ApiException as error:
+                if error.status not in (404, 409):
+                    raise
         for _ in range(CONFLICT_RETRIES):
             try:
                 existing = await self._kube.core.read_namespaced_config_map(
@@ -196,9 +216,10 @@ class Projector:
                 if error.status != 404:
                     raise
                 try:
-                    await self._kube.core.create_namespaced_config_map(
+                    created = await self._kube.core.create_namespaced_config_map(
                         spec.namespace, desired, field_manager=self._field_manager
                     )
+                    entry.written = (spec.config_map_name, created.metadata.resource_version, projection.data)
                     logger.info(
                         "Created ConfigMap namespace=%s name=%s", spec.namespace, spec.config_map_name
                     )
@@ -215,12 +236,14 @@ class Projector:
                     temporary=False,
                 )
             if _matches(existing, desired):
+                entry.written = (spec.config_map_name, existing.metadata.resource_version, projection.data)
                 return
             desired.metadata.resource_version = existing.metadata.resource_version
             try:
-                await self._kube.core.replace_namespaced_config_map(
+                replaced = await self._kube.core.replace_namespaced_config_map(
                     spec.config_map_name, spec.namespace, desired, field_manager=self._field_manager
                 )
+                entry.written = (spec.config_map_name, replaced.metadata.resource_version, projection.data)
                 return
             except client.ApiException as error:
                 if error.status not in (404, 409):  # changed or deleted under us: read again

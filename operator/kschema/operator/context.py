@@ -44,6 +44,41 @@ class KeyedLocks:
         return lock
 
 
+class StoreReads:
+    """Which Schemas have read the store since their Subject was last upserted, so that a Subject's
+    reconcile nudges only the Schemas that may have stopped on its absence.
+
+    The Subject's reconcile calls `upserted()` under the subject lock right after its upsert; a Schema's
+    reconcile calls `started()` as it begins (before it looks the Subject up in the index) and `read()`
+    under the same lock before it reads the store. A Schema then needs no nudge when its reconcile has not
+    started yet in this process (it will, and will find the Subject in the index and the store), or when
+    it read the store after the upsert. All in-process, so it never lags behind like the watch streams."""
+
+    def __init__(self) -> None:
+        self._tick = 0
+        self._reads: dict[tuple[str, str], tuple[str, int] | None] = {}
+
+    def upserted(self) -> int:
+        self._tick += 1
+        return self._tick
+
+    def started(self, namespace: str, schema: str) -> None:
+        self._reads[(namespace, schema)] = None
+
+    def read(self, namespace: str, schema: str, registry_subject: str) -> None:
+        self._reads[(namespace, schema)] = (registry_subject, self._tick)
+
+    def forget(self, namespace: str, schema: str) -> None:
+        self._reads.pop((namespace, schema), None)
+
+    def may_be_waiting(self, namespace: str, schema: str, registry_subject: str, tick: int) -> bool:
+        """Whether the Schema's last reconcile may have ended without seeing upsert `tick`."""
+        if (namespace, schema) not in self._reads:
+            return False  # its first reconcile in this process is still to come
+        seen = self._reads[(namespace, schema)]
+        return seen is None or seen[0] != registry_subject or seen[1] < tick
+
+
 @dataclass
 class OperatorContext:
     """kopf's `memo`. kopf gives every object a shallow copy made after start-up, so the clients created
@@ -52,6 +87,7 @@ class OperatorContext:
     settings: OperatorSettings
     store: RegistryStore
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    store_reads: StoreReads = field(default_factory=StoreReads)
     _kube: Kube | None = None
     _projector: Projector | None = None
 

@@ -1,6 +1,7 @@
 """kopf in-memory indexes: Subjects by (namespace, name) for the Schema handlers, and Schemas by
 (namespace, Subject name) for the Subject handlers. Both follow the watch streams, so a lookup costs no
-API call and always reflects the latest event seen."""
+API call and always reflects the latest event seen. The index functions are coroutines although they never
+wait: kopf runs plain functions in a thread pool, a thread hop on every watch event of both kinds."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class SchemaEntry:
     ready: bool
 
 
-def index_subject(
+async def index_subject(
     namespace: str | None, name: str, body: kopf.Body, meta: kopf.Meta, **_: Any
 ) -> dict[Any, Any]:
     try:
@@ -40,7 +41,7 @@ def index_subject(
     return {(namespace, name): SubjectEntry(spec, str(meta.get("uid")), bool(meta.get("deletionTimestamp")))}
 
 
-def index_schema(
+async def index_schema(
     namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, **_: Any
 ) -> dict[Any, Any]:
     subject = spec.get("subject")

@@ -67,6 +67,7 @@ async def reconcile(
 ) -> None:
     """Create, update (state changes, Subject nudges) and resume: the same level-based reconcile."""
     namespace = namespace or ""  # both kinds are namespaced
+    memo.store_reads.started(namespace, name)  # before the index lookup below: see StoreReads
     subjects_by_name: kopf.Index[Any, Any] = kwargs[SUBJECTS_INDEX]
     try:
         spec = schema_from_body(body)
@@ -86,6 +87,7 @@ async def reconcile(
     target = ProjectionTarget(subject.spec, subject.uid)
     try:
         async with memo.subject_locks(subject.spec.name):
+            memo.store_reads.read(namespace, name, subject.spec.name)
             record = await live_subject(memo.store, subject.spec.name)
             registered = await register_version(memo.store, record, spec)
         set_status(
@@ -130,6 +132,7 @@ async def release(
 ) -> None:
     """Deletion soft-deletes the version: listings hide it, its ID keeps resolving."""
     namespace = namespace or ""  # both kinds are namespaced
+    memo.store_reads.forget(namespace, name)
     subjects_by_name: kopf.Index[Any, Any] = kwargs[SUBJECTS_INDEX]
     try:
         spec = schema_from_body(body)

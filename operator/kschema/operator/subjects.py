@@ -38,12 +38,17 @@ async def nudge_schemas(
     uid: str,
     *,
     everyone: bool,
+    upserted: tuple[str, int] | None = None,
 ) -> int:
     """Makes this Subject's Schemas reconcile again by setting the annotation to `uid` ("" when the
-    Subject goes away). Only those not Ready, unless `everyone`: the others have nothing to catch up."""
+    Subject goes away). Only those not Ready, unless `everyone`: the others have nothing to catch up.
+    `upserted` (registry subject, tick of `StoreReads.upserted`) also spares the Schemas whose reconcile
+    is still to come or read the store after that upsert: when many are created at once, most are."""
     count = 0
     for entry in schema_entries(schemas, namespace, name):
         if entry.nudged_uid == uid or (entry.ready and not everyone):
+            continue
+        if upserted is not None and not memo.store_reads.may_be_waiting(namespace, entry.name, *upserted):
             continue
         try:
             await memo.kube.annotate_schema(namespace, entry.name, {SUBJECT_UID_ANNOTATION: uid})
@@ -84,9 +89,12 @@ async def reconcile(
     try:
         async with memo.subject_locks(spec.name):
             await upsert_subject(memo.store, spec)
+            tick = memo.store_reads.upserted()
         memo.projector.reopen(target)
         projection = await memo.projector.project(target, tidy=True)
-        await nudge_schemas(memo, schemas_by_subject, namespace, name, target.uid, everyone=False)
+        await nudge_schemas(
+            memo, schemas_by_subject, namespace, name, target.uid, everyone=False, upserted=(spec.name, tick)
+        )
     except client.ApiException as error:
         blocked = api_blocked(error)
         set_status(
