@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from kschema.compat import CompatibilityLevel, Incompatibility, VersionedSchema, check_compatibility
 from kschema.compat.levels import LEVELS
+from kschema.contracts import group_of, registered_contracts, review_contract
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
@@ -578,6 +579,8 @@ def _review_schema_update(new: SchemaSpec, old: SchemaSpec, others: Catalog) -> 
             ("spec.schema", old.schema, new.schema),
             ("spec.references", old.references, new.references),
             ("spec.id", old.pinned_id, new.pinned_id),
+            ("spec.metadata", old.contract.metadata, new.contract.metadata),
+            ("spec.ruleSet", old.contract.rule_set, new.contract.rule_set),
         )
         if a != b
     ]
@@ -712,6 +715,16 @@ def _review_schema_create(
         return Decision(tuple(reasons), tuple(warnings))
 
     distinct = [s for s in siblings if s.version != new.version]
+    contracts = registered_contracts(
+        subject.contract, [(s.version, s.contract) for s in [*distinct, new]]
+    )
+    review = review_contract(new.contract, contracts[new.version], subject.contract, parsed)
+    warnings += [f"{who}: {w}" for w in review.warnings]
+    if review.reasons:
+        return Decision(tuple(f"{who}: {r}" for r in review.reasons), tuple(warnings))
+    # Confluent's compatibility groups: a version is only checked against versions of its own group.
+    group = group_of(subject.contract, contracts[new.version])
+    distinct = [s for s in distinct if group_of(subject.contract, contracts[s.version]) == group]
     history, parse_warnings = _parsed_history(subject, distinct, others, registry, parse)
     warnings += [f"{who}: {w}" for w in parse_warnings]
     me = _Version(new, parsed)

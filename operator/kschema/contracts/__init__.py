@@ -2,7 +2,13 @@
 a subject, parsed, merged and checked against the schema; CEL conditions evaluated with a budget."""
 
 from kschema.contracts.check import CHECKED_RULE_TYPES, ContractReview, review_contract, wildcard_match
-from kschema.contracts.merge import merge_metadata, merge_rule_sets, registered_contract
+from kschema.contracts.merge import (
+    group_of,
+    merge_metadata,
+    merge_rule_sets,
+    registered_contract,
+    registered_contracts,
+)
 from kschema.contracts.model import (
     Contract,
     ContractError,
@@ -31,10 +37,12 @@ __all__ = [
     "SubjectContract",
     "contract_fingerprint",
     "contract_from_json",
+    "group_of",
     "merge_metadata",
     "merge_rule_sets",
     "metadata_from_json",
     "registered_contract",
+    "registered_contracts",
     "review_contract",
     "rule_set_from_json",
     "wildcard_match",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kschema.contracts.model import Contract, Metadata, Rule, RuleSet, SubjectContract
 
-__all__ = ["merge_metadata", "merge_rule_sets", "registered_contract"]
+__all__ = ["group_of", "merge_metadata", "merge_rule_sets", "registered_contract", "registered_contracts"]
 
 
 def _merge_pairs(
@@ -75,3 +75,21 @@ def registered_contract(
         merge_metadata(merge_metadata(config.default_metadata, specific_metadata), config.override_metadata),
         merge_rule_sets(merge_rule_sets(config.default_rule_set, specific_rules), config.override_rule_set),
     )
+
+
+def registered_contracts(config: SubjectContract, declared: list[tuple[int, Contract]]) -> dict[int, Contract]:
+    """What each declared version of a subject is registered with, computed in version order so a version
+    that declares no metadata (or rules) inherits its predecessor's, as Confluent does at registration."""
+    found: dict[int, Contract] = {}
+    previous: Contract | None = None
+    for version, contract in sorted(declared, key=lambda pair: pair[0]):
+        previous = found[version] = registered_contract(config, contract, previous)
+    return found
+
+
+def group_of(config: SubjectContract, contract: Contract) -> str | None:
+    """The compatibility group a registered version belongs to: the value of the Subject's
+    `compatibilityGroup` metadata property (None when the Subject has no group or the version no value)."""
+    if not config.compatibility_group or contract.metadata is None:
+        return None
+    return contract.metadata.property(config.compatibility_group)
