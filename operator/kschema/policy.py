@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from kschema.compat import CompatibilityLevel, Incompatibility, VersionedSchema, check_compatibility
 from kschema.compat.levels import LEVELS
-from kschema.contracts import group_of, registered_contracts, review_contract
+from kschema.contracts import contract_fingerprint, group_of, registered_contracts, review_contract
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
@@ -691,9 +691,13 @@ def _review_schema_create(
             (*reasons, f"{who}: spec.schema is not a valid {subject.format} schema: {exc}"), tuple(warnings)
         )
 
+    distinct = [s for s in siblings if s.version != new.version]
+    contracts = registered_contracts(subject.contract, [(s.version, s.contract) for s in [*distinct, new]])
+    # A version's identity covers its metadata and rules (Confluent gives other rules another ID).
+    identity = contract_fingerprint(parsed.fingerprint, contracts[new.version])
     if registry.usable:
         stored = registry.versions.get((subject.name, new.version))
-        if stored is not None and stored.fingerprint != parsed.fingerprint:
+        if stored is not None and stored.fingerprint != identity:
             gone = " (since deleted)" if stored.deleted else ""
             reasons.append(
                 f'{who}: version {new.version} of subject "{subject.name}" was registered{gone} '
@@ -702,7 +706,7 @@ def _review_schema_create(
             )
         if new.pinned_id is not None:
             holder = registry.schemas.get(new.pinned_id)
-            if holder is not None and holder.fingerprint != parsed.fingerprint:
+            if holder is not None and holder.fingerprint != identity:
                 used = ", ".join(f'subject "{s}" version {v}' for s, v in holder.holders[:3])
                 reasons.append(
                     f"{who}: spec.id {new.pinned_id} is already held by other content"
@@ -715,9 +719,6 @@ def _review_schema_create(
         return Decision(tuple(reasons), tuple(warnings))
 
     distinct = [s for s in siblings if s.version != new.version]
-    contracts = registered_contracts(
-        subject.contract, [(s.version, s.contract) for s in [*distinct, new]]
-    )
     review = review_contract(new.contract, contracts[new.version], subject.contract, parsed)
     warnings += [f"{who}: {w}" for w in review.warnings]
     if review.reasons:

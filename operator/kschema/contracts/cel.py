@@ -20,6 +20,8 @@ from typing import Any
 import celpy
 import lark
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, Evaluator
 
 from kschema.contracts.fields import FieldKind, FieldNode
@@ -81,10 +83,10 @@ def split_guard(expr: str) -> tuple[str | None, str]:
 _ENV = celpy.Environment()
 
 
-def _parse(expr: str) -> lark.Tree:
+def _parse(expr: str) -> lark.Tree[Any]:
     try:
         return _ENV.compile(expr)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         # celpy's message is the expression with a caret under the error; keep it on one line.
         detail = " ".join(str(exc).split())
         raise ValueError(f"is not valid CEL: {detail}") from None
@@ -171,7 +173,7 @@ class _Checker:
                 return _Operand(FieldKind.INT, "size()")
         return None
 
-    def visit(self, tree: lark.Tree) -> None:
+    def visit(self, tree: lark.Tree[Any]) -> None:
         for node in tree.iter_subtrees():
             data = str(node.data)  # a lark Token, which does not hash like the plain string
             if data == "member_dot":
@@ -197,9 +199,12 @@ class _Checker:
                 target = self.operand(node.children[0])
                 if method == "size":
                     self._sized(target)
-                elif method in _STRING_METHODS and target is not None:
-                    if target.kind not in (FieldKind.STRING, FieldKind.ANY):
-                        self._error(f"{target.label} is a {target.kind}; {method}() needs a string")
+                elif (
+                    method in _STRING_METHODS
+                    and target is not None
+                    and target.kind not in (FieldKind.STRING, FieldKind.ANY)
+                ):
+                    self._error(f"{target.label} is a {target.kind}; {method}() needs a string")
 
     def _sized(self, op: _Operand | None) -> None:
         if op is not None and op.kind not in _SIZED | {FieldKind.ANY}:
@@ -258,16 +263,16 @@ class _BudgetedEvaluator(Evaluator):
     """celpy's evaluator, counting visited nodes against a budget shared with its sub-evaluators (macros)
     and checking a deadline."""
 
-    def __init__(self, ast: lark.Tree, activation: Any, budget: _Budget) -> None:
+    def __init__(self, ast: lark.Tree[Any], activation: Any, budget: _Budget) -> None:
         super().__init__(ast, activation=activation)
         self._budget = budget
 
-    def _visit_tree(self, tree: lark.Tree) -> Any:
+    def _visit_tree(self, tree: lark.Tree[Any]) -> Any:
         # lark's Interpreter routes every child visit through here, not through `visit`.
         self._budget.step()
         return super()._visit_tree(tree)
 
-    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+    def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
         return _BudgetedEvaluator(ast, self.activation, self._budget)
 
 
@@ -296,7 +301,7 @@ class CelProgram:
     def evaluate(self, message: Any, deadline: float) -> bool:
         """True when the condition holds (or its guard is false). Raises `CelBudgetExceeded`, or
         `ValueError` when the expression fails on this payload (a missing field, a wrong type)."""
-        activation_vars = {"message": celpy.json_to_cel(message)}
+        activation_vars = {"message": json_to_cel(message)}
         budget = _Budget(MAX_STEPS, deadline)
         for tree, skip_when_false in ((self._guard, True), (self._body, False)):
             if tree is None:

@@ -134,7 +134,9 @@ def _rule_problems(rule: Rule, at: str, root: FieldNode, migration: bool) -> Seq
             "which kschema does not serve"
         ]
     if rule.type not in CHECKED_RULE_TYPES:
-        return [f"{at}.type: unknown rule type '{rule.type}'; expected one of {', '.join(CHECKED_RULE_TYPES)}"]
+        return [
+            f"{at}.type: unknown rule type '{rule.type}'; expected one of {', '.join(CHECKED_RULE_TYPES)}"
+        ]
     if not rule.expr:
         return [f"{at}.expr: is required for a {rule.type} rule"]
     if rule.type == "JSONATA":

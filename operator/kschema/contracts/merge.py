@@ -77,7 +77,9 @@ def registered_contract(
     )
 
 
-def registered_contracts(config: SubjectContract, declared: list[tuple[int, Contract]]) -> dict[int, Contract]:
+def registered_contracts(
+    config: SubjectContract, declared: list[tuple[int, Contract]]
+) -> dict[int, Contract]:
     """What each declared version of a subject is registered with, computed in version order so a version
     that declares no metadata (or rules) inherits its predecessor's, as Confluent does at registration."""
     found: dict[int, Contract] = {}

@@ -292,7 +292,9 @@ def _action(value: Any, where: str, mode: RuleMode) -> str | None:
         )
     for part in parts:
         if part.upper() not in _ACTIONS_BUILT_IN:
-            raise ContractError(where, f"unknown action {part!r}; expected one of {', '.join(_ACTIONS_BUILT_IN)}")
+            raise ContractError(
+                where, f"unknown action {part!r}; expected one of {', '.join(_ACTIONS_BUILT_IN)}"
+            )
     return text
 
 
