@@ -32,6 +32,7 @@ from kschema.api.errors import (
 from kschema.api.index import RegistryIndex, references_json, schema_guid
 from kschema.api.state import INDEX, METRICS, SETTINGS
 from kschema.compat import VersionedSchema, check_compatibility
+from kschema.contracts import Contract, ContractError, contract_from_json
 from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
 from kschema.model import SchemaState
 from kschema.store import SubjectVersion
@@ -187,7 +188,18 @@ def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -
         "schemaType": stored.format.value,
         "schema": _schema_text(index, v.schema_id, fmt),
         "references": references_json(stored.references),
+        **stored.contract.to_json(),
     }
+
+
+def _body_contract(body: Mapping[str, Any]) -> Contract | None:
+    """The `metadata` and `ruleSet` of a lookup or register request; None when it carries neither."""
+    if body.get("metadata") is None and body.get("ruleSet") is None:
+        return None
+    try:
+        return contract_from_json({"metadata": body.get("metadata"), "ruleSet": body.get("ruleSet")})
+    except ContractError as exc:
+        raise ApiError(422, 42210, f"Invalid ruleset or metadata: {exc}") from None
 
 
 def _lifecycle_headers(index: RegistryIndex, v: SubjectVersion) -> dict[str, str]:
@@ -363,13 +375,25 @@ async def referenced_by(request: web.Request) -> web.Response:
 
 @routes.get("/subjects/{subject}/metadata")
 async def latest_with_metadata(request: web.Request) -> web.Response:
+    """Confluent's latest-with-metadata: the highest version whose metadata properties hold every
+    `key`/`value` pair of the query (clients configured with `use.latest.with.metadata` call it)."""
     index = _ready_index(request)
     subject = request.match_info["subject"]
     include_deleted = _flag(request, "deleted")
-    if request.query.getall("key", []):
-        # kschema versions carry no Confluent metadata properties, so no version can match a filter.
-        raise schema_not_found(f"No version of subject '{subject}' has the requested metadata")
-    found = _version_of(index, subject, "latest", include_deleted)
+    keys, values = request.query.getall("key", []), request.query.getall("value", [])
+    if len(keys) != len(values):
+        raise bad_request("query parameters 'key' and 'value' must come in pairs")
+    if len(keys) > 64:
+        raise bad_request("at most 64 key/value pairs")
+    if not index.subject_exists(subject, include_deleted):
+        raise subject_not_found(subject)
+    found = index.latest_with_metadata(subject, dict(zip(keys, values, strict=True)), include_deleted)
+    if found is None:
+        raise ApiError(
+            404,
+            40403,
+            f"No version of subject '{subject}' has the metadata {dict(zip(keys, values, strict=True))}",
+        )
     payload = _version_payload(index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
@@ -385,7 +409,7 @@ async def lookup(request: web.Request) -> web.Response:
     if not index.subject_exists(subject, include_deleted):
         raise subject_not_found(subject)
     parsed = _body_schema(index, body)
-    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted)
+    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted, _body_contract(body))
     if found is None:
         raise schema_not_found(f"Schema not found under subject '{subject}'")
     payload = _version_payload(index, found, request.query.get("format"))
@@ -402,7 +426,7 @@ async def register(request: web.Request) -> web.Response:
     parsed = _body_schema(index, body)
     found = None
     if index.subject_exists(subject, include_deleted=False):
-        found = index.find_in_subject(subject, parsed.fingerprint, include_deleted=False)
+        found = index.find_in_subject(subject, parsed.fingerprint, False, _body_contract(body))
     if found is None:
         raise read_only(f"Subject '{subject}'")
     wanted_id = body.get("id")
@@ -446,7 +470,8 @@ async def subject_config(request: web.Request) -> web.Response:
         if _flag(request, "defaultToGlobal"):
             return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
         raise subject_config_not_found(subject)
-    return _respond({"compatibilityLevel": record.compatibility.value})
+    # Confluent's subject config also carries the data-contract defaults, overrides and group.
+    return _respond({"compatibilityLevel": record.compatibility.value, **record.contract.to_json()})
 
 
 @routes.get("/mode")
@@ -508,26 +533,6 @@ async def compatibility_with_version(request: web.Request) -> web.Response:
 @routes.post("/compatibility/subjects/{subject}/versions")
 async def compatibility_with_history(request: web.Request) -> web.Response:
     return await _compatibility(request, None)
-
-
-@routes.post("/kschema/v1/subjects/{subject}/versions/{version}/validate")
-async def validate_payload(request: web.Request) -> web.Response:
-    """Checks a JSON payload (the request body) against a registered version."""
-    index = _ready_index(request)
-    subject = request.match_info["subject"]
-    found = _version_of(index, subject, request.match_info["version"], include_deleted=False)
-    payload = await _json_body(request)
-    issues = index.parsed(found.schema_id).validate(payload)
-    return _respond(
-        {
-            "subject": found.subject,
-            "version": found.version,
-            "id": found.schema_id,
-            "valid": not issues,
-            "errors": [{"location": i.location, "message": i.message} for i in issues],
-        },
-        _lifecycle_headers(index, found),
-    )
 
 
 # Health and metrics ------------------------------------------------------------------------

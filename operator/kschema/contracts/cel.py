@@ -301,6 +301,8 @@ class CelProgram:
     def evaluate(self, message: Any, deadline: float) -> bool:
         """True when the condition holds (or its guard is false). Raises `CelBudgetExceeded`, or
         `ValueError` when the expression fails on this payload (a missing field, a wrong type)."""
+        if time.monotonic() > deadline:
+            raise CelBudgetExceeded("the request ran past its deadline")
         activation_vars = {"message": json_to_cel(message)}
         budget = _Budget(MAX_STEPS, deadline)
         for tree, skip_when_false in ((self._guard, True), (self._body, False)):
