@@ -390,9 +390,13 @@ def _history_violations(
     if not (rule.backward or rule.forward):
         return []
     found: list[str] = []
+    # Compatibility groups: each version is compared with the versions of its own group only.
+    contracts = registered_contracts(subject.contract, [(v.spec.version, v.spec.contract) for v in versions])
+    groups = [group_of(subject.contract, contracts[v.spec.version]) for v in versions]
     for i in range(1, len(versions)):
         new = versions[i]
-        against = versions[:i] if rule.transitive else versions[i - 1 : i]
+        same = [v for v, g in zip(versions[:i], groups[:i], strict=True) if g == groups[i]]
+        against = same if rule.transitive else same[-1:]
         for inc in _incompatibilities(new, against, level):
             found.append(
                 f"version {new.spec.version} is not {level} compatible with version "
