@@ -4,6 +4,7 @@ Every problem is a sentence naming the rule (or metadata path) and the field, so
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,29 @@ def wildcard_match(text: str, pattern: str) -> bool:
     return re.fullmatch("".join(out), text) is not None
 
 
+def _inline_tags(parsed: ParsedSchema) -> set[str]:
+    """Tags written in the schema itself (`"confluent:tags": [...]` on Avro fields and JSON Schema
+    properties)."""
+    try:
+        doc = json.loads(parsed.raw)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    todo = [doc]
+    budget = 100_000
+    while todo and budget > 0:
+        budget -= 1
+        node = todo.pop()
+        if isinstance(node, dict):
+            tags = node.get("confluent:tags")
+            if isinstance(tags, list):
+                found.update(t for t in tags if isinstance(t, str))
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return found
+
+
 def _field_names(root: FieldNode) -> list[str]:
     return [n.full_name for n in root.walk() if n.full_name]
 
@@ -84,7 +108,7 @@ def review_contract(
                 review.warnings.append(
                     f"{where}.metadata.sensitive: '{name}' is not one of the metadata properties"
                 )
-    tagged = {t for _p, tags in (metadata.tags if metadata else ()) for t in tags}
+    tagged = {t for _p, tags in (metadata.tags if metadata else ()) for t in tags} | _inline_tags(parsed)
     rule_set = registered.rule_set
     if rule_set is None:
         return review
@@ -97,8 +121,8 @@ def review_contract(
                 unused = sorted(set(rule.tags) - tagged)
                 if unused:
                     review.warnings.append(
-                        f"{at}.tags: no field is tagged {', '.join(unused)} in the metadata; the rule only "
-                        "applies to fields tagged in the schema itself"
+                        f"{at}.tags: no field is tagged {', '.join(unused)}, in the metadata or in the schema "
+                        "(confluent:tags); the rule applies to no field"
                     )
             if list_name == "migrationRules" and not rule.disabled:
                 if not group:
