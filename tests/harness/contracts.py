@@ -24,9 +24,9 @@ def register_executors() -> None:
     from confluent_kafka.schema_registry.rules.cel.cel_field_executor import CelFieldExecutor
     from confluent_kafka.schema_registry.rules.jsonata.jsonata_executor import JsonataExecutor
 
-    CelExecutor.register()
-    CelFieldExecutor.register()
-    JsonataExecutor.register()
+    CelExecutor.register()  # type: ignore[no-untyped-call]
+    CelFieldExecutor.register()  # type: ignore[no-untyped-call]
+    JsonataExecutor.register()  # type: ignore[no-untyped-call]
 
 
 def inference(**fields: Any) -> dict[str, Any]:

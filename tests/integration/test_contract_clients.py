@@ -115,7 +115,7 @@ async def registry(tmp_path: Path) -> AsyncIterator[str]:
         await store.close()
 
 
-def serializer(url: str, major: str, subject: str = SUBJECT) -> AvroSerializer:
+def serializer(url: str, major: str, subject: str = SUBJECT) -> Any:
     conf: dict[str, Any] = {
         "auto.register.schemas": False,
         "use.latest.with.metadata": {"major_version": major},
@@ -125,7 +125,7 @@ def serializer(url: str, major: str, subject: str = SUBJECT) -> AvroSerializer:
     return AvroSerializer(SchemaRegistryClient({"url": url}), None, conf=conf)
 
 
-def deserializer(url: str, major: str | None = None) -> AvroDeserializer:
+def deserializer(url: str, major: str | None = None) -> Any:
     conf = {"use.latest.with.metadata": {"major_version": major}} if major else {}
     return AvroDeserializer(SchemaRegistryClient({"url": url}), conf=conf)
 
