@@ -121,8 +121,8 @@ def review_contract(
                 unused = sorted(set(rule.tags) - tagged)
                 if unused:
                     review.warnings.append(
-                        f"{at}.tags: no field is tagged {', '.join(unused)}, in the metadata or in the schema "
-                        "(confluent:tags); the rule applies to no field"
+                        f"{at}.tags: no field is tagged {', '.join(unused)}, in the metadata or in the "
+                        "schema (confluent:tags); the rule applies to no field"
                     )
             if list_name == "migrationRules" and not rule.disabled:
                 if not group:
