@@ -32,7 +32,7 @@ from kschema.api.errors import (
 from kschema.api.index import RegistryIndex, references_json, schema_guid
 from kschema.api.state import INDEX, METRICS, SETTINGS
 from kschema.compat import VersionedSchema, check_compatibility
-from kschema.contracts import Contract, ContractError, contract_from_json
+from kschema.contracts import Contract, ContractError, contract_from_json, group_of, registered_contract
 from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
 from kschema.model import SchemaState
 from kschema.store import SubjectVersion
@@ -514,6 +514,13 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
     new = _body_schema(index, body)
     record = index.subject(subject)
     level = record.compatibility if record is not None else request.app[SETTINGS].global_compatibility
+    if record is not None and record.contract.compatibility_group:
+        # Confluent's compatibility groups: only versions of the candidate's group count.
+        config = record.contract
+        latest = history[-1] if history else None
+        previous = index.schema(latest.schema_id).contract if latest is not None else None  # type: ignore[union-attr]
+        group = group_of(config, registered_contract(config, _body_contract(body) or Contract(), previous))
+        history = [v for v in history if group_of(config, index.schema(v.schema_id).contract) == group]  # type: ignore[union-attr]
     result = check_compatibility(
         VersionedSchema(None, new),
         [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
