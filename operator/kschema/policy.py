@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 
 from kschema.compat import CompatibilityLevel, Incompatibility, VersionedSchema, check_compatibility
 from kschema.compat.levels import LEVELS
-from kschema.contracts import contract_fingerprint, group_of, registered_contracts, review_contract
+from kschema.contracts import (
+    contract_fingerprint,
+    group_of,
+    registered_contracts,
+    review_contract,
+    review_subject_contract,
+)
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
@@ -483,6 +489,7 @@ def review_subject(
         if old == new:
             return Decision()
 
+    reasons += [f"{who}: {p}" for p in review_subject_contract(new.contract)]
     same_name = others_catalog.subjects_named(new.name)
     for other in same_name:
         if other.namespace == new.namespace:

@@ -176,7 +176,8 @@ def test_a_wrong_contract_is_refused_by_kubectl_and_by_kschema_check(
         assert expected in done.stderr
     # Offline, with the Subject and the other versions beside it, as in the Git repository.
     (tmp_path / "contract.yaml").write_text(CONTRACT_EXAMPLE.read_text())
-    (tmp_path / "v3.yaml").write_text(yaml.safe_dump(doc))
+    # The example manifests carry no namespace; the offline v3 sits beside them in the same one.
+    (tmp_path / "v3.yaml").write_text(yaml.safe_dump({**doc, "metadata": {"name": doc["metadata"]["name"]}}))
     offline = subprocess.run(
         [str(Path(sys.executable).parent / "kschema"), "check", str(tmp_path)],
         capture_output=True,

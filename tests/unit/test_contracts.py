@@ -350,3 +350,13 @@ def test_subject_contract_config_is_served_in_confluents_shape() -> None:
     }
     assert SubjectContract().to_json() == {}
     assert SchemaFormat.AVRO  # the review above parsed Avro through the same parser the webhook uses
+
+
+def test_a_subject_default_rule_of_an_unknown_type_is_refused() -> None:
+    from kschema.policy import review_subject
+
+    sub = subject_from_body(
+        subject_body(defaultRuleSet={"domainRules": [{"name": "r", "type": "LUA", "expr": "1"}]})
+    )
+    decision = review_subject(sub, None, Catalog([sub], []))
+    assert "spec.defaultRuleSet.domainRules[0] (rule 'r').type: unknown rule type 'LUA'" in decision.message

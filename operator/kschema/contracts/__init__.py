@@ -1,7 +1,13 @@
 """Data contracts: Confluent's `metadata` and `ruleSet` on a version and the default/override variants on
 a subject, parsed, merged and checked against the schema; CEL conditions evaluated with a budget."""
 
-from kschema.contracts.check import CHECKED_RULE_TYPES, ContractReview, review_contract, wildcard_match
+from kschema.contracts.check import (
+    CHECKED_RULE_TYPES,
+    ContractReview,
+    review_contract,
+    review_subject_contract,
+    wildcard_match,
+)
 from kschema.contracts.merge import (
     group_of,
     merge_metadata,
@@ -44,6 +50,7 @@ __all__ = [
     "registered_contract",
     "registered_contracts",
     "review_contract",
+    "review_subject_contract",
     "rule_set_from_json",
     "wildcard_match",
 ]

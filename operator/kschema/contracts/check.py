@@ -178,3 +178,19 @@ def _rule_problems(rule: Rule, at: str, root: FieldNode, migration: bool) -> Seq
     # A migration rule reads the other group's data, whose fields this schema does not describe.
     variables = {} if migration or root.kind is not FieldKind.MESSAGE else {"message": root}
     return [f"{at}.expr: {p}" for p in check_expression(rule.expr, variables)]
+
+
+def review_subject_contract(config: SubjectContract) -> list[str]:
+    """A Subject's default and override rule sets, checked without a schema (each version's review then
+    checks the merged rules against its own fields): types, expressions that do not parse."""
+    problems: list[str] = []
+    any_field = FieldNode(FieldKind.ANY)
+    for key, rule_set in (
+        ("defaultRuleSet", config.default_rule_set),
+        ("overrideRuleSet", config.override_rule_set),
+    ):
+        for list_name, rules in rule_set.lists() if rule_set else ():
+            for i, rule in enumerate(rules):
+                at = f"spec.{key}.{list_name}[{i}] (rule '{rule.name}')"
+                problems += _rule_problems(rule, at, any_field, migration=True)
+    return problems
