@@ -67,6 +67,13 @@ def resolved_references(value: Any) -> tuple[ResolvedReference, ...]:
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             raise InvalidSchemaError("a reference needs a string 'name'", f"references/{index}")
         schema = item.get("schema")
+        if schema is None:
+            if _is_built_in(item["name"]):
+                continue  # the bundled file of that name is used, as Confluent does
+            raise InvalidSchemaError(
+                f"reference {item['name']!r} has no schema text, and no built-in file has that name",
+                f"references/{index}/schema",
+            )
         if not isinstance(schema, str):
             schema = json.dumps(schema)
         # Confluent's "latest" version is -1; corpus records always name one, but be explicit about it.
@@ -79,6 +86,13 @@ def resolved_references(value: Any) -> tuple[ResolvedReference, ...]:
             )
         )
     return tuple(result)
+
+
+def _is_built_in(name: str) -> bool:
+    """Whether an import path names a file every Protobuf schema can import without a reference."""
+    from kschema.formats.protobuf.protoc import is_known_import
+
+    return is_known_import(name)
 
 
 def evaluate_case(record: Mapping[str, Any]) -> CaseVerdict:

@@ -175,9 +175,9 @@ def _partial_property_schema(node: Node, name: str) -> Node | None:
                 return schema
         except re.error:
             continue  # the metaschema checks `pattern`, not patternProperties keys; a bad one matches nothing
-    schema = node.additional_properties_schema()
-    if schema is not None:
-        return schema
+    additional = node.additional_properties_schema()
+    if additional is not None:
+        return additional
     # With additionalProperties absent, a schema in unevaluatedProperties partly opens the content model.
     unevaluated = node.unevaluated_properties()
     if (
