@@ -428,7 +428,8 @@ async def subject_config(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     record = index.subject(subject)
-    if record is None or record.deleted:
+    if record is None or record.deleted or not record.compatibility_declared:
+        # Confluent: a subject without its own level has no subject config unless the global one is asked.
         if _flag(request, "defaultToGlobal"):
             return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
         raise subject_config_not_found(subject)
@@ -483,7 +484,13 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
         history = index.versions(subject, include_deleted=False)
     new = _body_schema(index, body)
     record = index.subject(subject)
-    level = record.compatibility if record is not None else request.app[SETTINGS].global_compatibility
+    # A Subject without spec.compatibility inherits the cluster-wide level, as the operator applies it.
+    declared = record is not None and record.compatibility_declared
+    level = (
+        record.compatibility
+        if record is not None and declared
+        else request.app[SETTINGS].global_compatibility
+    )
     result = check_compatibility(
         VersionedSchema(None, new),
         [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
