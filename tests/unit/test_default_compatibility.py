@@ -11,17 +11,25 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import kopf
 import pytest
 
 from kschema.cli.check import check
 from kschema.compat import CompatibilityLevel
 from kschema.formats import SchemaFormat
-from kschema.model import subject_from_body
+from kschema.model import SUBJECT_KIND, SubjectSpec, subject_from_body
+from kschema.operator.indexes import index_subject
+from kschema.operator.registration import upsert_subject
+from kschema.operator.settings import OperatorSettings
+from kschema.policy import Decision
 from kschema.runtime.config import ConfigError, add_options, load_config
 from kschema.store import SubjectRecord
 from kschema.store.sqlite import SqliteStore
+from kschema.webhook.app import Reviewer, _decide
+from kschema.webhook.settings import WebhookSettings
 from tests.unit.api_memory_store import MemoryStore, api_client, caught_up
 
 ORDER_V1 = {"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}
@@ -164,3 +172,39 @@ def test_check_reads_the_level_from_the_flag_or_the_environment(tmp_path: Path) 
     )
     assert by_env.returncode == 0, by_env.stdout + by_env.stderr
     assert by_flag.returncode == 1, by_flag.stdout + by_flag.stderr
+
+
+# Webhook and operator --------------------------------------------------------------------------------
+class _RecordingReviewer(Reviewer):
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.settings = settings
+        self.seen: list[SubjectSpec | None] = []
+
+    async def review_subject(self, new: SubjectSpec | None, old: SubjectSpec | None) -> Decision:
+        self.seen.append(new)
+        return Decision()
+
+
+async def test_the_webhook_reviews_an_inherited_subject_at_its_default_level() -> None:
+    settings = WebhookSettings(
+        Path("tls.crt"), Path("tls.key"), default_compatibility=CompatibilityLevel.FULL
+    )
+    reviewer = _RecordingReviewer(settings)
+    request = {"operation": "CREATE", "namespace": "shop", "object": _subject()}
+    await _decide(reviewer, SUBJECT_KIND, request)
+    assert reviewer.seen[0] is not None
+    assert reviewer.seen[0].compatibility is CompatibilityLevel.FULL
+    assert not reviewer.seen[0].compatibility_declared
+
+
+async def test_the_operator_indexes_and_stores_an_inherited_subject_with_its_default_level() -> None:
+    memo = SimpleNamespace(settings=OperatorSettings(default_compatibility=CompatibilityLevel.FORWARD))
+    raw: kopf.RawBody = {**_subject(), "metadata": {**_subject()["metadata"], "uid": "u1"}}  # type: ignore[typeddict-item]  # a plain manifest
+    body = kopf.Body(raw)
+    indexed = await index_subject("shop", "orders-value", body, body.meta, memo=memo)
+    entry = indexed[("shop", "orders-value")]
+    assert entry.spec.compatibility is CompatibilityLevel.FORWARD
+    store = MemoryStore()
+    record = await upsert_subject(store, entry.spec)
+    assert record.compatibility is CompatibilityLevel.FORWARD
+    assert not record.compatibility_declared
