@@ -3,7 +3,7 @@
 # cache outside the repository keyed by a hash of their sources; does nothing when that build is there.
 #
 #   dev/clients/build.sh go     -> prints the path of the Go client (confluent-kafka-go schemaregistry + serdes)
-#   dev/clients/build.sh node   -> prints the node_modules folder for tests/clients/node/client.js
+#   dev/clients/build.sh node   -> prints the node_modules folder for tests/clients/node/*.js
 #   dev/clients/build.sh        -> builds both
 #   KSCHEMA_CACHE_DIR=~/.cache/kschema
 #
