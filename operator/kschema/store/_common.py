@@ -254,6 +254,7 @@ def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
         compatibility=check_compatibility(record.compatibility),
         deleted=False,
         description=record.description,
+        compatibility_declared=bool(record.compatibility_declared),
         contract=_checked_subject_contract(record.contract),
     )
 
@@ -312,7 +313,9 @@ def decode_references(text: str) -> tuple[Reference, ...]:
 
 # Column lists shared by both backends, in the order the `*_from_row` functions read them.
 SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs, contract"
-SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description, contract"
+SUBJECT_COLUMNS = (
+    "subject, namespace, format, compatibility, deleted, description, compatibility_declared, contract"
+)
 VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
 
 
@@ -336,7 +339,8 @@ def subject_from_row(row: Any) -> SubjectRecord:
         compatibility=CompatibilityLevel(row[3]),
         deleted=bool(row[4]),
         description=row[5],
-        contract=decode_subject_contract(row[6]),
+        compatibility_declared=bool(row[6]),
+        contract=decode_subject_contract(row[7]),
     )
 
 

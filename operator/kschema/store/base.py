@@ -53,6 +53,8 @@ class SubjectRecord:
     compatibility: CompatibilityLevel
     deleted: bool
     description: str = ""
+    # False when the Subject sets no level and `compatibility` is the cluster-wide default it inherited.
+    compatibility_declared: bool = True
     # compatibilityGroup, default/override metadata and rules
     contract: SubjectContract = field(default_factory=SubjectContract)
 

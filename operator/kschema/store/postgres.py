@@ -177,22 +177,24 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         await conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description, contract) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared, contract) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             record.subject,
             record.namespace,
             record.format.value,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
             common.encode_subject_contract(record.contract),
         )
     else:
         await conn.execute(
-            "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, contract = $4, "
-            "deleted = FALSE, updated_at = now() WHERE subject = $5",
+            "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, deleted = FALSE, "
+            "compatibility_declared = $4, contract = $5, updated_at = now() WHERE subject = $6",
             record.namespace,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
             common.encode_subject_contract(record.contract),
             record.subject,
         )

@@ -292,25 +292,27 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description, contract) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared, contract) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
                 record.format.value,
                 record.compatibility.value,
                 record.description,
+                int(record.compatibility_declared),
                 common.encode_subject_contract(record.contract),
             ),
         )
     else:
         conn.execute(
-            "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, contract = ?, "
-            f"deleted = 0, updated_at = {_NOW} WHERE subject = ?",
+            "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
+            f"compatibility_declared = ?, contract = ?, updated_at = {_NOW} WHERE subject = ?",
             (
                 record.namespace,
                 record.compatibility.value,
                 record.description,
+                int(record.compatibility_declared),
                 common.encode_subject_contract(record.contract),
                 record.subject,
             ),
