@@ -30,9 +30,12 @@ from kschema.api.errors import (
     version_not_found,
 )
 from kschema.api.index import RegistryIndex, references_json, schema_guid
-from kschema.api.state import INDEX, METRICS, SETTINGS
-from kschema.compat import VersionedSchema, check_compatibility
-from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
+from kschema.api.state import INDEX, METRICS, POOL, SETTINGS
+from kschema.compute import tasks
+from kschema.compute.tasks import SchemaText
+from kschema.formats import Reference, SchemaFormat
+from kschema.formats.budget import LIMITS
+from kschema.formats.validation import payload_depth
 from kschema.model import SchemaState
 from kschema.store import SubjectVersion
 
@@ -116,6 +119,8 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise bad_request(f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise bad_request(f"request body nests deeper than {LIMITS.payload_depth} levels") from None
 
 
 async def _object_body(request: web.Request) -> dict[str, Any]:
@@ -152,9 +157,9 @@ def _body_references(index: RegistryIndex, raw: Any) -> tuple[Reference, ...]:
     return tuple(found)
 
 
-def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> ParsedSchema:
-    """Parses the `{"schema", "schemaType", "references"}` of a request, resolving references from the
-    index. `schemaType` defaults to AVRO, as in Confluent."""
+def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> SchemaText:
+    """The `{"schema", "schemaType", "references"}` of a request, references resolved from the index,
+    ready for a worker to parse. `schemaType` defaults to AVRO, as in Confluent."""
     text = body.get("schema")
     if not isinstance(text, str) or not text.strip():
         raise invalid_schema("schema must be a non-empty string")
@@ -164,7 +169,13 @@ def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> ParsedSchema:
     except ValueError:
         raise invalid_schema(f"schemaType must be one of AVRO, JSON, PROTOBUF, got {raw_type!r}") from None
     # Protobuf accepts `.proto` text and the base64 `FileDescriptorProto` Confluent clients send.
-    return parse_schema(fmt, text, index.resolve(_body_references(index, body.get("references"))))
+    return SchemaText(fmt, text, index.resolve(_body_references(index, body.get("references")), fmt))
+
+
+async def _fingerprint(request: web.Request, schema: SchemaText) -> str:
+    """Parses a request's schema in a worker process: parsing is CPU work the event loop must not do."""
+    _, fingerprint = await request.app[POOL].run(tasks.summary, schema)
+    return fingerprint
 
 
 def _schema_text(index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
@@ -384,8 +395,8 @@ async def lookup(request: web.Request) -> web.Response:
     body = await _object_body(request)
     if not index.subject_exists(subject, include_deleted):
         raise subject_not_found(subject)
-    parsed = _body_schema(index, body)
-    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted)
+    fingerprint = await _fingerprint(request, _body_schema(index, body))
+    found = index.find_in_subject(subject, fingerprint, include_deleted)
     if found is None:
         raise schema_not_found(f"Schema not found under subject '{subject}'")
     payload = _version_payload(index, found, request.query.get("format"))
@@ -399,10 +410,10 @@ async def register(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     body = await _object_body(request)
-    parsed = _body_schema(index, body)
+    fingerprint = await _fingerprint(request, _body_schema(index, body))
     found = None
     if index.subject_exists(subject, include_deleted=False):
-        found = index.find_in_subject(subject, parsed.fingerprint, include_deleted=False)
+        found = index.find_in_subject(subject, fingerprint, include_deleted=False)
     if found is None:
         raise read_only(f"Subject '{subject}'")
     wanted_id = body.get("id")
@@ -489,10 +500,9 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
     new = _body_schema(index, body)
     record = index.subject(subject)
     level = record.compatibility if record is not None else request.app[SETTINGS].global_compatibility
-    result = check_compatibility(
-        VersionedSchema(None, new),
-        [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
-        level,
+    # Parsing and checking run in a worker process, within the check's budget and deadline.
+    result = await request.app[POOL].run(
+        tasks.check, new, None, [(v.version, index.schema_text(v.schema_id)) for v in history], level
     )
     payload: dict[str, Any] = {"is_compatible": result.compatible}
     if verbose:
@@ -517,7 +527,9 @@ async def validate_payload(request: web.Request) -> web.Response:
     subject = request.match_info["subject"]
     found = _version_of(index, subject, request.match_info["version"], include_deleted=False)
     payload = await _json_body(request)
-    issues = index.parsed(found.schema_id).validate(payload)
+    if payload_depth(payload) > LIMITS.payload_depth:
+        raise bad_request(f"request body nests deeper than {LIMITS.payload_depth} levels")
+    issues = await request.app[POOL].run(tasks.validate, index.schema_text(found.schema_id), payload)
     return _respond(
         {
             "subject": found.subject,

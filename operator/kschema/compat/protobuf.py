@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2
 
 from kschema.compat.result import Issue
 from kschema.formats import ParsedSchema
+from kschema.formats.budget import spend
 from kschema.formats.protobuf import ProtobufSchema, parse
 
 __all__ = ["COMPATIBLE_CHANGES", "Difference", "differences", "reader_issues"]
@@ -286,6 +287,7 @@ class _Comparison:
         pair = (old_full, new_full)
         if pair in self.compared:
             return self.compared[pair]
+        spend()
         self.compared[pair] = True  # while in progress: a recursive reference adds nothing new
         old_info = self.writer_types[old_full]
         new_info = self.reader_types[new_full]
@@ -438,6 +440,7 @@ class _Comparison:
         new_owner: _TypeInfo,
         where: str,
     ) -> None:
+        spend()
         if old.name != new.name:
             self.add(
                 "FIELD_NAME_CHANGED",

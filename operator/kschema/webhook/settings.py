@@ -32,4 +32,3 @@ class WebhookSettings:
     cache_sync_timeout: float = 5.0
     store_timeout: float = 2.0
     watch_timeout_seconds: int = 300
-    parse_cache_size: int = 4096
