@@ -2,12 +2,12 @@
 
 Why processes and not threads: a check is pure Python, so in a thread it holds the GIL and starves the
 event loop that serves the read API, the webhook and the operator. Why not `ProcessPoolExecutor`: it
-cannot stop one runaway task; here each worker has its own pipe, and a task that passes its timeout is
+cannot stop one runaway task; here each worker has its own pipes, and a task that passes its timeout is
 killed with its process, which is replaced at once. Each worker also has an address-space limit
 (`RLIMIT_AS`), so a task that allocates without bound fails with `MemoryError` inside its worker.
 
-Workers are started from a fork server (never forked from the event loop's own process, which has
-threads) and import `kschema.compute.tasks` once, before their first task.
+Workers are fresh interpreters (`python -m kschema.compute.worker`), never forks of the event loop's
+own process (which has threads and open connections).
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
-import resource
-import signal
+import pickle
+import sys
 from collections.abc import Callable
-from multiprocessing.process import BaseProcess
 from typing import Any, ParamSpec, TypeVar
 
+from kschema.compute.frames import LENGTH, frame
 from kschema.formats.budget import LIMITS, TooComplexError
 
 __all__ = ["WorkerPool"]
@@ -32,46 +30,46 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_PRELOAD = ["kschema.compute.tasks"]
-
-
-def _serve(conn: multiprocessing.connection.Connection, memory_bytes: int) -> None:
-    """A worker's loop: one task at a time, answers `("ok", result)` or `("error", exception)`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    if memory_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    while True:
-        try:
-            fn, args = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            answer: tuple[str, Any] = ("ok", fn(*args))
-        except MemoryError:
-            answer = ("error", TooComplexError(f"the work needed more than {memory_bytes >> 20} MiB"))
-        except Exception as exc:
-            answer = ("error", exc)
-        try:
-            conn.send(answer)
-        except Exception as exc:  # an unpicklable result or exception is a bug in the task
-            conn.send(("error", RuntimeError(f"worker could not send its answer: {exc!r}")))
-
-
 class _Worker:
-    def __init__(self, context: Any, memory_bytes: int) -> None:
-        parent, child = multiprocessing.Pipe()
-        self.conn = parent
-        self.process: BaseProcess = context.Process(
-            target=_serve, args=(child, memory_bytes), name="kschema-worker", daemon=True
-        )
-        self.process.start()
-        child.close()
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
 
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):
+    @classmethod
+    async def start(cls, memory_bytes: int) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kschema.compute.worker",
+            str(memory_bytes),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None
+        assert stdout is not None
+        stdin.write(frame((fn, args)))
+        await stdin.drain()
+        (size,) = LENGTH.unpack(await stdout.readexactly(LENGTH.size))
+        answer: tuple[str, Any] = pickle.loads(await stdout.readexactly(size))
+        return answer
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
             self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        """Closes the worker's input, so it ends by itself; kills it if it does not."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            async with asyncio.timeout(2):
+                await self.process.wait()
+        except TimeoutError:
+            await self.kill()
 
 
 class WorkerPool:
@@ -90,28 +88,26 @@ class WorkerPool:
         self.processes = processes
         self.timeout = timeout
         self.memory_bytes = memory_bytes
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(_PRELOAD)
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
         self.killed = 0  # runaway tasks killed since start, for tests and metrics
 
     async def start(self) -> None:
         self._idle = asyncio.Queue()
-        for _ in range(self.processes):
-            self._idle.put_nowait(await self._spawn())
+        workers = await asyncio.gather(*(self._spawn() for _ in range(self.processes)))
+        for worker in workers:
+            self._idle.put_nowait(worker)
         log.info("Started the worker pool processes=%d timeout_seconds=%g", self.processes, self.timeout)
 
     async def _spawn(self) -> _Worker:
-        worker = await asyncio.to_thread(_Worker, self._context, self.memory_bytes)
+        worker = await _Worker.start(self.memory_bytes)
         self._all.add(worker)
         return worker
 
     async def close(self) -> None:
-        for worker in list(self._all):
-            await asyncio.to_thread(worker.kill)
-        self._all.clear()
         self._idle = None
+        workers, self._all = list(self._all), set()
+        await asyncio.gather(*(w.stop() for w in workers))
         log.info("Stopped the worker pool")
 
     async def __aenter__(self) -> WorkerPool:
@@ -143,41 +139,27 @@ class WorkerPool:
         return result
 
     async def _call(self, worker: _Worker, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[None] = loop.create_future()
-        fd = worker.conn.fileno()
-
-        def readable() -> None:
-            if not answered.done():
-                answered.set_result(None)
-
-        worker.conn.send((fn, args))
-        loop.add_reader(fd, readable)
         try:
             async with asyncio.timeout(self.timeout):
-                await answered
+                return await worker.call(fn, args)
         except TimeoutError:
             self.killed += 1
             log.warning(
                 "Killed a worker task that ran too long task=%s seconds=%g", fn.__name__, self.timeout
             )
             raise TooComplexError(f"the work did not finish within {self.timeout:g} s") from None
-        finally:
-            loop.remove_reader(fd)
-        try:
-            answer: tuple[str, Any] = worker.conn.recv()
-        except (EOFError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             self.killed += 1
+            await worker.kill()
             raise TooComplexError(
-                f"the worker stopped (exit code {worker.process.exitcode}), "
+                f"the worker stopped (exit code {worker.process.returncode}), "
                 f"most likely at its {self.memory_bytes >> 20} MiB memory limit"
             ) from None
-        return answer
 
     async def _replace(self, worker: _Worker, idle: asyncio.Queue[_Worker]) -> None:
         """A worker whose task failed abnormally (timeout, death, cancellation) is not reused: it may
         still be busy. It is killed and a fresh one takes its place."""
         self._all.discard(worker)
-        await asyncio.to_thread(worker.kill)
+        await worker.kill()
         if self._idle is idle:
             idle.put_nowait(await self._spawn())

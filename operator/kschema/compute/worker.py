@@ -1,0 +1,47 @@
+"""A worker process: `python -m kschema.compute.worker MEMORY_BYTES`. Reads pickled `(function,
+arguments)` frames on stdin and answers `("ok", result)` or `("error", exception)` frames on stdout, one
+task at a time, for as long as its parent keeps the pipe open (see `frames`)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+from typing import Any
+
+from kschema.compute.frames import frame, read_frame
+
+def serve(memory_bytes: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    # Frames go to the original stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    tasks_in = sys.stdin.buffer
+    import kschema.compute.tasks  # noqa: F401  (imported once, before the first task)
+
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    while True:
+        request = read_frame(tasks_in)
+        if request is None:
+            return
+        fn, args = request
+        try:
+            answer: tuple[str, Any] = ("ok", fn(*args))
+        except MemoryError:
+            from kschema.formats.budget import TooComplexError
+
+            answer = ("error", TooComplexError(f"the work needed more than {memory_bytes >> 20} MiB"))
+        except Exception as exc:
+            answer = ("error", exc)
+        try:
+            data = frame(answer)
+        except Exception as exc:  # an unpicklable result or exception is a bug in the task
+            data = frame(("error", RuntimeError(f"the worker could not send its answer: {exc!r}")))
+        out.write(data)
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
