@@ -12,6 +12,7 @@ from typing import Any
 
 from kschema.compute.frames import frame, read_frame
 
+
 def serve(memory_bytes: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     # Frames go to the original stdout; anything a library prints goes to stderr instead.
