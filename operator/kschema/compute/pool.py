@@ -27,6 +27,9 @@ __all__ = ["WorkerPool"]
 
 log = logging.getLogger(__name__)
 
+# A fresh interpreter importing the checkers; generous, since a busy node may be slow to start one.
+_START_SECONDS = 60
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -45,17 +48,28 @@ class _Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
-        return cls(process)
+        worker = cls(process)
+        try:
+            async with asyncio.timeout(_START_SECONDS):
+                await worker.answer()
+        except (TimeoutError, asyncio.IncompleteReadError):
+            await worker.kill()
+            raise RuntimeError(f"a worker process did not start within {_START_SECONDS} s") from None
+        return worker
 
-    async def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None
+    async def answer(self) -> tuple[str, Any]:
+        stdout = self.process.stdout
         assert stdout is not None
-        stdin.write(frame((fn, args)))
-        await stdin.drain()
         (size,) = LENGTH.unpack(await stdout.readexactly(LENGTH.size))
         answer: tuple[str, Any] = pickle.loads(await stdout.readexactly(size))
         return answer
+
+    async def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write(frame((fn, args)))
+        await stdin.drain()
+        return await self.answer()
 
     async def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -75,8 +89,9 @@ class _Worker:
 
 class WorkerPool:
     """`await pool.run(fn, *args)` runs a module-level function in a worker process and returns its
-    result (or raises its exception). A task running longer than `timeout` is killed and answered with
-    `TooComplexError`; so is one whose worker dies (the memory limit)."""
+    result (or raises its exception). A task running longer than `timeout` is killed with its worker and
+    answered with `TooComplexError`; so is one whose worker dies (the memory limit). A fresh worker takes
+    the next task."""
 
     def __init__(
         self,
@@ -89,25 +104,20 @@ class WorkerPool:
         self.processes = processes
         self.timeout = timeout
         self.memory_bytes = memory_bytes
-        self._idle: asyncio.Queue[_Worker] | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self.killed = 0  # runaway tasks killed since start, for tests and metrics
 
     async def start(self) -> None:
-        self._idle = asyncio.Queue()
-        workers = await asyncio.gather(*(self._spawn() for _ in range(self.processes)))
-        for worker in workers:
-            self._idle.put_nowait(worker)
+        """Opens the pool. Workers start on first use (and after a runaway was killed), so a process
+        that never checks anything never pays for them."""
+        self._slots = asyncio.Semaphore(self.processes)
         log.info("Started the worker pool processes=%d timeout_seconds=%g", self.processes, self.timeout)
 
-    async def _spawn(self) -> _Worker:
-        worker = await _Worker.start(self.memory_bytes)
-        self._all.add(worker)
-        return worker
-
     async def close(self) -> None:
-        self._idle = None
-        workers, self._all = list(self._all), set()
+        self._slots = None
+        workers, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(w.stop() for w in workers))
         log.info("Stopped the worker pool")
 
@@ -121,23 +131,31 @@ class WorkerPool:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if kwargs:
             raise TypeError("worker tasks take positional arguments only")
-        if self._idle is None:
+        slots = self._slots
+        if slots is None:
             raise RuntimeError("the worker pool is not started")
-        idle = self._idle
-        worker = await idle.get()
-        healthy = False
-        try:
-            kind, value = await self._call(worker, fn, args)
-            healthy = True
-        finally:
-            if healthy:
-                idle.put_nowait(worker)
-            else:
-                await self._replace(worker, idle)
+        async with slots:  # at most `processes` tasks at once; the others wait their turn
+            worker = self._idle.pop() if self._idle else await self._spawn()
+            healthy = False
+            try:
+                kind, value = await self._call(worker, fn, args)
+                healthy = True
+            finally:
+                if healthy and self._slots is slots:
+                    self._idle.append(worker)
+                else:
+                    # Timed out, died or cancelled mid-task: it may still be busy, so it is not reused.
+                    self._all.discard(worker)
+                    await worker.kill()
         if kind == "error":
             raise value
         result: T = value
         return result
+
+    async def _spawn(self) -> _Worker:
+        worker = await _Worker.start(self.memory_bytes)
+        self._all.add(worker)
+        return worker
 
     async def _call(self, worker: _Worker, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
         try:
@@ -156,11 +174,3 @@ class WorkerPool:
                 f"the worker stopped (exit code {worker.process.returncode}), "
                 f"most likely at its {self.memory_bytes >> 20} MiB memory limit"
             ) from None
-
-    async def _replace(self, worker: _Worker, idle: asyncio.Queue[_Worker]) -> None:
-        """A worker whose task failed abnormally (timeout, death, cancellation) is not reused: it may
-        still be busy. It is killed and a fresh one takes its place."""
-        self._all.discard(worker)
-        await worker.kill()
-        if self._idle is idle:
-            idle.put_nowait(await self._spawn())

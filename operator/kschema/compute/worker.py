@@ -23,6 +23,8 @@ def serve(memory_bytes: int) -> None:
 
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    out.write(frame(("ready", None)))  # imports done: task time starts now
+    out.flush()
     while True:
         request = read_frame(tasks_in)
         if request is None:
