@@ -115,11 +115,12 @@ async def resolve_references(
     except TooComplexError as error:
         raise Blocked("TooComplex", f"spec.references: {error}", temporary=False) from error
     except Unresolvable as error:
+        where = f"spec.references[{list(references).index(error.path[0])}]"
         if error.kind is UnresolvableKind.MISSING:
             raise Blocked(
-                "ReferenceNotFound", f"spec.references: {error.reason}: not registered yet", temporary=True
+                "ReferenceNotFound", f"{where}: {error.reason}: not registered yet", temporary=True
             ) from error
-        raise Blocked("InvalidReference", f"spec.references: {error.reason}", temporary=False) from error
+        raise Blocked("InvalidReference", f"{where}: {error.reason}", temporary=False) from error
 
 
 async def _in_worker(pool: WorkerPool, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
