@@ -73,7 +73,7 @@ def parse(schema: str, references: tuple[ResolvedReference, ...] = ()) -> Protob
         # What protobuf documents for a descriptor it cannot decode. Nothing broader is caught: an
         # OSError (a full temporary directory, a missing compiler) is an infrastructure failure that the
         # caller retries, anything else is a bug; neither is a bad schema.
-        raise InvalidSchemaError(f"schema cannot be compiled: {exc}", MAIN_FILE) from None
+        raise InvalidSchemaError(f"descriptor cannot be decoded: {exc}", MAIN_FILE) from None
 
 
 @lru_cache(maxsize=CACHE_SIZE)
