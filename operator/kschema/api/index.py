@@ -233,7 +233,7 @@ class RegistryIndex:
         try:
             return resolve_references(references, fmt, self._reference_target).references
         except Unresolvable as exc:
-            raise invalid_schema(exc.reason) from None
+            raise invalid_schema(f"references[{exc.index_in(references)}]: {exc.reason}") from None
         except TooComplexError as exc:
             raise invalid_schema(str(exc)) from None
 

@@ -66,6 +66,10 @@ class Unresolvable(Exception):
     def reference(self) -> Reference:
         return self.path[-1]
 
+    def index_in(self, references: Sequence[Reference]) -> int:
+        """Which of the schema's own `references` the failing chain starts from."""
+        return list(references).index(self.path[0])
+
     def __reduce__(self) -> tuple[type[Unresolvable], tuple[UnresolvableKind, tuple[Reference, ...], str]]:
         return type(self), (self.kind, self.path, self.reason)
 

@@ -115,7 +115,7 @@ async def resolve_references(
     except TooComplexError as error:
         raise Blocked("TooComplex", f"spec.references: {error}", temporary=False) from error
     except Unresolvable as error:
-        where = f"spec.references[{list(references).index(error.path[0])}]"
+        where = f"spec.references[{error.index_in(references)}]"
         if error.kind is UnresolvableKind.MISSING:
             raise Blocked(
                 "ReferenceNotFound", f"{where}: {error.reason}: not registered yet", temporary=True
