@@ -5,6 +5,7 @@ the first and the webhook fails closed (500) on the second, instead of refusing 
 from __future__ import annotations
 
 import errno
+import math
 import json
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
@@ -16,7 +17,6 @@ from kschema.compute import WorkerPool
 from kschema.formats import SchemaFormat, parse_schema
 from kschema.formats import avro as avro_format
 from kschema.formats import jsonschema as json_format
-from kschema.formats.protobuf import protoc
 from kschema.operator import OperatorSettings
 from kschema.operator.context import fail
 from kschema.operator.registration import Blocked, _in_worker
@@ -29,7 +29,7 @@ def _disk_full(*args: Any, **kwargs: Any) -> NoReturn:
 def test_a_full_temporary_directory_is_an_os_error_not_an_invalid_protobuf(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(protoc.tempfile, "TemporaryDirectory", _disk_full)
+    monkeypatch.setattr("kschema.formats.protobuf.protoc.tempfile.TemporaryDirectory", _disk_full)
     with pytest.raises(OSError, match="No space left on device"):
         # A text no other test compiles: the compile cache must not answer for it.
         parse_schema(SchemaFormat.PROTOBUF, 'syntax = "proto3"; message DiskFull { string s = 1; }')
@@ -70,5 +70,5 @@ async def test_an_os_error_in_a_worker_is_a_temporary_block_that_the_operator_re
 
 
 async def test_a_bug_in_a_worker_is_not_a_block(pool: WorkerPool) -> None:
-    with pytest.raises(TypeError):
-        await _in_worker(pool, "spec.schema", int, [])
+    with pytest.raises(ValueError, match="math domain error"):
+        await _in_worker(pool, "spec.schema", math.sqrt, -1)

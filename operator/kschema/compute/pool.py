@@ -98,24 +98,53 @@ class WorkerPool:
         processes: int = LIMITS.worker_processes,
         timeout: float = LIMITS.worker_timeout_seconds,
         memory_bytes: int = LIMITS.worker_memory_bytes,
+        *,
+        warm: bool = False,
     ) -> None:
         if processes < 1:
             raise ValueError(f"a worker pool needs at least one process, got {processes}")
         self.processes = processes
         self.timeout = timeout
         self.memory_bytes = memory_bytes
+        self.warm = warm
+        self._warming: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self.killed = 0  # runaway tasks killed since start, for tests and metrics
 
     async def start(self) -> None:
-        """Opens the pool. Workers start on first use (and after a runaway was killed), so a process
-        that never checks anything never pays for them."""
+        """Opens the pool. A `warm` pool starts its workers in the background now, and a replacement as
+        soon as one is killed, so no request waits for an interpreter to start (the webhook has 10 s in
+        all); otherwise workers start on first use, and a process that never checks anything never pays
+        for them."""
         self._slots = asyncio.Semaphore(self.processes)
+        if self.warm:
+            for _ in range(self.processes):
+                self._warm_one()
         log.info("Started the worker pool processes=%d timeout_seconds=%g", self.processes, self.timeout)
 
+    def _warm_one(self) -> None:
+        task = asyncio.create_task(self._spawn_idle(), name="kschema-worker-start")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _spawn_idle(self) -> None:
+        slots = self._slots
+        try:
+            worker = await self._spawn()
+        except (RuntimeError, OSError) as exc:
+            log.error("Failed to start a worker process error=%s", exc)
+            return
+        if self._slots is slots:
+            self._idle.append(worker)
+        else:
+            await worker.kill()
+
     async def close(self) -> None:
+        for task in list(self._warming):
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         self._slots = None
         workers, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(w.stop() for w in workers))
@@ -147,6 +176,8 @@ class WorkerPool:
                     # Timed out, died or cancelled mid-task: it may still be busy, so it is not reused.
                     self._all.discard(worker)
                     await worker.kill()
+                    if self.warm and self._slots is slots:
+                        self._warm_one()
         if kind == "error":
             raise value
         result: T = value

@@ -85,7 +85,7 @@ async def run_operator(
     pool of its own when none is given)."""
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
-            pool = await stack.enter_async_context(WorkerPool())
+            pool = await stack.enter_async_context(WorkerPool(warm=True))
         await kopf.operator(
             registry=build_registry(settings),
             settings=kopf_settings(settings),

@@ -47,7 +47,7 @@ async def serve(config: RuntimeConfig) -> None:
     logger.info("Opened the registry store components=%s", ",".join(config.components))
     try:
         # One pool of worker processes does the CPU work of every component in this process.
-        async with WorkerPool() as pool, asyncio.TaskGroup() as group:
+        async with WorkerPool(warm=True) as pool, asyncio.TaskGroup() as group:
             if "operator" in config.components:
                 group.create_task(
                     _until_stopped(run_operator(config.operator, store, stop=stop, pool=pool), stop)

@@ -50,7 +50,7 @@ async def run_webhook(
     processes (a pool of its own when none is given)."""
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
-            pool = await stack.enter_async_context(WorkerPool())
+            pool = await stack.enter_async_context(WorkerPool(warm=True))
         await _serve(settings, store, stop, pool)
 
 
