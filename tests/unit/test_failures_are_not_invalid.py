@@ -5,8 +5,8 @@ the first and the webhook fails closed (500) on the second, instead of refusing 
 from __future__ import annotations
 
 import errno
-import math
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
