@@ -262,15 +262,10 @@ class RegistryIndex:
             self._parsed[schema_id] = found
         return found
 
-    def serialized(self, schema_id: int) -> str:
-        """A Protobuf schema as a base64 `FileDescriptorProto` (Confluent's `format=serialized`)."""
-        found = self._serialized.get(schema_id)
-        if found is None:
-            from kschema.formats import protobuf
+    def cached_serialized(self, schema_id: int) -> str | None:
+        """A Protobuf schema's base64 `FileDescriptorProto` (Confluent's `format=serialized`), once a
+        worker has rendered it (`remember_serialized`)."""
+        return self._serialized.get(schema_id)
 
-            parsed = self.parsed(schema_id)
-            if not isinstance(parsed, protobuf.ProtobufSchema):
-                raise ApiError(422, 42201, f"Schema {schema_id} is {parsed.format}, not PROTOBUF")
-            found = protobuf.to_serialized(parsed)
-            self._serialized[schema_id] = found
-        return found
+    def remember_serialized(self, schema_id: int, serialized: str) -> None:
+        self._serialized[schema_id] = serialized

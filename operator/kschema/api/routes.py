@@ -178,16 +178,23 @@ async def _fingerprint(request: web.Request, schema: SchemaText) -> str:
     return fingerprint
 
 
-def _schema_text(index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
+async def _schema_text(request: web.Request, index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
     stored = index.schema(schema_id)
     if stored is None:
         raise schema_not_found(f"Schema {schema_id} not found")
     if fmt == "serialized" and stored.format is SchemaFormat.PROTOBUF:
-        return index.serialized(schema_id)
+        found = index.cached_serialized(schema_id)
+        if found is None:
+            # Compiling with protoc is CPU work: it runs in a worker, once per ID (content never changes).
+            found = await request.app[POOL].run(tasks.serialized, index.schema_text(schema_id))
+            index.remember_serialized(schema_id, found)
+        return found
     return stored.schema
 
 
-def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -> dict[str, Any]:
+async def _version_payload(
+    request: web.Request, index: RegistryIndex, v: SubjectVersion, fmt: str | None
+) -> dict[str, Any]:
     stored = index.schema(v.schema_id)
     assert stored is not None  # the index never holds a version without its schema
     return {
@@ -196,7 +203,7 @@ def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -
         "id": v.schema_id,
         "guid": schema_guid(stored.fingerprint),
         "schemaType": stored.format.value,
-        "schema": _schema_text(index, v.schema_id, fmt),
+        "schema": await _schema_text(request, index, v.schema_id, fmt),
         "references": references_json(stored.references),
     }
 
@@ -265,7 +272,7 @@ async def schema_by_id(request: web.Request) -> web.Response:
     if not fetch_max_id and (fmt != "serialized" or stored.format is not SchemaFormat.PROTOBUF):
         return web.Response(body=body, headers=_HEADERS)
     payload = json.loads(body)
-    payload["schema"] = _schema_text(index, schema_id, fmt)
+    payload["schema"] = await _schema_text(request, index, schema_id, fmt)
     if fetch_max_id:
         payload["maxId"] = index.max_id
     return _respond(payload)
@@ -274,7 +281,9 @@ async def schema_by_id(request: web.Request) -> web.Response:
 @routes.get("/schemas/ids/{id}/schema")
 async def schema_text_by_id(request: web.Request) -> web.Response:
     index = _ready_index(request)
-    text = _schema_text(index, _schema_id(request.match_info["id"]), request.query.get("format"))
+    text = await _schema_text(
+        request, index, _schema_id(request.match_info["id"]), request.query.get("format")
+    )
     return web.Response(body=text.encode(), headers=_HEADERS)
 
 
@@ -313,7 +322,7 @@ async def schema_by_guid(request: web.Request) -> web.Response:
     index = _ready_index(request)
     schema_id = _id_of_guid(request, index)
     payload = json.loads(index.schema_body(schema_id) or b"{}")
-    payload["schema"] = _schema_text(index, schema_id, request.query.get("format"))
+    payload["schema"] = await _schema_text(request, index, schema_id, request.query.get("format"))
     return _respond(payload)
 
 
@@ -350,7 +359,7 @@ async def get_version(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 
@@ -359,7 +368,7 @@ async def get_version_schema(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
-    text = _schema_text(index, found.schema_id, request.query.get("format"))
+    text = await _schema_text(request, index, found.schema_id, request.query.get("format"))
     return web.Response(body=text.encode(), headers={**_HEADERS, **_lifecycle_headers(index, found)})
 
 
@@ -381,7 +390,7 @@ async def latest_with_metadata(request: web.Request) -> web.Response:
         # kschema versions carry no Confluent metadata properties, so no version can match a filter.
         raise schema_not_found(f"No version of subject '{subject}' has the requested metadata")
     found = _version_of(index, subject, "latest", include_deleted)
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 
@@ -399,7 +408,7 @@ async def lookup(request: web.Request) -> web.Response:
     found = index.find_in_subject(subject, fingerprint, include_deleted)
     if found is None:
         raise schema_not_found(f"Schema not found under subject '{subject}'")
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 

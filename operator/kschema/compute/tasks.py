@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kschema.compat import CompatibilityLevel, CompatibilityResult, VersionedSchema, check_compatibility
-from kschema.formats import ParsedSchema, ResolvedReference, SchemaFormat, ValidationIssue, parse_schema
+from kschema.formats import (
+    InvalidSchemaError,
+    ParsedSchema,
+    ResolvedReference,
+    SchemaFormat,
+    ValidationIssue,
+    parse_schema,
+)
 from kschema.formats.budget import LIMITS, work_budget
 from kschema.formats.validation import validate_payload
 from kschema.model import SchemaSpec, SubjectSpec
@@ -18,7 +25,7 @@ from kschema.policy import Catalog, Decision, RegistryFacts
 from kschema.policy import review_schema as policy_review_schema
 from kschema.policy import review_subject as policy_review_subject
 
-__all__ = ["SchemaText", "check", "review_schema", "review_subject", "summary", "validate"]
+__all__ = ["SchemaText", "check", "review_schema", "review_subject", "serialized", "summary", "validate"]
 
 # Parsed schemas a worker keeps; the webhook parses each declared neighbour again for every review.
 PARSE_CACHE_SIZE = 512
@@ -78,6 +85,16 @@ def check(
             [VersionedSchema(version, _parsed(text)) for version, text in history],
             level,
         )
+
+
+def serialized(schema: SchemaText) -> str:
+    """A Protobuf schema as Confluent's `format=serialized`: a base64 `FileDescriptorProto`."""
+    from kschema.formats import protobuf
+
+    parsed = _parsed(schema)
+    if not isinstance(parsed, protobuf.ProtobufSchema):
+        raise InvalidSchemaError(f"the schema is {parsed.format}, not PROTOBUF")
+    return protobuf.to_serialized(parsed)
 
 
 def validate(schema: SchemaText, payload: Any) -> list[ValidationIssue]:
