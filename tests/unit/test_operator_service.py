@@ -124,6 +124,27 @@ async def test_a_reference_not_registered_yet_is_temporary_and_resolves_once_it_
     assert registered.version.version == 1
 
 
+async def test_a_reference_to_a_version_of_another_format_is_a_permanent_block(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(store, subject("com.acme.Customer"))
+    customers = await live_subject(store, "com.acme.Customer")
+    await register_version(store, customers, version(1, CUSTOMER, subject="com.acme.Customer"), pool=pool)
+    shapes = SubjectSpec(resource_name="shapes", namespace="shop", name="shapes", format=SchemaFormat.JSON)
+    await upsert_subject(store, shapes)
+    record = await live_subject(store, "shapes")
+    referring = version(
+        1,
+        '{"$ref": "customer.json"}',
+        subject="shapes",
+        references=(Reference("customer.json", "com.acme.Customer", 1),),
+    )
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, record, referring, pool=pool)
+    assert (blocked.value.reason, blocked.value.temporary) == ("InvalidReference", False)
+    assert "a JSON schema can only refer to JSON schemas" in blocked.value.message
+
+
 async def test_adding_a_field_without_default_is_refused_naming_the_field_and_versions(
     store: RegistryStore, pool: WorkerPool
 ) -> None:
