@@ -213,3 +213,19 @@ def test_references_are_resolved_with_the_format_rule_and_shared_along_a_dag() -
         resolve_references([Reference("top", "s", 40)], SchemaFormat.AVRO, lambda s, v: targets.get((s, v)))
     with pytest.raises(Unresolvable, match="points at a AVRO schema; a JSON schema can only refer to JSON"):
         resolve_references([Reference("top", "s", 1)], SchemaFormat.JSON, lambda s, v: targets.get((s, v)))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "schema"),
+    [
+        (SchemaFormat.AVRO, '{"type": "array", "items": "int"}'),
+        (SchemaFormat.JSON, '{"type": "array", "items": {"type": "integer"}}'),
+    ],
+)
+def test_a_payload_larger_than_the_validation_budget_is_too_complex(fmt: SchemaFormat, schema: str) -> None:
+    parsed = parse_schema(fmt, schema)
+    with (
+        pytest.raises(TooComplexError, match="the test validation needs more than 1000 steps"),
+        work_budget("the test validation", 1000, 60),
+    ):
+        validate_payload(parsed, list(range(2000)))

@@ -14,10 +14,16 @@ __all__ = ["payload_depth", "validate_payload"]
 def payload_depth(payload: Any, limit: int = LIMITS.payload_depth) -> int:
     """How deeply a decoded JSON value nests (objects and arrays), counted without recursion and
     stopping once past `limit`."""
-    deepest = 0
+    return _measure(payload, limit)[0]
+
+
+def _measure(payload: Any, limit: int) -> tuple[int, int]:
+    """(nesting depth, number of values) of a decoded JSON value; stops once deeper than `limit`."""
+    deepest = values = 0
     stack: list[tuple[Any, int]] = [(payload, 1)]
     while stack:
         node, depth = stack.pop()
+        values += 1
         children: Iterator[Any]
         if isinstance(node, Mapping):
             children = iter(node.values())
@@ -29,14 +35,18 @@ def payload_depth(payload: Any, limit: int = LIMITS.payload_depth) -> int:
         if deepest > limit:
             break
         stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return deepest, values
 
 
 def validate_payload(schema: ParsedSchema, payload: Any) -> list[ValidationIssue]:
-    """`schema.validate(payload)` within the validation budget. A payload nested deeper than
-    `LIMITS.payload_depth` is refused before any validator sees it (validators recurse with the payload);
-    one that needs more work than the budget raises `TooComplexError`."""
-    if payload_depth(payload) > LIMITS.payload_depth:
+    """`schema.validate(payload)` within the validation budget, the same for every format. A payload
+    nested deeper than `LIMITS.payload_depth` is refused before any validator sees it (validators recurse
+    with the payload). Every value of the payload costs a step up front (Avro and Protobuf validation is
+    linear in the payload), and the JSON Schema validator spends a step per keyword it applies; past the
+    budget or the deadline, `TooComplexError`."""
+    depth, values = _measure(payload, LIMITS.payload_depth)
+    if depth > LIMITS.payload_depth:
         return [ValidationIssue("", f"payload nests deeper than {LIMITS.payload_depth} levels")]
-    with work_budget("the payload validation", LIMITS.validate_steps, LIMITS.validate_seconds):
+    with work_budget("the payload validation", LIMITS.validate_steps, LIMITS.validate_seconds) as budget:
+        budget.spend(values)
         return schema.validate(payload)
