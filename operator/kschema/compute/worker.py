@@ -12,7 +12,7 @@ from typing import Any
 
 from kschema.compute.frames import frame, read_frame
 
-_NICENESS = 10
+_NICENESS = 5
 
 
 def serve(memory_bytes: int) -> None:
@@ -23,7 +23,14 @@ def serve(memory_bytes: int) -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     tasks_in = sys.stdin.buffer
-    import kschema.compute.tasks  # noqa: F401  (imported once, before the first task)
+    # Everything a task may need is imported once, before the first task's time starts.
+    import kschema.compat.avro
+    import kschema.compat.jsonschema
+    import kschema.compat.protobuf
+    import kschema.compute.tasks
+    import kschema.formats.avro
+    import kschema.formats.jsonschema
+    import kschema.formats.protobuf  # noqa: F401
 
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
