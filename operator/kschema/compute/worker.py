@@ -12,7 +12,7 @@ from typing import Any
 
 from kschema.compute.frames import frame, read_frame
 
-_NICENESS = 5
+_NICENESS = 10
 
 
 def serve(memory_bytes: int) -> None:
