@@ -98,7 +98,7 @@ def run() -> None:
         with kschema_api(url, Path(tmp) / "api.log") as base:
             status, message, refused_after = _post_check(base)
             what = f"worst-case check ({BRANCHES}-branch anyOf x3)"
-            _out(f"{what}: {status} after {refused_after:.1f} s: {message}")
+            _out(f"{what}: {status} after {refused_after:.1f} s (the first, with a worker start): {message}")
             alone = _wrk(base)
             stop = threading.Event()
             checks: list[float] = []
@@ -117,7 +117,8 @@ def run() -> None:
                 checker.join()
     _out(
         f"GET /subjects p99 while the worst-case check runs: {loaded['p99']:.1f} ms "
-        f"(p50 {loaded['p50']:.1f} ms, {loaded['rps']:.0f}/s; {len(checks)} checks refused meanwhile); "
+        f"(p50 {loaded['p50']:.1f} ms, {loaded['rps']:.0f}/s; {len(checks)} checks refused meanwhile, "
+        f"each after {min(checks, default=0):.1f}-{max(checks, default=0):.1f} s); "
         f"baseline without it: p99 {alone['p99']:.1f} ms (p50 {alone['p50']:.1f} ms, {alone['rps']:.0f}/s)"
     )
 
