@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kschema.compat import CompatibilityLevel
+
 # One path per kind; the reference ValidatingWebhookConfiguration (webhook/ at the repository root) and
 # the chart use exactly these.
 SUBJECTS_PATH = "/validate/subjects"
@@ -32,3 +34,5 @@ class WebhookSettings:
     cache_sync_timeout: float = 5.0
     store_timeout: float = 2.0
     watch_timeout_seconds: int = 300
+    # The level of Subjects without spec.compatibility (`--default-compatibility`).
+    default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.limits import ARRAY_CONTAINS_LIMITS, ARRAY_SIZE_LIMITS, check_limits
 from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.jsonschema.unevaluated import UNEVALUATED_ITEMS, compare_unevaluated
 
 if TYPE_CHECKING:
     from kschema.compat.jsonschema.context import Context
@@ -34,38 +35,13 @@ def compare_array(ctx: Context, original: Node, update: Node) -> None:
                 ctx.add(D.ADDITIONAL_ITEMS_EXTENDED)
             else:
                 ctx.compare(before_schema, after_schema)
-    _compare_unevaluated_items(ctx, original, update)
+    compare_unevaluated(ctx, UNEVALUATED_ITEMS, original.unevaluated_items(), update.unevaluated_items())
     check_limits(ctx, ARRAY_SIZE_LIMITS, original, update)
     if bool(original.get("uniqueItems")) != bool(update.get("uniqueItems")):
         ctx.add(
             D.UNIQUE_ITEMS_REMOVED if original.get("uniqueItems") else D.UNIQUE_ITEMS_ADDED, "uniqueItems"
         )
     check_limits(ctx, ARRAY_CONTAINS_LIMITS, original, update)
-
-
-def _compare_unevaluated_items(ctx: Context, original: Node, update: Node) -> None:
-    before, after = original.unevaluated_items(), update.unevaluated_items()
-    if before is None and after is None:
-        return
-    with ctx.enter("unevaluatedItems"):
-        if before is None:
-            ctx.add(
-                D.UNEVALUATED_ITEMS_REMOVED
-                if after is not None and after.kind is Kind.FALSE
-                else D.UNEVALUATED_ITEMS_NARROWED
-            )
-        elif after is None:
-            ctx.add(D.UNEVALUATED_ITEMS_ADDED if before.kind is Kind.FALSE else D.UNEVALUATED_ITEMS_EXTENDED)
-        elif before.kind is Kind.FALSE and after.kind is not Kind.FALSE:
-            ctx.add(D.UNEVALUATED_ITEMS_ADDED)
-        elif before.kind is not Kind.FALSE and after.kind is Kind.FALSE:
-            ctx.add(D.UNEVALUATED_ITEMS_REMOVED)
-        elif before.is_empty and not after.is_empty:
-            ctx.add(D.UNEVALUATED_ITEMS_NARROWED)
-        elif not before.is_empty and after.is_empty:
-            ctx.add(D.UNEVALUATED_ITEMS_EXTENDED)
-        else:
-            ctx.compare(before, after)
 
 
 def _is_open_array(node: Node) -> bool:

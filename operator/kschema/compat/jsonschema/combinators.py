@@ -15,7 +15,7 @@ from kschema.formats.budget import spend
 if TYPE_CHECKING:
     from kschema.compat.jsonschema.context import Context
 
-__all__ = ["compare_across_combination", "compare_combined", "compare_not"]
+__all__ = ["compare_across_combination", "compare_combined", "compare_conditional", "compare_not"]
 
 
 def compare_across_combination(ctx: Context, original: Node, update: Node) -> bool:
@@ -63,7 +63,9 @@ def compare_combined(ctx: Context, original: Node, update: Node) -> None:
     if len(original_subschemas) < len(update_subschemas):
         ctx.add(D.PRODUCT_TYPE_EXTENDED if update.criterion == "allOf" else D.SUM_TYPE_EXTENDED)
     elif len(original_subschemas) > len(update_subschemas):
-        ctx.add(D.PRODUCT_TYPE_NARROWED if update.criterion == "allOf" else D.SUM_TYPE_NARROWED)
+        # Fewer subschemas narrow what the writer's keyword combined: dropping a conjunct of the
+        # writer's allOf accepts more, dropping an alternative of its anyOf/oneOf accepts less.
+        ctx.add(D.SUM_TYPE_NARROWED if original.criterion in ("anyOf", "oneOf") else D.PRODUCT_TYPE_NARROWED)
     compatible: dict[int, dict[int, list[Difference]]] = {}
     for i, original_subschema in enumerate(original_subschemas):
         with ctx.enter(original.criterion, str(i)):
@@ -82,11 +84,14 @@ def compare_combined(ctx: Context, original: Node, update: Node) -> None:
 def _compare_criteria(ctx: Context, original: Node, update: Node) -> DifferenceType | None:
     if original.criterion == update.criterion:
         return None
-    if update.criterion == "anyOf":
-        change = D.COMBINED_TYPE_EXTENDED
-    elif update.criterion == "oneOf":
-        change = D.COMBINED_TYPE_EXTENDED if len(original.subschemas) == 1 else D.COMBINED_TYPE_CHANGED
-    elif len(original.subschemas) == 1 and len(update.subschemas) == 1:
+    single_original, single_update = len(original.subschemas) == 1, len(update.subschemas) == 1
+    if (
+        update.criterion == "anyOf"
+        or (single_original and single_update)
+        or (single_original and update.criterion == "oneOf")
+        # An allOf reduced to one subschema under any keyword: the writer's values satisfy it.
+        or (single_update and original.criterion == "allOf")
+    ):
         change = D.COMBINED_TYPE_EXTENDED
     else:
         change = D.COMBINED_TYPE_CHANGED
@@ -134,3 +139,25 @@ def compare_not(ctx: Context, original: Node, update: Node) -> None:
         # What the reader excludes must be excluded by the writer too: compare the other way round.
         sub.compare(update.subschemas[0], original.subschemas[0])
         ctx.add(D.NOT_TYPE_NARROWED if sub.compatible else D.NOT_TYPE_EXTENDED)
+
+
+def compare_conditional(ctx: Context, original: Node, update: Node) -> None:
+    """`if`/`then`/`else`: the same `if` splits values the same way, so `then` and `else` are compared
+    like any subschema. A different `if` routes values to other branches, which is a change in itself
+    unless the reader has no condition any more (it then accepts what either branch did)."""
+    before_if, after_if = original.conditional_part("if"), update.conditional_part("if")
+    if after_if is None:
+        return  # without `if`, the reader ignores `then` and `else`
+    if before_if is None or value_key(before_if.json) != value_key(after_if.json):
+        if before_if is not None or any(
+            part is not None and not part.is_empty
+            for part in (update.conditional_part("then"), update.conditional_part("else"))
+        ):
+            ctx.add(D.CONDITION_CHANGED, "if")
+        return
+    for keyword in ("then", "else"):
+        before, after = original.conditional_part(keyword), update.conditional_part(keyword)
+        if before is None and after is not None and after.is_empty:
+            continue
+        with ctx.enter(keyword):
+            ctx.compare(before, after)

@@ -7,7 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from kschema.compat.jsonschema.arrays import compare_array
-from kschema.compat.jsonschema.combinators import compare_across_combination, compare_combined, compare_not
+from kschema.compat.jsonschema.combinators import (
+    compare_across_combination,
+    compare_combined,
+    compare_conditional,
+    compare_not,
+)
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.model import Kind, Node
 from kschema.compat.jsonschema.objects import compare_object
@@ -39,6 +44,7 @@ _BY_KIND: Final[Mapping[Kind, Callable[[Context, Node, Node], None]]] = {
     Kind.CONST: compare_const,
     Kind.COMBINED: compare_combined,
     Kind.NOT: compare_not,
+    Kind.CONDITIONAL: compare_conditional,
     Kind.OBJECT: compare_object,
     Kind.ARRAY: compare_array,
 }

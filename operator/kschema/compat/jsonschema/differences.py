@@ -12,7 +12,8 @@ __all__ = ["COMPATIBLE_CHANGES", "MESSAGES", "Difference", "DifferenceType"]
 
 
 class DifferenceType(enum.StrEnum):
-    """Confluent's difference types, by their Java names."""
+    """Confluent's difference types, by their Java names. CONDITION_CHANGED is kschema's own: the
+    Confluent checkers whose code we read do not compare if/then/else at all."""
 
     ADDITIONAL_ITEMS_ADDED = "ADDITIONAL_ITEMS_ADDED"
     ADDITIONAL_ITEMS_EXTENDED = "ADDITIONAL_ITEMS_EXTENDED"
@@ -25,6 +26,7 @@ class DifferenceType(enum.StrEnum):
     COMBINED_TYPE_CHANGED = "COMBINED_TYPE_CHANGED"
     COMBINED_TYPE_EXTENDED = "COMBINED_TYPE_EXTENDED"
     COMBINED_TYPE_SUBSCHEMAS_CHANGED = "COMBINED_TYPE_SUBSCHEMAS_CHANGED"
+    CONDITION_CHANGED = "CONDITION_CHANGED"
     DEFAULT_CHANGED = "DEFAULT_CHANGED"
     DEPENDENCY_ARRAY_ADDED = "DEPENDENCY_ARRAY_ADDED"
     DEPENDENCY_ARRAY_CHANGED = "DEPENDENCY_ARRAY_CHANGED"
@@ -157,6 +159,10 @@ class DifferenceType(enum.StrEnum):
     UNEVALUATED_ITEMS_EXTENDED = "UNEVALUATED_ITEMS_EXTENDED"
     UNEVALUATED_ITEMS_NARROWED = "UNEVALUATED_ITEMS_NARROWED"
     UNEVALUATED_ITEMS_REMOVED = "UNEVALUATED_ITEMS_REMOVED"
+    UNEVALUATED_PROPERTIES_ADDED = "UNEVALUATED_PROPERTIES_ADDED"
+    UNEVALUATED_PROPERTIES_EXTENDED = "UNEVALUATED_PROPERTIES_EXTENDED"
+    UNEVALUATED_PROPERTIES_NARROWED = "UNEVALUATED_PROPERTIES_NARROWED"
+    UNEVALUATED_PROPERTIES_REMOVED = "UNEVALUATED_PROPERTIES_REMOVED"
     UNIQUE_ITEMS_ADDED = "UNIQUE_ITEMS_ADDED"
     UNIQUE_ITEMS_REMOVED = "UNIQUE_ITEMS_REMOVED"
 
@@ -223,6 +229,15 @@ COMPATIBLE_CHANGES: Final[frozenset[DifferenceType]] = frozenset(
         D.PRODUCT_TYPE_NARROWED,
         D.SUM_TYPE_EXTENDED,
         D.NOT_TYPE_NARROWED,
+        # Newer Confluent releases: relaxing minContains/maxContains and unevaluated items or properties.
+        D.MAX_CONTAINS_INCREASED,
+        D.MAX_CONTAINS_REMOVED,
+        D.MIN_CONTAINS_DECREASED,
+        D.MIN_CONTAINS_REMOVED,
+        D.UNEVALUATED_ITEMS_ADDED,
+        D.UNEVALUATED_ITEMS_EXTENDED,
+        D.UNEVALUATED_PROPERTIES_ADDED,
+        D.UNEVALUATED_PROPERTIES_EXTENDED,
     }
 )
 
@@ -289,6 +304,11 @@ MESSAGES: Final[Mapping[DifferenceType, str]] = {
     D.ADDITIONAL_ITEMS_NARROWED: "the reader constrains additional items the writer left open",
     D.UNEVALUATED_ITEMS_REMOVED: "the reader forbids unevaluated items the writer allowed",
     D.UNEVALUATED_ITEMS_NARROWED: "the reader constrains unevaluated items the writer left open",
+    D.UNEVALUATED_PROPERTIES_REMOVED: "the reader forbids unevaluated properties the writer allowed",
+    D.UNEVALUATED_PROPERTIES_NARROWED: "the reader constrains unevaluated properties the writer left open",
+    D.CONDITION_CHANGED: (
+        "the reader's `if` differs from the writer's, so its then/else apply to other values"
+    ),
     D.ITEM_ADDED_TO_OPEN_CONTENT_MODEL: (
         "the reader adds a tuple item that the writer's open content model may have written with any value"
     ),

@@ -137,6 +137,16 @@ class Node:
         value = self.get("unevaluatedItems")
         return self.child(value) if isinstance(value, Mapping | bool) else None
 
+    def unevaluated_properties(self) -> Node | None:
+        value = self.get("unevaluatedProperties")
+        return self.child(value) if isinstance(value, Mapping | bool) else None
+
+    # Conditional keywords -------------------------------------------------------------------------------
+    def conditional_part(self, keyword: str) -> Node | None:
+        """`if`, `then` or `else` of a CONDITIONAL node (None when absent)."""
+        value = self.get(keyword)
+        return self.child(value) if isinstance(value, Mapping | bool) else None
+
 
 class Loader:
     """Builds `Node`s from a parsed schema the way Everit's loader builds its schema objects."""

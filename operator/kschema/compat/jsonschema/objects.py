@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.limits import OBJECT_LIMITS, check_limits
 from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.jsonschema.unevaluated import UNEVALUATED_PROPERTIES, compare_unevaluated
 
 if TYPE_CHECKING:
     from kschema.compat.jsonschema.context import Context
@@ -81,6 +82,7 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                 ctx.add(D.ADDITIONAL_PROPERTIES_EXTENDED)
             else:
                 ctx.compare(before_schema, after_schema)
+    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
     check_limits(ctx, OBJECT_LIMITS, original, update)
 
 
@@ -144,16 +146,26 @@ def _compare_property(
         ctx.compare(before, after)
 
 
+def _unevaluated(node: Node) -> Node | None:
+    """unevaluatedProperties where it can apply: `additionalProperties: true` evaluates every property."""
+    return None if node.get("additionalProperties") is True else node.unevaluated_properties()
+
+
 def _has_default(node: Node) -> bool:
     return isinstance(node.json, Mapping) and "default" in node.json
 
 
 def _is_open_object(node: Node) -> bool:
-    return (
-        not node.pattern_properties()
-        and node.additional_properties_schema() is None
-        and node.permits_additional_properties()
-    )
+    """Fully open: no patternProperties, additionalProperties absent or `true`, and no unevaluatedProperties
+    other than an empty schema."""
+    if node.pattern_properties() or node.additional_properties_schema() is not None:
+        return False
+    if not node.permits_additional_properties():
+        return False
+    if node.get("additionalProperties") is True:
+        return True  # every property is evaluated, so unevaluatedProperties never applies
+    unevaluated = node.unevaluated_properties()
+    return unevaluated is None or unevaluated.is_empty
 
 
 def _partial_property_schema(node: Node, name: str) -> Node | None:
@@ -163,7 +175,19 @@ def _partial_property_schema(node: Node, name: str) -> Node | None:
                 return schema
         except re.error:
             continue  # the metaschema checks `pattern`, not patternProperties keys; a bad one matches nothing
-    return node.additional_properties_schema()
+    additional = node.additional_properties_schema()
+    if additional is not None:
+        return additional
+    # With additionalProperties absent, a schema in unevaluatedProperties partly opens the content model.
+    unevaluated = node.unevaluated_properties()
+    if (
+        node.get("additionalProperties") is None
+        and unevaluated is not None
+        and unevaluated.kind is not Kind.FALSE
+        and not unevaluated.is_empty
+    ):
+        return unevaluated
+    return None
 
 
 def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:

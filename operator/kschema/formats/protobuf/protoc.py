@@ -20,11 +20,14 @@ from google.protobuf import descriptor_pb2
 from kschema.formats.base import InvalidSchemaError
 from kschema.formats.protobuf.schema import MAIN_FILE
 
-__all__ = ["compile_proto", "is_known_import"]
+__all__ = ["BUNDLED", "BUNDLED_FILES", "compile_proto", "is_known_import"]
 
 _ABSL_LOG = re.compile(r"^(?:[IWEF]\d{4} \S+\s+\d+ [^\]]+\] |WARNING: All log messages before absl)")
 _PROTOC_LINE = re.compile(r"^(?P<file>[^:\s][^:]*?):(?:(?P<line>\d+):(?P<col>\d+):)? ?(?P<msg>.*)$")
 _PROTOC_LOCK = threading.Lock()
+# Confluent's own importable files, which Confluent Schema Registry bundles as well.
+BUNDLED = Path(__file__).parent / "bundled"
+BUNDLED_FILES = frozenset({"confluent/meta.proto", "confluent/type/decimal.proto"})
 
 
 @lru_cache(maxsize=1)
@@ -54,15 +57,19 @@ def _known_includes() -> tuple[str, ...]:
     types. Made once per process: creating folders costs more than protoc itself on small schemas."""
     wkt, google_type = _include_dirs()
     if google_type is None:
-        return (wkt,)
+        return (wkt, str(BUNDLED))
     known = tempfile.mkdtemp(prefix="kschema-protoc-known-")
     atexit.register(shutil.rmtree, known, ignore_errors=True)
     os.mkdir(os.path.join(known, "google"))
     os.symlink(google_type, os.path.join(known, "google", "type"))
-    return known, wkt
+    return known, wkt, str(BUNDLED)
 
 
 def is_known_import(name: str) -> bool:
+    """Whether an import resolves without a reference: a well-known type, one of Google's common types or
+    one of Confluent's bundled files."""
+    if name in BUNDLED_FILES:
+        return True
     wkt, google_type = _include_dirs()
     if name.startswith("google/protobuf/"):
         return (Path(wkt) / name).is_file()

@@ -129,6 +129,11 @@ class _Renderer:
                 for item in value:
                     yield name, self._literal(fd, item)
             elif fd.cpp_type == descriptor.FieldDescriptor.CPPTYPE_MESSAGE:
+                if _sets_a_map(value):
+                    # A map cannot be assigned entry by entry through an option path; the whole value is
+                    # written as one aggregate, as text format prints it.
+                    yield name, self._literal(fd, value)
+                    continue
                 nested = list(self._assignments(value, name))
                 if nested:
                     yield from nested
@@ -328,6 +333,19 @@ class _Renderer:
         quoted = [f'"{quote(n)}"' for n in names]
         if quoted:
             self.lines.append(f"{indent}reserved {', '.join(quoted)};")
+
+
+def _sets_a_map(msg: message.Message) -> bool:
+    """Whether a message, or one nested in it, has a map field set."""
+    for fd, value in msg.ListFields():
+        if fd.cpp_type != descriptor.FieldDescriptor.CPPTYPE_MESSAGE:
+            continue
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            return True
+        items = value if fd.is_repeated else [value]
+        if any(_sets_a_map(item) for item in items):
+            return True
+    return False
 
 
 def _range(start: int, end: int, maximum: int) -> str:
