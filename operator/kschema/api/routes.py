@@ -30,7 +30,7 @@ from kschema.api.errors import (
     subject_not_found,
     version_not_found,
 )
-from kschema.api.index import RegistryIndex, references_json, schema_guid, schema_json, served_text
+from kschema.api.index import RegistryIndex, schema_guid, schema_json, served_text
 from kschema.api.state import INDEX, METRICS, POOL, SETTINGS
 from kschema.compute import tasks
 from kschema.compute.tasks import SchemaText
