@@ -17,6 +17,7 @@ from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
 from kschema.api.state import FOLLOWER, INDEX, METRICS, POOL, SETTINGS
+from kschema.api.validate import routes as validate_routes
 from kschema.compute import WorkerPool
 from kschema.store import RegistryStore
 
@@ -40,6 +41,7 @@ def create_app(
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
+    app.router.add_routes(validate_routes)
     app.router.add_routes(listing_routes)
     if pool is None:
         app[POOL] = WorkerPool()
