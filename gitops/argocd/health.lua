@@ -19,6 +19,7 @@ local waitingReasons = {
   StoreUnavailable = true,
   SubjectNotFound = true,
   SubjectNotReady = true,
+  TemporaryFailure = true,
 }
 
 local function conditionMessage(condition)

@@ -44,6 +44,16 @@ from kschema.formats import (
     SchemaFormat,
     parse_schema,
 )
+from kschema.formats.budget import TooComplexError
+from kschema.formats.resolver import (
+    Lookup,
+    ReferenceTarget,
+    Resolution,
+    Unresolvable,
+    UnresolvableKind,
+    missing_references,
+    resolve_references,
+)
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 
 __all__ = [
@@ -66,8 +76,6 @@ Parser = Callable[[SchemaFormat, str, tuple[ResolvedReference, ...]], ParsedSche
 
 # A long list of field-level findings buries the first one; the rest is summarised by a count.
 MAX_MESSAGES_PER_CHECK = 10
-# References nest a few levels in real registries; a deeper chain is a cycle or a mistake.
-MAX_REFERENCE_DEPTH = 32
 
 # Which `spec.state` changes make sense. Anything else is refused with the allowed targets named.
 ALLOWED_TRANSITIONS: Mapping[SchemaState, frozenset[SchemaState]] = {
@@ -233,55 +241,52 @@ def _capped(messages: list[str], what: str = "incompatibilities") -> list[str]:
     return [*messages[:MAX_MESSAGES_PER_CHECK], f"... and {rest} more {what}"]
 
 
+def _reference_lookup(catalog: Catalog, registry: RegistryFacts, *, usable_only: bool = True) -> Lookup:
+    """What policy sees of a referenced version: the declared Schema first, then the registry store."""
+
+    def find(subject: str, version: int) -> ReferenceTarget | None:
+        declared = catalog.declared_version(subject, version)
+        if declared is not None:
+            ref_subject, ref_schema = declared
+            return ReferenceTarget(ref_subject.format, ref_schema.schema, ref_schema.references)
+        if usable_only and not registry.usable:
+            return None
+        stored = registry.versions.get((subject, version))
+        if stored is None:
+            return None
+        return ReferenceTarget(stored.format, stored.schema, stored.references, stored.deleted)
+
+    return find
+
+
 class _Unresolvable(Exception):
     """A reference that cannot be resolved; the message is a full sentence without the resource name."""
 
 
 def _resolve(
-    references: Sequence[Reference],
-    fmt: SchemaFormat,
-    catalog: Catalog,
-    registry: RegistryFacts,
-    depth: int = 0,
-) -> tuple[ResolvedReference, ...]:
-    if depth > MAX_REFERENCE_DEPTH:
-        raise _Unresolvable(f"references nest deeper than {MAX_REFERENCE_DEPTH} levels (a reference cycle?)")
-    resolved = []
-    for ref in references:
-        label = f'reference "{ref.name}" (subject "{ref.subject}" version {ref.version})'
-        declared = catalog.declared_version(ref.subject, ref.version)
-        if declared is not None:
-            ref_subject, ref_schema = declared
-            if ref_subject.format is not fmt:
-                raise _Unresolvable(
-                    f"{label} points at a {ref_subject.format} subject; "
-                    f"a {fmt} schema can only refer to {fmt} schemas"
-                )
-            text, nested = ref_schema.schema, ref_schema.references
-        else:
-            stored = registry.versions.get((ref.subject, ref.version)) if registry.usable else None
-            if stored is None or stored.deleted:
-                owners = catalog.subjects_named(ref.subject)
-                where = (
-                    f'subject "{ref.subject}" is declared by Subject '
-                    f"{owners[0].namespace}/{owners[0].resource_name} "
-                    f"but has no Schema with version {ref.version}"
-                    if owners
-                    else f'no Subject declares subject "{ref.subject}"'
-                )
-                if registry.configured and not registry.unavailable:
-                    where += " and the registry store has no such version"
-                elif registry.unavailable:
-                    where += f" and the registry store could not be read ({registry.unavailable})"
-                raise _Unresolvable(f"{label} does not exist: {where}")
-            if stored.format is not fmt:
-                raise _Unresolvable(
-                    f"{label} points at a {stored.format} schema; "
-                    f"a {fmt} schema can only refer to {fmt} schemas"
-                )
-            text, nested = stored.schema, stored.references
-        resolved.append(ResolvedReference(ref, text, _resolve(nested, fmt, catalog, registry, depth + 1)))
-    return tuple(resolved)
+    references: Sequence[Reference], fmt: SchemaFormat, catalog: Catalog, registry: RegistryFacts
+) -> Resolution:
+    """Resolves through the core resolver; a missing version is explained with what the cluster and the
+    store know of its subject."""
+    try:
+        return resolve_references(references, fmt, _reference_lookup(catalog, registry))
+    except Unresolvable as exc:
+        if exc.kind is not UnresolvableKind.MISSING:
+            raise _Unresolvable(exc.reason) from None
+        ref = exc.reference
+        owners = catalog.subjects_named(ref.subject)
+        where = (
+            f'subject "{ref.subject}" is declared by Subject '
+            f"{owners[0].namespace}/{owners[0].resource_name} "
+            f"but has no Schema with version {ref.version}"
+            if owners
+            else f'no Subject declares subject "{ref.subject}"'
+        )
+        if registry.configured and not registry.unavailable:
+            where += " and the registry store has no such version"
+        elif registry.unavailable:
+            where += f" and the registry store could not be read ({registry.unavailable})"
+        raise _Unresolvable(f"{exc.reason}: {where}") from None
 
 
 def missing_registry_references(
@@ -290,30 +295,14 @@ def missing_registry_references(
     """The (subject, version) pairs reachable from `references` that are neither declared in `catalog`
     nor present in `registry`: what a caller should fetch from the store before deciding. Call it again
     after adding what was fetched, until it returns nothing new."""
-    missing: set[tuple[str, int]] = set()
-    seen: set[tuple[str, int]] = set()
-    todo = list(references)
-    while todo:
-        ref = todo.pop()
-        key = (ref.subject, ref.version)
-        if key in seen:
-            continue
-        seen.add(key)
-        declared = catalog.declared_version(ref.subject, ref.version)
-        if declared is not None:
-            todo.extend(declared[1].references)
-        elif key in registry.versions:
-            todo.extend(registry.versions[key].references)
-        else:
-            missing.add(key)
-    return missing
+    return missing_references(references, _reference_lookup(catalog, registry, usable_only=False))
 
 
 def _parse(
     spec: SchemaSpec, fmt: SchemaFormat, catalog: Catalog, registry: RegistryFacts, parse: Parser
 ) -> ParsedSchema:
-    """Parses a declared Schema; raises `_Unresolvable` or `InvalidSchemaError`."""
-    return parse(fmt, spec.schema, _resolve(spec.references, fmt, catalog, registry))
+    """Parses a declared Schema; raises `_Unresolvable`, `InvalidSchemaError` or `TooComplexError`."""
+    return parse(fmt, spec.schema, _resolve(spec.references, fmt, catalog, registry).references)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +324,7 @@ def _parsed_history(
     for spec in schemas:
         try:
             parsed.append(_Version(spec, _parse(spec, subject.format, catalog, registry, parse)))
-        except (InvalidSchemaError, _Unresolvable) as exc:
+        except (InvalidSchemaError, _Unresolvable, TooComplexError) as exc:
             warnings.append(
                 f"{_who_schema(spec)} (version {spec.version}) could not be parsed and was left out of the "
                 f"compatibility check: {exc}"
@@ -403,7 +392,12 @@ def _history_violations(
         new = versions[i]
         same = [v for v, g in zip(versions[:i], groups[:i], strict=True) if g == groups[i]]
         against = same if rule.transitive else same[-1:]
-        for inc in _incompatibilities(new, against, level):
+        try:
+            incompatibilities = _incompatibilities(new, against, level)
+        except TooComplexError as exc:
+            found.append(f"version {new.spec.version} could not be checked: {exc}")
+            continue
+        for inc in incompatibilities:
             found.append(
                 f"version {new.spec.version} is not {level} compatible with version "
                 f"{_other_version(inc, new.spec.version)}: {inc}"
@@ -694,13 +688,21 @@ def _review_schema_create(
             )
             break
     try:
-        parsed = _parse(new, subject.format, others, registry, parse)
+        resolution = _resolve(new.references, subject.format, others, registry)
+        parsed = parse(subject.format, new.schema, resolution.references)
     except _Unresolvable as exc:
         return Decision((*reasons, f"{who}: spec.references: {exc}"), tuple(warnings))
     except InvalidSchemaError as exc:
         return Decision(
             (*reasons, f"{who}: spec.schema is not a valid {subject.format} schema: {exc}"), tuple(warnings)
         )
+    except TooComplexError as exc:
+        return Decision((*reasons, f"{who}: {exc}"), tuple(warnings))
+    warnings += [
+        f'{who}: spec.references uses subject "{s}" version {v}, which was deleted from the registry; '
+        "it still resolves, but declare a live version before that one is gone for good"
+        for s, v in resolution.deleted
+    ]
 
     distinct = [s for s in siblings if s.version != new.version]
     contracts = registered_contracts(subject.contract, [(s.version, s.contract) for s in [*distinct, new]])
@@ -742,7 +744,10 @@ def _review_schema_create(
     me = _Version(new, parsed)
     older = [v for v in history if v.spec.version < new.version]
     newer = [v for v in history if v.spec.version > new.version]
-    incompatible = _compat_sentences(who, subject, me, older, newer)
+    try:
+        incompatible = _compat_sentences(who, subject, me, older, newer)
+    except TooComplexError as exc:
+        return Decision((*reasons, f"{who}: {exc}"), tuple(warnings))
     if incompatible:
         return Decision(tuple(incompatible), tuple(warnings))
     warnings += _latest_warnings(who, subject, new, None, siblings)
@@ -766,7 +771,7 @@ def _pinned_in_cluster(
         try:
             fmt = other_subject.format if other_subject is not None else subject.format
             same = _parse(other, fmt, others, registry, parse).fingerprint == parsed.fingerprint
-        except (InvalidSchemaError, _Unresolvable):
+        except (InvalidSchemaError, _Unresolvable, TooComplexError):
             same = False
         if not same:
             return [

@@ -25,6 +25,7 @@ from kschema.store.base import NewVersion, RegistryStore, SubjectRecord
 from kschema.store.factory import open_store
 from kschema.webhook import SCHEMAS_PATH, SUBJECTS_PATH, WebhookSettings, run_webhook
 from tests.harness.cluster import REPO_ROOT, Cluster
+from tests.harness.worst_case import json_ref_dag, wide_any_of
 
 pytestmark = pytest.mark.cluster
 
@@ -679,3 +680,45 @@ def test_the_reference_configuration_routes_to_the_handler_paths() -> None:
         assert entry["sideEffects"] == "None"
         defaults = WebhookSettings(Path("tls.crt"), Path("tls.key"))
         assert entry["timeoutSeconds"] > defaults.cache_sync_timeout + defaults.store_timeout
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bounded work
+
+
+def test_the_60_level_ref_dag_gets_a_verdict_at_admission(cluster: Cluster, ns: str) -> None:
+    apply(cluster, ns, subject(ns, "dag", fmt="JSON"))
+    assert apply(cluster, ns, schema("dag-v1", "dag", 1, json_ref_dag(60))).returncode == 0
+
+    refused = apply(cluster, ns, schema("dag-v2", "dag", 2, json_ref_dag(60, "integer")))
+
+    assert refused.returncode != 0
+    assert "is not BACKWARD compatible with version 1" in refused.stderr
+    assert "TYPE_CHANGED" in refused.stderr or "type" in refused.stderr
+
+
+def test_a_schema_too_complex_to_check_is_refused_by_kubectl_apply(cluster: Cluster, ns: str) -> None:
+    apply(cluster, ns, subject(ns, "wide", fmt="JSON"))
+    assert apply(cluster, ns, schema("wide-v1", "wide", 1, wide_any_of(300))).returncode == 0
+
+    refused = apply(cluster, ns, schema("wide-v2", "wide", 2, wide_any_of(300, shift=1)))
+
+    assert refused.returncode != 0
+    assert 'admission webhook "schemas.kschema.io" denied the request' in refused.stderr
+    assert f"Schema {ns}/wide-v2: too complex to check: " in refused.stderr
+    assert not exists(cluster, ns, "schema", "wide-v2")
+
+
+def test_a_dynamic_ref_to_an_external_url_is_refused_at_admission(cluster: Cluster, ns: str) -> None:
+    apply(cluster, ns, subject(ns, "dyn", fmt="JSON"))
+    text = json.dumps(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "properties": {"x": {"$dynamicRef": "https://schemas.example.com/meta.json#node"}},
+        }
+    )
+
+    refused = apply(cluster, ns, schema("dyn-v1", "dyn", 1, text))
+
+    assert refused.returncode != 0
+    assert "/properties/x/$dynamicRef" in refused.stderr

@@ -524,6 +524,32 @@ async def test_validation_errors_have_confluent_codes(client: Client) -> None:
     )
 
 
+@pytest.mark.parametrize("depth", [300, 100_000])
+async def test_a_deeply_nested_payload_is_a_400_not_a_recursion_error(client: Client, depth: int) -> None:
+    payload = ("[" * depth + "]" * depth).encode()
+    body = await assert_error(
+        await client.post(
+            "/kschema/v1/subjects/events-value/versions/1/validate",
+            data=payload,
+            headers={"Content-Type": SR},
+        ),
+        400,
+        400,
+    )
+    assert "nests deeper than 256 levels" in body["message"]
+
+
+async def test_a_reference_to_a_version_of_another_format_is_refused(client: Client) -> None:
+    # events-value version 1 is a JSON Schema; an Avro schema may only refer to Avro schemas.
+    mixed = {
+        "schema": CUSTOMER,
+        "references": [{"name": "shop.Address", "subject": "events-value", "version": 1}],
+    }
+    body = await assert_error(await client.post("/subjects/customers-value", json=mixed), 422, 42201)
+    assert "references[0]" in body["message"]
+    assert "a AVRO schema can only refer to AVRO schemas" in body["message"]
+
+
 # Health, readiness, metrics ------------------------------------------------------------------------
 async def test_readyz_is_503_until_the_first_load_and_requests_get_a_confluent_503(
     store: MemoryStore,

@@ -11,6 +11,7 @@ from pathlib import Path
 import kopf
 import pytest
 
+from kschema.compute import WorkerPool
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 from kschema.operator import OperatorSettings
@@ -58,6 +59,12 @@ def version(n: int, text: str, subject: str = "orders-value", **kwargs: object) 
 
 
 @pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    async with WorkerPool(processes=1) as started:
+        yield started
+
+
+@pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[RegistryStore]:
     opened = await open_store(f"sqlite:///{tmp_path}/registry.db")
     try:
@@ -66,20 +73,22 @@ async def store(tmp_path: Path) -> AsyncIterator[RegistryStore]:
         await opened.close()
 
 
-async def test_registering_the_same_version_twice_returns_the_same_id(store: RegistryStore) -> None:
+async def test_registering_the_same_version_twice_returns_the_same_id(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
-    first = await register_version(store, record, version(1, order()))
-    again = await register_version(store, record, version(1, order()))
+    first = await register_version(store, record, version(1, order()), pool=pool)
+    again = await register_version(store, record, version(1, order()), pool=pool)
     assert again.version.schema_id == first.version.schema_id
     assert again.already_registered
     assert [v.version for v in await store.list_versions("orders-value")] == [1]
 
 
-async def test_a_pinned_id_is_honoured(store: RegistryStore) -> None:
+async def test_a_pinned_id_is_honoured(store: RegistryStore, pool: WorkerPool) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
-    registered = await register_version(store, record, version(1, order(), pinned_id=4242))
+    registered = await register_version(store, record, version(1, order(), pinned_id=4242), pool=pool)
     assert registered.version.schema_id == 4242
 
 
@@ -92,7 +101,7 @@ async def test_a_version_whose_subject_is_not_registered_yet_is_a_temporary_bloc
 
 
 async def test_a_reference_not_registered_yet_is_temporary_and_resolves_once_it_is(
-    store: RegistryStore,
+    store: RegistryStore, pool: WorkerPool
 ) -> None:
     await upsert_subject(store, subject())
     await upsert_subject(store, subject("com.acme.Customer"))
@@ -103,24 +112,47 @@ async def test_a_reference_not_registered_yet_is_temporary_and_resolves_once_it_
         references=(Reference("com.acme.Customer", "com.acme.Customer", 1),),
     )
     with pytest.raises(Blocked) as blocked:
-        await register_version(store, orders, referring)
+        await register_version(store, orders, referring, pool=pool)
     assert (blocked.value.reason, blocked.value.temporary) == ("ReferenceNotFound", True)
-    assert "spec.references[0]: com.acme.Customer version 1" in blocked.value.message
+    assert 'spec.references[0]: reference "com.acme.Customer" (subject "com.acme.Customer" version 1)' in (
+        blocked.value.message
+    )
 
     customers = await live_subject(store, "com.acme.Customer")
-    await register_version(store, customers, version(1, CUSTOMER, subject="com.acme.Customer"))
-    registered = await register_version(store, orders, referring)
+    await register_version(store, customers, version(1, CUSTOMER, subject="com.acme.Customer"), pool=pool)
+    registered = await register_version(store, orders, referring, pool=pool)
     assert registered.version.version == 1
 
 
+async def test_a_reference_to_a_version_of_another_format_is_a_permanent_block(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(store, subject("com.acme.Customer"))
+    customers = await live_subject(store, "com.acme.Customer")
+    await register_version(store, customers, version(1, CUSTOMER, subject="com.acme.Customer"), pool=pool)
+    shapes = SubjectSpec(resource_name="shapes", namespace="shop", name="shapes", format=SchemaFormat.JSON)
+    await upsert_subject(store, shapes)
+    record = await live_subject(store, "shapes")
+    referring = version(
+        1,
+        '{"$ref": "customer.json"}',
+        subject="shapes",
+        references=(Reference("customer.json", "com.acme.Customer", 1),),
+    )
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, record, referring, pool=pool)
+    assert (blocked.value.reason, blocked.value.temporary) == ("InvalidReference", False)
+    assert "a JSON schema can only refer to JSON schemas" in blocked.value.message
+
+
 async def test_adding_a_field_without_default_is_refused_naming_the_field_and_versions(
-    store: RegistryStore,
+    store: RegistryStore, pool: WorkerPool
 ) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
-    await register_version(store, record, version(1, order()))
+    await register_version(store, record, version(1, order()), pool=pool)
     with pytest.raises(Blocked) as blocked:
-        await register_version(store, record, version(2, order({"name": "cost", "type": "long"})))
+        await register_version(store, record, version(2, order({"name": "cost", "type": "long"})), pool=pool)
     assert (blocked.value.reason, blocked.value.temporary) == ("Incompatible", False)
     assert "cost" in blocked.value.message
     assert "version 2" in blocked.value.message
@@ -129,39 +161,41 @@ async def test_adding_a_field_without_default_is_refused_naming_the_field_and_ve
 
 
 async def test_a_version_is_checked_only_against_lower_versions_already_registered(
-    store: RegistryStore,
+    store: RegistryStore, pool: WorkerPool
 ) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
     later = await register_version(
-        store, record, version(3, order({"name": "b", "type": "long", "default": 0}))
+        store, record, version(3, order({"name": "b", "type": "long", "default": 0})), pool=pool
     )
     assert later.checked_against == ()
-    earlier = await register_version(store, record, version(1, order()))
+    earlier = await register_version(store, record, version(1, order()), pool=pool)
     assert earlier.checked_against == ()
     middle = await register_version(
-        store, record, version(2, order({"name": "a", "type": "long", "default": 0}))
+        store, record, version(2, order({"name": "a", "type": "long", "default": 0})), pool=pool
     )
     assert middle.checked_against == (1,)
 
 
-async def test_a_state_change_is_written_to_the_store(store: RegistryStore) -> None:
+async def test_a_state_change_is_written_to_the_store(store: RegistryStore, pool: WorkerPool) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
-    await register_version(store, record, version(1, order()))
+    await register_version(store, record, version(1, order()), pool=pool)
     await register_version(
-        store, record, version(1, order(), state=SchemaState.DEPRECATED, sunset="2030-01-01")
+        store, record, version(1, order(), state=SchemaState.DEPRECATED, sunset="2030-01-01"), pool=pool
     )
     stored = await store.get_version("orders-value", 1)
     assert stored is not None
     assert (stored.state, stored.sunset) == (SchemaState.DEPRECATED, "2030-01-01")
 
 
-async def test_an_invalid_schema_is_a_permanent_block_naming_the_field(store: RegistryStore) -> None:
+async def test_an_invalid_schema_is_a_permanent_block_naming_the_field(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
     await upsert_subject(store, subject())
     record = await live_subject(store, "orders-value")
     with pytest.raises(Blocked) as blocked:
-        await register_version(store, record, version(1, '{"type": "record"}'))
+        await register_version(store, record, version(1, '{"type": "record"}'), pool=pool)
     assert (blocked.value.reason, blocked.value.temporary) == ("InvalidSchema", False)
     assert blocked.value.message.startswith("spec.schema:")
 

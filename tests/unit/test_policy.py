@@ -242,7 +242,9 @@ def test_a_reference_registered_only_in_the_store_resolves() -> None:
     assert decision.allowed, decision.reasons
 
 
-def test_a_reference_to_a_deleted_store_version_is_refused() -> None:
+def test_a_reference_to_a_deleted_store_version_resolves_with_a_warning() -> None:
+    # One rule for admission, operator and read API: a deleted version's content is immutable and its
+    # ID stays readable, so it resolves everywhere; admission warns that it is gone.
     stored = RegisteredVersion("legacy", 3, 17, SchemaFormat.AVRO, ADDRESS, "f", deleted=True)
     facts = store_facts(versions={("legacy", 3): stored})
     decision = review_schema(
@@ -251,14 +253,15 @@ def test_a_reference_to_a_deleted_store_version_is_refused() -> None:
         Catalog([subj()]),
         facts,
     )
-    assert 'no Subject declares subject "legacy"' in decision.reasons[0]
+    assert decision.allowed, decision.reasons
+    assert any('subject "legacy" version 3, which was deleted' in w for w in decision.warnings)
 
 
 def test_a_reference_to_another_format_is_refused() -> None:
     other = subj(name="shapes", resource="shapes", fmt=SchemaFormat.JSON)
     catalog = Catalog([subj(), other], [sch(1, '{"type": "object"}', subject="shapes")])
     decision = review_schema(sch(1, V1, references=(Reference("Shape", "shapes", 1),)), None, catalog)
-    assert "points at a JSON subject; a AVRO schema can only refer to AVRO schemas" in decision.reasons[0]
+    assert "points at a JSON schema; a AVRO schema can only refer to AVRO schemas" in decision.reasons[0]
 
 
 def test_an_unreadable_store_is_named_when_a_reference_cannot_be_confirmed() -> None:

@@ -16,14 +16,18 @@ from kschema.api.metrics import ApiMetrics
 from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
-from kschema.api.state import FOLLOWER, INDEX, METRICS, SETTINGS
+from kschema.api.state import FOLLOWER, INDEX, METRICS, POOL, SETTINGS
 from kschema.api.validate import routes as validate_routes
+from kschema.compute import WorkerPool
 from kschema.store import RegistryStore
 
 
-def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
+def create_app(
+    settings: ApiSettings, store: RegistryStore, pool: WorkerPool | None = None
+) -> web.Application:
     """Builds the app; nothing runs until it starts. The caller owns `store` (opens and closes it): in
-    `kschema run` one store serves the operator, the webhook and this API."""
+    `kschema run` one store serves the operator, the webhook and this API. Parsing, checks and
+    validation run in `pool`'s worker processes; without one, the app starts and stops its own."""
     metrics = ApiMetrics()
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
@@ -39,8 +43,18 @@ def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
     app.router.add_routes(routes)
     app.router.add_routes(validate_routes)
     app.router.add_routes(listing_routes)
+    if pool is None:
+        app[POOL] = WorkerPool()
+        app.cleanup_ctx.append(_own_pool)
+    else:
+        app[POOL] = pool
     app.cleanup_ctx.append(_follow_store)
     return app
+
+
+async def _own_pool(app: web.Application) -> AsyncIterator[None]:
+    async with app[POOL]:
+        yield
 
 
 async def _follow_store(app: web.Application) -> AsyncIterator[None]:

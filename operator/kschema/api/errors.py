@@ -13,6 +13,7 @@ from aiohttp.typedefs import Middleware
 
 from kschema.api.metrics import ApiMetrics, route_template
 from kschema.formats import InvalidSchemaError
+from kschema.formats.budget import TooComplexError
 from kschema.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ def _error_to_response(request: web.Request, error: Exception) -> web.StreamResp
         return error_response(error.status, error.error_code, error.message)
     if isinstance(error, InvalidSchemaError):
         return error_response(422, 42201, f"Invalid schema: {error}")
+    if isinstance(error, TooComplexError):
+        return error_response(422, 42201, str(error))
     if isinstance(error, StoreUnavailableError):
         return error_response(503, 50002, f"Error in the backend data store: {error}")
     if isinstance(error, web.HTTPException):

@@ -18,14 +18,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from kschema.api.errors import ApiError, invalid_schema
+from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import ParsedSchema, Reference, ResolvedReference, SchemaFormat, parse_schema
+from kschema.formats.budget import TooComplexError
+from kschema.formats.resolver import ReferenceTarget, Unresolvable, resolve_references
 from kschema.model import SchemaState
 from kschema.store import Snapshot, StoredSchema, SubjectRecord, SubjectVersion
-
-# References nest (a Protobuf import importing another); a chain this deep is a cycle or a mistake.
-MAX_REFERENCE_DEPTH = 32
 
 Parser = Callable[[SchemaFormat, str, tuple[ResolvedReference, ...]], ParsedSchema]
 
@@ -319,21 +319,29 @@ class RegistryIndex:
         return not self._deleted(v) and v.state is not SchemaState.ARCHIVED
 
     # Parsing ---------------------------------------------------------------------------------------
-    def resolve(self, references: Sequence[Reference], depth: int = 0) -> tuple[ResolvedReference, ...]:
-        """Resolves references against the index (deleted versions included: data written with them must
-        stay readable). Raises a 42201 error naming the missing reference."""
-        if depth > MAX_REFERENCE_DEPTH:
-            raise invalid_schema(f"references nest deeper than {MAX_REFERENCE_DEPTH} levels (a cycle?)")
-        resolved = []
-        for i, ref in enumerate(references):
-            version = self.version(ref.subject, ref.version, include_deleted=True)
-            if version is None:
-                raise invalid_schema(
-                    f"references[{i}] '{ref.name}': subject '{ref.subject}' version {ref.version} not found"
-                )
-            target = self._schemas[version.schema_id]
-            resolved.append(ResolvedReference(ref, target.schema, self.resolve(target.references, depth + 1)))
-        return tuple(resolved)
+    def resolve(self, references: Sequence[Reference], fmt: SchemaFormat) -> tuple[ResolvedReference, ...]:
+        """Resolves references against the index with the core resolver (deleted versions included:
+        data written with them must stay readable). Raises a 42201 error naming the failing reference."""
+        try:
+            return resolve_references(references, fmt, self._reference_target).references
+        except Unresolvable as exc:
+            raise invalid_schema(f"references[{exc.index_in(references)}]: {exc.reason}") from None
+        except TooComplexError as exc:
+            raise invalid_schema(str(exc)) from None
+
+    def _reference_target(self, subject: str, number: int) -> ReferenceTarget | None:
+        version = self.version(subject, number, include_deleted=True)
+        if version is None:
+            return None
+        target = self._schemas[version.schema_id]
+        return ReferenceTarget(target.format, target.schema, target.references, self._deleted(version))
+
+    def schema_text(self, schema_id: int) -> SchemaText:
+        """What a worker needs to parse the schema behind an ID."""
+        stored = self._schemas.get(schema_id)
+        if stored is None:
+            raise ApiError(404, 40403, f"Schema {schema_id} not found")
+        return SchemaText(stored.format, stored.schema, self.resolve(stored.references, stored.format))
 
     def parsed(self, schema_id: int) -> ParsedSchema:
         """The parsed schema behind an ID, parsed on first use and kept (an ID's content never changes)."""
@@ -342,7 +350,7 @@ class RegistryIndex:
             stored = self._schemas.get(schema_id)
             if stored is None:
                 raise ApiError(404, 40403, f"Schema {schema_id} not found")
-            found = self._parser(stored.format, stored.schema, self.resolve(stored.references))
+            found = self._parser(stored.format, stored.schema, self.resolve(stored.references, stored.format))
             self._parsed[schema_id] = found
         return found
 
@@ -359,15 +367,10 @@ class RegistryIndex:
             self._resolved[schema_id] = found
         return found
 
-    def serialized(self, schema_id: int) -> str:
-        """A Protobuf schema as a base64 `FileDescriptorProto` (Confluent's `format=serialized`)."""
-        found = self._serialized.get(schema_id)
-        if found is None:
-            from kschema.formats import protobuf
+    def cached_serialized(self, schema_id: int) -> str | None:
+        """A Protobuf schema's base64 `FileDescriptorProto` (Confluent's `format=serialized`), once a
+        worker has rendered it (`remember_serialized`)."""
+        return self._serialized.get(schema_id)
 
-            parsed = self.parsed(schema_id)
-            if not isinstance(parsed, protobuf.ProtobufSchema):
-                raise ApiError(422, 42201, f"Schema {schema_id} is {parsed.format}, not PROTOBUF")
-            found = protobuf.to_serialized(parsed)
-            self._serialized[schema_id] = found
-        return found
+    def remember_serialized(self, schema_id: int, serialized: str) -> None:
+        self._serialized[schema_id] = serialized

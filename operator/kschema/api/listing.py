@@ -76,4 +76,4 @@ async def list_schemas(request: web.Request) -> web.Response:
             found.extend([latest] if latest is not None else [])
         else:
             found.extend(index.versions(subject, include_deleted))
-    return _respond([_version_payload(index, v, None) for v in page(request, found)])
+    return _respond([await _version_payload(request, index, v, None) for v in page(request, found)])

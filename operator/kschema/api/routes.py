@@ -31,10 +31,12 @@ from kschema.api.errors import (
     version_not_found,
 )
 from kschema.api.index import RegistryIndex, schema_guid, schema_json, served_text
-from kschema.api.state import INDEX, METRICS, SETTINGS
-from kschema.compat import VersionedSchema, check_compatibility
+from kschema.api.state import INDEX, METRICS, POOL, SETTINGS
+from kschema.compute import tasks
+from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, ContractError, contract_from_json, group_of, registered_contract
-from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
+from kschema.formats import Reference, SchemaFormat
+from kschema.formats.budget import LIMITS
 from kschema.model import SchemaState
 from kschema.store import SubjectVersion
 
@@ -118,6 +120,8 @@ async def _json_body(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise bad_request(f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise bad_request(f"request body nests deeper than {LIMITS.payload_depth} levels") from None
 
 
 async def _object_body(request: web.Request) -> dict[str, Any]:
@@ -154,9 +158,9 @@ def _body_references(index: RegistryIndex, raw: Any) -> tuple[Reference, ...]:
     return tuple(found)
 
 
-def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> ParsedSchema:
-    """Parses the `{"schema", "schemaType", "references"}` of a request, resolving references from the
-    index. `schemaType` defaults to AVRO, as in Confluent."""
+def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> SchemaText:
+    """The `{"schema", "schemaType", "references"}` of a request, references resolved from the index,
+    ready for a worker to parse. `schemaType` defaults to AVRO, as in Confluent."""
     text = body.get("schema")
     if not isinstance(text, str) or not text.strip():
         raise invalid_schema("schema must be a non-empty string")
@@ -166,21 +170,34 @@ def _body_schema(index: RegistryIndex, body: Mapping[str, Any]) -> ParsedSchema:
     except ValueError:
         raise invalid_schema(f"schemaType must be one of AVRO, JSON, PROTOBUF, got {raw_type!r}") from None
     # Protobuf accepts `.proto` text and the base64 `FileDescriptorProto` Confluent clients send.
-    return parse_schema(fmt, text, index.resolve(_body_references(index, body.get("references"))))
+    return SchemaText(fmt, text, index.resolve(_body_references(index, body.get("references")), fmt))
 
 
-def _schema_text(index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
+async def _fingerprint(request: web.Request, schema: SchemaText) -> str:
+    """Parses a request's schema in a worker process: parsing is CPU work the event loop must not do."""
+    _, fingerprint = await request.app[POOL].run(tasks.summary, schema)
+    return fingerprint
+
+
+async def _schema_text(request: web.Request, index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
     stored = index.schema(schema_id)
     if stored is None:
         raise schema_not_found(f"Schema {schema_id} not found")
     if fmt == "serialized" and stored.format is SchemaFormat.PROTOBUF:
-        return index.serialized(schema_id)
+        found = index.cached_serialized(schema_id)
+        if found is None:
+            # Compiling with protoc is CPU work: it runs in a worker, once per ID (content never changes).
+            found = await request.app[POOL].run(tasks.serialized, index.schema_text(schema_id))
+            index.remember_serialized(schema_id, found)
+        return found
     if fmt == "resolved" and stored.format is SchemaFormat.AVRO and stored.references:
         return index.resolved_avro(schema_id)
     return served_text(stored)
 
 
-def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -> dict[str, Any]:
+async def _version_payload(
+    request: web.Request, index: RegistryIndex, v: SubjectVersion, fmt: str | None
+) -> dict[str, Any]:
     stored = index.schema(v.schema_id)
     assert stored is not None  # the index never holds a version without its schema
     return {
@@ -188,7 +205,7 @@ def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -
         "version": v.version,
         "id": v.schema_id,
         "guid": schema_guid(stored.fingerprint),
-        **schema_json(stored, _schema_text(index, v.schema_id, fmt)),
+        **schema_json(stored, await _schema_text(request, index, v.schema_id, fmt)),
     }
 
 
@@ -269,10 +286,10 @@ async def schema_by_id(request: web.Request) -> web.Response:
     fetch_max_id = _flag(request, "fetchMaxId")
     stored = index.schema(schema_id)
     assert stored is not None
-    if not fetch_max_id and _schema_text(index, schema_id, fmt) == served_text(stored):
+    if not fetch_max_id and await _schema_text(request, index, schema_id, fmt) == served_text(stored):
         return web.Response(body=body, headers=_HEADERS)
     payload = json.loads(body)
-    payload["schema"] = _schema_text(index, schema_id, fmt)
+    payload["schema"] = await _schema_text(request, index, schema_id, fmt)
     if fetch_max_id:
         payload["maxId"] = index.max_id
     return _respond(payload)
@@ -281,7 +298,9 @@ async def schema_by_id(request: web.Request) -> web.Response:
 @routes.get("/schemas/ids/{id}/schema")
 async def schema_text_by_id(request: web.Request) -> web.Response:
     index = _ready_index(request)
-    text = _schema_text(index, _schema_id(request.match_info["id"]), request.query.get("format"))
+    text = await _schema_text(
+        request, index, _schema_id(request.match_info["id"]), request.query.get("format")
+    )
     return web.Response(body=text.encode(), headers=_HEADERS)
 
 
@@ -320,7 +339,7 @@ async def schema_by_guid(request: web.Request) -> web.Response:
     index = _ready_index(request)
     schema_id = _id_of_guid(request, index)
     payload = json.loads(index.schema_body(schema_id) or b"{}")
-    payload["schema"] = _schema_text(index, schema_id, request.query.get("format"))
+    payload["schema"] = await _schema_text(request, index, schema_id, request.query.get("format"))
     return _respond(payload)
 
 
@@ -336,7 +355,7 @@ async def get_version(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 
@@ -345,7 +364,7 @@ async def get_version_schema(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     found = _version_of(index, subject, request.match_info["version"], _flag(request, "deleted"))
-    text = _schema_text(index, found.schema_id, request.query.get("format"))
+    text = await _schema_text(request, index, found.schema_id, request.query.get("format"))
     return web.Response(body=text.encode(), headers={**_HEADERS, **_lifecycle_headers(index, found)})
 
 
@@ -379,7 +398,7 @@ async def latest_with_metadata(request: web.Request) -> web.Response:
             40403,
             f"No version of subject '{subject}' has the metadata {dict(zip(keys, values, strict=True))}",
         )
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 
@@ -393,11 +412,11 @@ async def lookup(request: web.Request) -> web.Response:
     body = await _object_body(request)
     if not index.subject_exists(subject, include_deleted):
         raise subject_not_found(subject)
-    parsed = _body_schema(index, body)
-    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted, _body_contract(body))
+    fingerprint = await _fingerprint(request, _body_schema(index, body))
+    found = index.find_in_subject(subject, fingerprint, include_deleted, _body_contract(body))
     if found is None:
         raise schema_not_found(f"Schema not found under subject '{subject}'")
-    payload = _version_payload(index, found, request.query.get("format"))
+    payload = await _version_payload(request, index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
 
@@ -408,10 +427,10 @@ async def register(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     body = await _object_body(request)
-    parsed = _body_schema(index, body)
+    fingerprint = await _fingerprint(request, _body_schema(index, body))
     found = None
     if index.subject_exists(subject, include_deleted=False):
-        found = index.find_in_subject(subject, parsed.fingerprint, False, _body_contract(body))
+        found = index.find_in_subject(subject, fingerprint, False, _body_contract(body))
     if found is None:
         raise read_only(f"Subject '{subject}'")
     wanted_id = body.get("id")
@@ -527,10 +546,9 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
         previous = index.schema(latest.schema_id).contract if latest is not None else None  # type: ignore[union-attr]
         group = group_of(config, registered_contract(config, _body_contract(body) or Contract(), previous))
         history = [v for v in history if group_of(config, index.schema(v.schema_id).contract) == group]  # type: ignore[union-attr]
-    result = check_compatibility(
-        VersionedSchema(None, new),
-        [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
-        level,
+    # Parsing and checking run in a worker process, within the check's budget and deadline.
+    result = await request.app[POOL].run(
+        tasks.check, new, None, [(v.version, index.schema_text(v.schema_id)) for v in history], level
     )
     payload: dict[str, Any] = {"is_compatible": result.compatible}
     if verbose:

@@ -8,8 +8,10 @@ from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
 from kschema.api.settings import ApiSettings
+from kschema.compute import WorkerPool
 
 SETTINGS = web.AppKey("settings", ApiSettings)
 INDEX = web.AppKey("index", RegistryIndex)
 METRICS = web.AppKey("metrics", ApiMetrics)
 FOLLOWER = web.AppKey("follower", FeedFollower)
+POOL = web.AppKey("pool", WorkerPool)

@@ -20,6 +20,9 @@ from kschema.api.routes import _json_body, _lifecycle_headers, _ready_index, _re
 from kschema.contracts.cel import CelBudgetExceeded
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import ParsedSchema
+from kschema.formats.budget import LIMITS, TooComplexError
+from kschema.formats.validation import payload_depth
+from kschema.formats.validation import validate_payload as budgeted_validation
 from kschema.store import SubjectVersion
 
 routes = web.RouteTableDef()
@@ -35,7 +38,10 @@ def _verdict(
 ) -> tuple[bool, list[dict[str, str]]]:
     """Schema first; the rules only see payloads that conform (as in the clients, where a record that
     cannot be serialized never reaches them)."""
-    issues = parsed.validate(payload)
+    try:
+        issues = budgeted_validation(parsed, payload)
+    except TooComplexError as exc:
+        return False, [{"location": "", "message": str(exc)}]
     if issues:
         return False, [{"location": i.location, "message": i.message} for i in issues]
     if not conditions:
@@ -71,6 +77,8 @@ async def validate_payload(request: web.Request) -> web.Response:
     a broken rule is named in `errors[].rule`."""
     index, found, parsed, conditions = _target(request)
     payload = await _json_body(request)
+    if payload_depth(payload) > LIMITS.payload_depth:
+        raise bad_request(f"request body nests deeper than {LIMITS.payload_depth} levels")
     valid, errors = _verdict(parsed, conditions, payload, time.monotonic() + RULE_DEADLINE_SECONDS)
     return _respond(
         {**_head(found, conditions), "valid": valid, "errors": errors}, _lifecycle_headers(index, found)

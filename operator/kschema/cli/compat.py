@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from kschema.compat import CompatibilityLevel, VersionedSchema, check_compatibility
 from kschema.compat.cases import evaluate_case
 from kschema.formats import InvalidSchemaError, ParsedSchema, SchemaFormat, parse_schema
+from kschema.formats.budget import TooComplexError
 
 __all__ = ["add_parser", "run"]
 
@@ -108,7 +109,10 @@ def _run_files(args: argparse.Namespace, out: TextIO) -> int:
     level = CompatibilityLevel(args.level)
     new = _parse_file(fmt, new_path)
     history = [VersionedSchema(n, _parse_file(fmt, p)) for n, p in enumerate(previous_paths, start=1)]
-    result = check_compatibility(VersionedSchema(None, new), history, level)
+    try:
+        result = check_compatibility(VersionedSchema(None, new), history, level)
+    except TooComplexError as exc:
+        raise _InputError(f"{new_path}: {exc}") from None
 
     def file_of(version: int | None) -> str:
         return str(new_path) if version is None else str(previous_paths[version - 1])

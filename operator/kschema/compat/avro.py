@@ -19,6 +19,7 @@ from kschema.formats.avro import (
     AvroType,
     AvroUnion,
 )
+from kschema.formats.budget import LIMITS, spend
 
 __all__ = ["reader_issues", "type_issues"]
 
@@ -61,7 +62,7 @@ def _under(prefix: str, issues: list[Issue]) -> list[Issue]:
 class _Checker:
     def __init__(self) -> None:
         # Results by (reader, writer) identity, with locations relative to that pair, so a shared or
-        # recursive type is compared once.
+        # recursive type is compared once, and every pair costs one step of the work budget.
         self.memo: dict[tuple[int, int], list[Issue]] = {}
         self.in_progress: set[tuple[int, int]] = set()
 
@@ -72,11 +73,15 @@ class _Checker:
             return cached
         if key in self.in_progress:
             return []
+        spend()
         self.in_progress.add(key)
         try:
             issues = self._compare(reader, writer)
         finally:
             self.in_progress.discard(key)
+        # A named type reached along many paths would repeat its findings once per path (doubling with
+        # every level of a DAG of records); the verdict needs one, a person reads a few.
+        issues = issues[: LIMITS.issues_per_pair]
         self.memo[key] = issues
         return issues
 

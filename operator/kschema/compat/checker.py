@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kschema.compat.levels import LEVELS, CompatibilityLevel
 from kschema.compat.result import CompatibilityResult, Incompatibility, Issue
 from kschema.formats import ParsedSchema, SchemaFormat
+from kschema.formats.budget import LIMITS, work_budget
 
 ReaderWriterRules = Callable[[ParsedSchema, ParsedSchema], list[Issue]]
 
@@ -52,15 +53,27 @@ def check_compatibility(
         return CompatibilityResult()
     against = list(reversed(history)) if rule.transitive else [history[-1]]
     found: list[Incompatibility] = []
+    with work_budget("the compatibility check", LIMITS.check_steps, LIMITS.check_seconds):
+        _check_each(new, against, rule.backward, rule.forward, found)
+    return CompatibilityResult(tuple(found))
+
+
+def _check_each(
+    new: VersionedSchema,
+    against: Sequence[VersionedSchema],
+    backward: bool,
+    forward: bool,
+    found: list[Incompatibility],
+) -> None:
+    """Raises `TooComplexError` when the check runs out of its work budget or deadline."""
     for old in against:
-        if rule.backward:
+        if backward:
             found += [
                 Incompatibility(i, new.version, old.version)
                 for i in check_reader_writer(new.schema, old.schema)
             ]
-        if rule.forward:
+        if forward:
             found += [
                 Incompatibility(i, old.version, new.version)
                 for i in check_reader_writer(old.schema, new.schema)
             ]
-    return CompatibilityResult(tuple(found))

@@ -42,6 +42,10 @@ class InvalidSchemaError(ValueError):
         self.location = location
         super().__init__(f"{location}: {reason}" if location else reason)
 
+    def __reduce__(self) -> tuple[type[InvalidSchemaError], tuple[str, str]]:
+        # Crosses the worker processes' pipes with its location intact.
+        return type(self), (self.reason, self.location)
+
 
 @dataclass(frozen=True, slots=True)
 class ValidationIssue:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import kopf
 from kubernetes_asyncio import client
 
+from kschema.compute import WorkerPool
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.configmaps import Projector
@@ -86,6 +87,7 @@ class OperatorContext:
 
     settings: OperatorSettings
     store: RegistryStore
+    pool: WorkerPool
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
     _kube: Kube | None = None

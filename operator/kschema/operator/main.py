@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
 from kubernetes_asyncio import client
 
+from kschema.compute import WorkerPool
 from kschema.model import FINALIZER, GROUP
 from kschema.operator import schemas, subjects
 from kschema.operator.context import OperatorContext
@@ -76,19 +78,24 @@ async def run_operator(
     *,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
+    pool: WorkerPool | None = None,
 ) -> None:
     """Runs until cancelled or until `stop` is set; `ready` is set once the operator has started. The
-    store is opened and closed by the caller."""
-    await kopf.operator(
-        registry=build_registry(settings),
-        settings=kopf_settings(settings),
-        memo=OperatorContext(settings=settings, store=store),
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
-        priority=settings.priority,
-        liveness_endpoint=settings.liveness_endpoint,
-        stop_flag=stop,
-        ready_flag=ready,
-    )
+    store is opened and closed by the caller. Parsing and checks run in `pool`'s worker processes (a
+    pool of its own when none is given)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if pool is None:
+            pool = await stack.enter_async_context(WorkerPool(warm=True))
+        await kopf.operator(
+            registry=build_registry(settings),
+            settings=kopf_settings(settings),
+            memo=OperatorContext(settings=settings, store=store, pool=pool),
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+            priority=settings.priority,
+            liveness_endpoint=settings.liveness_endpoint,
+            stop_flag=stop,
+            ready_flag=ready,
+        )

@@ -4,18 +4,24 @@ handlers translate `Blocked` into kopf's permanent and temporary errors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
-from kschema.compat import (
-    CompatibilityLevel,
-    CompatibilityResult,
-    VersionedSchema,
-    check_compatibility,
-)
+from kschema.compat import CompatibilityLevel, CompatibilityResult
 from kschema.compat.levels import LEVELS
+from kschema.compute import WorkerPool, tasks
+from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint, group_of, registered_contract
-from kschema.formats import InvalidSchemaError, ParsedSchema, Reference, ResolvedReference, parse_schema
+from kschema.formats import InvalidSchemaError, Reference, ResolvedReference, SchemaFormat
+from kschema.formats.budget import TooComplexError
+from kschema.formats.resolver import (
+    ReferenceTarget,
+    Unresolvable,
+    UnresolvableKind,
+    missing_references,
+)
+from kschema.formats.resolver import resolve_references as resolve_references_in_core
 from kschema.model import SchemaSpec, SubjectSpec
 from kschema.store import (
     FormatConflictError,
@@ -32,7 +38,8 @@ from kschema.store import (
     get_version_with_schema,
 )
 
-MAX_REFERENCE_DEPTH = 32  # references form a DAG in practice; this stops a corrupted cycle
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Blocked(Exception):
@@ -83,29 +90,53 @@ async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectReco
 
 
 async def resolve_references(
-    store: RegistryStore, references: Sequence[Reference], depth: int = 0
+    store: RegistryStore, references: Sequence[Reference], fmt: SchemaFormat
 ) -> tuple[ResolvedReference, ...]:
-    """Each reference with its registered text, recursively. A reference to a version that is not
-    registered yet is temporary: versions and their references may be applied in any order."""
-    if depth > MAX_REFERENCE_DEPTH:
-        raise Blocked("InvalidReference", "references nest deeper than 32 levels (a cycle?)", temporary=False)
-    resolved = []
-    for i, ref in enumerate(references):
-        try:
-            # Deleted versions still resolve: their content is immutable and their IDs stay readable.
-            found = await get_version_with_schema(store, ref.subject, ref.version, include_deleted=True)
-        except StoreError as error:
-            raise blocked_by_store(error) from error
-        if found is None:
+    """Each reference with its registered text, recursively, by the core resolver's rules. The closure
+    is fetched from the store first. A reference to a version that is not registered yet is temporary:
+    versions and their references may be applied in any order."""
+    known: dict[tuple[str, int], ReferenceTarget] = {}
+    fetched: set[tuple[str, int]] = set()
+
+    def lookup(subject: str, version: int) -> ReferenceTarget | None:
+        return known.get((subject, version))
+
+    try:
+        while wanted := missing_references(references, lookup) - fetched:
+            for subject, number in sorted(wanted):
+                fetched.add((subject, number))
+                # Deleted versions still resolve: their content is immutable and their IDs stay readable.
+                found = await get_version_with_schema(store, subject, number, include_deleted=True)
+                if found is not None:
+                    version, content = found
+                    known[(subject, number)] = ReferenceTarget(
+                        content.format, content.schema, content.references, version.deleted
+                    )
+        return resolve_references_in_core(references, fmt, lookup).references
+    except StoreError as error:
+        raise blocked_by_store(error) from error
+    except TooComplexError as error:
+        raise Blocked("TooComplex", f"spec.references: {error}", temporary=False) from error
+    except Unresolvable as error:
+        where = f"spec.references[{error.index_in(references)}]"
+        if error.kind is UnresolvableKind.MISSING:
             raise Blocked(
-                "ReferenceNotFound",
-                f"spec.references[{i}]: {ref.subject} version {ref.version} ({ref.name}) "
-                "is not registered yet",
-                temporary=True,
-            )
-        nested = await resolve_references(store, found.schema.references, depth + 1)
-        resolved.append(ResolvedReference(ref, found.schema.schema, nested))
-    return tuple(resolved)
+                "ReferenceNotFound", f"{where}: {error.reason}: not registered yet", temporary=True
+            ) from error
+        raise Blocked("InvalidReference", f"{where}: {error.reason}", temporary=False) from error
+
+
+async def _in_worker(pool: WorkerPool, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Runs CPU work in the pool, translating its failures once: an invalid or too complex schema
+    waits for a new spec; an infrastructure error (a full disk, a missing compiler) is retried."""
+    try:
+        return await pool.run(fn, *args, **kwargs)
+    except InvalidSchemaError as error:
+        raise Blocked("InvalidSchema", f"{what}: {error}", temporary=False) from error
+    except TooComplexError as error:
+        raise Blocked("TooComplex", f"{what}: {error}", temporary=False) from error
+    except OSError as error:
+        raise Blocked("TemporaryFailure", f"{what}: {error}", temporary=True) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +148,7 @@ class Registered:
     already_registered: bool
 
 
-async def _parse_stored(
-    store: RegistryStore, subject: SubjectRecord, version: SubjectVersion
-) -> ParsedSchema:
+async def _stored_text(store: RegistryStore, subject: SubjectRecord, version: SubjectVersion) -> SchemaText:
     stored = await store.get_schema(version.schema_id)
     if stored is None:  # the store never drops content; this is a broken store
         raise Blocked(
@@ -127,8 +156,8 @@ async def _parse_stored(
             f"schema id {version.schema_id} of version {version.version} is missing",
             temporary=True,
         )
-    refs = await resolve_references(store, stored.references)
-    return parse_schema(subject.format, stored.schema, refs)
+    refs = await resolve_references(store, stored.references, subject.format)
+    return SchemaText(subject.format, stored.schema, refs)
 
 
 async def _earlier_contracts(
@@ -145,9 +174,10 @@ async def _earlier_contracts(
 
 async def _check_against_history(
     store: RegistryStore,
+    pool: WorkerPool,
     subject: SubjectRecord,
     spec: SchemaSpec,
-    parsed: ParsedSchema,
+    new: SchemaText,
     earlier_contracts: list[tuple[SubjectVersion, Contract]],
     group: str | None,
 ) -> tuple[CompatibilityResult, tuple[int, ...]]:
@@ -161,15 +191,15 @@ async def _check_against_history(
     earlier = [v for v, c in earlier_contracts if group_of(subject.contract, c) == group]
     if not rule.transitive:
         earlier = earlier[-1:]
-    history = []
-    for version in earlier:
-        try:
-            history.append(VersionedSchema(version.version, await _parse_stored(store, subject, version)))
-        except InvalidSchemaError as error:  # registered by an older release with other rules
-            raise Blocked(
-                "InvalidHistory", f"registered version {version.version}: {error}", temporary=False
-            ) from error
-    result = check_compatibility(VersionedSchema(spec.version, parsed), history, level)
+    history = [(version.version, await _stored_text(store, subject, version)) for version in earlier]
+    try:
+        result = await pool.run(tasks.check, new, spec.version, history, level)
+    except InvalidSchemaError as error:  # the new version parsed already: registered by an older release
+        raise Blocked("InvalidHistory", f"a registered version: {error}", temporary=False) from error
+    except TooComplexError as error:
+        raise Blocked("TooComplex", f"compatibility check: {error}", temporary=False) from error
+    except OSError as error:
+        raise Blocked("TemporaryFailure", f"compatibility check: {error}", temporary=True) from error
     return result, tuple(v.version for v in earlier)
 
 
@@ -185,18 +215,19 @@ async def live_subject(store: RegistryStore, name: str) -> SubjectRecord:
     return record
 
 
-async def register_version(store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec) -> Registered:
+async def register_version(
+    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, *, pool: WorkerPool
+) -> Registered:
     """Registers (idempotently) one version and brings its state in line with the spec. `subject` is the
-    live record from `live_subject`, read under the same per-subject lock as the write."""
+    live record from `live_subject`, read under the same per-subject lock as the write. Parsing and
+    checking run in `pool`'s worker processes."""
     try:
-        refs = await resolve_references(store, spec.references)
-        try:
-            parsed = parse_schema(subject.format, spec.schema, refs)
-        except InvalidSchemaError as error:
-            raise Blocked("InvalidSchema", f"spec.schema: {error}", temporary=False) from error
+        refs = await resolve_references(store, spec.references, subject.format)
+        new = SchemaText(subject.format, spec.schema, refs)
+        canonical, fingerprint = await _in_worker(pool, "spec.schema", tasks.summary, new)
         existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
         already = existing is not None and existing.schema.fingerprint == contract_fingerprint(
-            parsed.fingerprint, existing.schema.contract
+            fingerprint, existing.schema.contract
         )
         earlier: list[tuple[SubjectVersion, Contract]] = []
         if already and existing is not None:
@@ -209,7 +240,7 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             previous = earlier[-1][1] if earlier else None
             contract = registered_contract(subject.contract, spec.contract, previous)
             group = group_of(subject.contract, contract)
-            result, against = await _check_against_history(store, subject, spec, parsed, earlier, group)
+            result, against = await _check_against_history(store, pool, subject, spec, new, earlier, group)
             if not result.compatible:
                 raise Blocked("Incompatible", _incompatibility_message(subject, result), temporary=False)
         version = await store.register(
@@ -219,8 +250,8 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
                 namespace=spec.namespace,
                 format=subject.format,
                 schema=spec.schema,
-                canonical=parsed.canonical,
-                fingerprint=contract_fingerprint(parsed.fingerprint, contract),
+                canonical=canonical,
+                fingerprint=contract_fingerprint(fingerprint, contract),
                 references=spec.references,
                 state=spec.state,
                 pinned_id=spec.pinned_id,
@@ -232,7 +263,7 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
     except StoreError as error:
         raise blocked_by_store(error) from error
-    return Registered(version, contract_fingerprint(parsed.fingerprint, contract), result, against, already)
+    return Registered(version, contract_fingerprint(fingerprint, contract), result, against, already)
 
 
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:

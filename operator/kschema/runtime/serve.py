@@ -14,6 +14,7 @@ from aiohttp import web
 
 from kschema.api.app import create_app as create_api_app
 from kschema.api.settings import ApiSettings
+from kschema.compute import WorkerPool
 from kschema.operator.main import run_operator
 from kschema.runtime.config import RuntimeConfig
 from kschema.store.base import RegistryStore
@@ -23,8 +24,10 @@ from kschema.webhook import run_webhook
 logger = logging.getLogger(__name__)
 
 
-async def run_api(settings: ApiSettings, store: RegistryStore, *, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(create_api_app(settings, store), access_log=None)
+async def run_api(
+    settings: ApiSettings, store: RegistryStore, *, stop: asyncio.Event, pool: WorkerPool
+) -> None:
+    runner = web.AppRunner(create_api_app(settings, store, pool), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -43,13 +46,18 @@ async def serve(config: RuntimeConfig) -> None:
     store = await open_store(config.store_url)
     logger.info("Opened the registry store components=%s", ",".join(config.components))
     try:
-        async with asyncio.TaskGroup() as group:
+        # One pool of worker processes does the CPU work of every component in this process.
+        async with WorkerPool(warm=True) as pool, asyncio.TaskGroup() as group:
             if "operator" in config.components:
-                group.create_task(_until_stopped(run_operator(config.operator, store, stop=stop), stop))
+                group.create_task(
+                    _until_stopped(run_operator(config.operator, store, stop=stop, pool=pool), stop)
+                )
             if "webhook" in config.components:
-                group.create_task(_until_stopped(run_webhook(config.webhook, store, stop=stop), stop))
+                group.create_task(
+                    _until_stopped(run_webhook(config.webhook, store, stop=stop, pool=pool), stop)
+                )
             if "api" in config.components:
-                group.create_task(_until_stopped(run_api(config.api, store, stop=stop), stop))
+                group.create_task(_until_stopped(run_api(config.api, store, stop=stop, pool=pool), stop))
     finally:
         with contextlib.suppress(Exception):
             await store.close()

@@ -10,6 +10,7 @@ from aiohttp import web
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from kschema.compute import WorkerPool
 from kschema.store.base import RegistryStore
 from kschema.webhook.app import create_app
 from kschema.webhook.cache import DeclaredCache
@@ -37,15 +38,29 @@ async def _api_client(settings: WebhookSettings) -> client.ApiClient:
 
 
 async def run_webhook(
-    settings: WebhookSettings, store: RegistryStore | None, *, stop: asyncio.Event | None = None
+    settings: WebhookSettings,
+    store: RegistryStore | None,
+    *,
+    stop: asyncio.Event | None = None,
+    pool: WorkerPool | None = None,
 ) -> None:
     """Serves until `stop` is set or the task is cancelled, then shuts down cleanly. `store` (opened by
     the caller, who also closes it) enables the store checks: owner namespace, pinned IDs, references
-    registered outside the cluster, version numbers used before."""
+    registered outside the cluster, version numbers used before. Reviews run in `pool`'s worker
+    processes (a pool of its own when none is given)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if pool is None:
+            pool = await stack.enter_async_context(WorkerPool(warm=True))
+        await _serve(settings, store, stop, pool)
+
+
+async def _serve(
+    settings: WebhookSettings, store: RegistryStore | None, stop: asyncio.Event | None, pool: WorkerPool
+) -> None:
     tls = ReloadingTLS(settings.cert_file, settings.key_file)
     api_client = await _api_client(settings)
     cache = DeclaredCache(api_client, settings.watch_timeout_seconds, settings.default_compatibility)
-    runner = web.AppRunner(create_app(settings, cache, store), access_log=None)
+    runner = web.AppRunner(create_app(settings, cache, store, pool), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls.context)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from kschema.formats import ParsedSchema, ResolvedReference, SchemaFormat, parse_schema
+from kschema.compute import WorkerPool, tasks
+from kschema.formats.budget import TooComplexError
 from kschema.model import (
     SCHEMA_KIND,
     SUBJECT_KIND,
@@ -20,14 +19,7 @@ from kschema.model import (
     schema_from_body,
     subject_from_body,
 )
-from kschema.policy import (
-    Catalog,
-    Decision,
-    Parser,
-    missing_registry_references,
-    review_schema,
-    review_subject,
-)
+from kschema.policy import Catalog, Decision, missing_registry_references
 from kschema.store.base import RegistryStore
 from kschema.webhook.cache import DeclaredCache
 from kschema.webhook.registry import gather_facts
@@ -39,17 +31,17 @@ REVIEWER_KEY: web.AppKey[Reviewer] = web.AppKey("reviewer")
 
 
 class Reviewer:
-    """Turns one AdmissionRequest into a Decision: reads the cache and the store, then calls the policy
-    in a worker thread so a long compatibility check never stalls health checks or other requests."""
+    """Turns one AdmissionRequest into a Decision: reads the cache and the store, then runs the policy
+    in a worker process (`pool`), so a long compatibility check never stalls health checks or other
+    requests, and one past its deadline is killed and refused."""
 
-    def __init__(self, settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None) -> None:
+    def __init__(
+        self, settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None, pool: WorkerPool
+    ) -> None:
         self.settings = settings
         self.cache = cache
         self.store = store
-        # Declared versions are parsed again for every neighbour check; their texts never change, so a
-        # parse is cached by (format, text, resolved references).
-        cached = functools.lru_cache(maxsize=settings.parse_cache_size)(_parse)
-        self.parse: Parser = cached
+        self.pool = pool
 
     async def _catalog(self) -> Catalog:
         if not await self.cache.wait_synced(self.settings.cache_sync_timeout):
@@ -70,13 +62,13 @@ class Reviewer:
             references=[r for s in waiting for r in s.references],
             limit_seconds=self.settings.store_timeout,
         )
-        return await asyncio.to_thread(review_subject, new, old, catalog, facts, parse=self.parse)
+        return await self.pool.run(tasks.review_subject, new, old, catalog, facts)
 
     async def review_schema(self, new: SchemaSpec | None, old: SchemaSpec | None) -> Decision:
         catalog = await self._catalog()
         if new is not None and old is not None:
             # Updates only change state or metadata (content is immutable): no store reads needed.
-            return await asyncio.to_thread(review_schema, new, old, catalog, None, parse=self.parse)
+            return await self.pool.run(tasks.review_schema, new, old, catalog, None)
         spec = new or old
         assert spec is not None
         fresh = False
@@ -87,7 +79,7 @@ class Reviewer:
             # Confirm the absence against the API server before refusing a dangling reference.
             catalog = await self.cache.fresh_catalog()
             facts = await self._facts(spec, catalog)
-        return await asyncio.to_thread(review_schema, new, old, catalog, facts, parse=self.parse)
+        return await self.pool.run(tasks.review_schema, new, old, catalog, facts)
 
     async def _facts(self, spec: SchemaSpec, catalog: Catalog) -> Any:
         subject = catalog.subject_resource(spec.namespace, spec.subject)
@@ -101,10 +93,6 @@ class Reviewer:
             pinned_ids=[spec.pinned_id] if spec.pinned_id is not None else [],
             limit_seconds=self.settings.store_timeout,
         )
-
-
-def _parse(fmt: SchemaFormat, text: str, references: tuple[ResolvedReference, ...]) -> ParsedSchema:
-    return parse_schema(fmt, text, references)
 
 
 class _NotReady(Exception):
@@ -186,6 +174,11 @@ def _handler(kind: str) -> Any:
             decision = await _decide(reviewer, kind, admission)
         except _NotReady as exc:
             return web.json_response(_review_response(uid, Decision((str(exc),)), code=503))
+        except TooComplexError as exc:
+            # The worker ran past its deadline or memory limit and was replaced: a refusal, not a failure.
+            meta = (admission.get("object") or admission.get("oldObject") or {}).get("metadata", {})
+            who = f"{kind} {admission.get('namespace') or meta.get('namespace', '')}/{meta.get('name', '')}"
+            return web.json_response(_review_response(uid, Decision((f"{who}: {exc}",))))
         except Exception:
             log.exception("Failed to review: kind=%s uid=%s", kind, uid)
             decision = Decision(("the kschema webhook failed while reviewing this request; see its log",))
@@ -217,10 +210,10 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None
+    settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None, pool: WorkerPool
 ) -> web.Application:
     app = web.Application()
-    app[REVIEWER_KEY] = Reviewer(settings, cache, store)
+    app[REVIEWER_KEY] = Reviewer(settings, cache, store, pool)
     app.router.add_routes(
         [
             web.post(SUBJECTS_PATH, _handler(SUBJECT_KIND)),

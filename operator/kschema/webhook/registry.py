@@ -94,7 +94,8 @@ async def _fill(
             break
         for subject, number in wanted:
             tried.add((subject, number))
-            found = await _version(store, subject, number, include_deleted=False)
+            # Deleted versions resolve (the core resolver's rule): their content never changes.
+            found = await _version(store, subject, number, include_deleted=True)
             if found is not None:
                 facts.versions[(subject, number)] = found
     for schema_id in pinned_ids:

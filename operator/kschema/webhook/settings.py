@@ -34,6 +34,5 @@ class WebhookSettings:
     cache_sync_timeout: float = 5.0
     store_timeout: float = 2.0
     watch_timeout_seconds: int = 300
-    parse_cache_size: int = 4096
     # The level of Subjects without spec.compatibility (`--default-compatibility`).
     default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD

@@ -10,6 +10,7 @@ from kschema.compat.jsonschema.differences import Difference, DifferenceType
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.model import Kind, Node
 from kschema.compat.jsonschema.scalars import value_key
+from kschema.formats.budget import spend
 
 if TYPE_CHECKING:
     from kschema.compat.jsonschema.context import Context
@@ -118,6 +119,7 @@ def _maximum_matching(edges: Mapping[int, Mapping[int, object]], right_size: int
 
     def augment(left: int, visited: set[int]) -> bool:
         for right in edges.get(left, {}):
+            spend()  # augmenting paths cost up to (subschemas)^3: each edge tried is a step
             if right in visited:
                 continue
             visited.add(right)

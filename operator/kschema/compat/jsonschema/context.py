@@ -8,14 +8,16 @@ from kschema.compat.jsonschema.compare import compare_nodes
 from kschema.compat.jsonschema.differences import Difference, DifferenceType
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.model import Node
+from kschema.formats.budget import LIMITS, spend
 
 __all__ = ["Context", "path_string"]
 
 
 class Context:
     """Collects differences under a JSON path. Comparisons of a node pair are memoised (relative to
-    the pair) and a pair met again while it is still being compared is a recursive cycle, treated as
-    compatible: the rest of the comparison decides."""
+    the pair, capped in number) and a pair met again while it is still being compared is a recursive
+    cycle, treated as compatible: the rest of the comparison decides. Each new pair spends one step of
+    the current work budget, so a DAG of `$ref`s costs (pairs of definitions), never (paths)."""
 
     def __init__(
         self,
@@ -60,16 +62,39 @@ class Context:
         if cached is None:
             if key in self.in_progress:
                 return
+            spend()
             self.in_progress.add(key)
             try:
                 pair = Context(self.memo, self.in_progress)
                 compare_nodes(pair, original, update)
-                cached = self.memo[key] = list(pair.diffs)
+                cached = self.memo[key] = _capped(pair.diffs)
             finally:
                 self.in_progress.discard(key)
         prefix = list(self.path)
         for diff in cached:
             self.diffs.append(Difference(diff.type, rebase(prefix, diff.path)))
+
+
+def _capped(diffs: list[Difference]) -> list[Difference]:
+    """A pair's differences, at most `LIMITS.issues_per_pair` compatible and as many incompatible ones.
+    A definition reached along many paths (each `$ref`-ing the previous one twice) would otherwise repeat
+    its differences once per path, doubling with every level; the verdict needs one incompatible
+    difference, a person reads a few."""
+    limit = LIMITS.issues_per_pair
+    if len(diffs) <= limit:
+        return list(diffs)
+    kept: list[Difference] = []
+    compatible = incompatible = 0
+    for diff in diffs:
+        if diff.compatible:
+            compatible += 1
+            if compatible <= limit:
+                kept.append(diff)
+        else:
+            incompatible += 1
+            if incompatible <= limit:
+                kept.append(diff)
+    return kept
 
 
 class PathScope:

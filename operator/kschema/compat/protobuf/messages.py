@@ -21,6 +21,7 @@ from kschema.compat.protobuf.types import (
     label_of,
     union,
 )
+from kschema.formats.budget import spend
 from kschema.formats.protobuf import ProtobufSchema
 
 __all__ = ["Comparison"]
@@ -135,6 +136,7 @@ class Comparison:
         pair = (old_full, new_full)
         if pair in self.compared:
             return self.compared[pair]
+        spend()
         self.compared[pair] = True  # while in progress: a recursive reference adds nothing new
         old_info = self.writer_types[old_full]
         new_info = self.reader_types[new_full]
@@ -210,6 +212,7 @@ class Comparison:
         new_owner: TypeInfo,
         where: str,
     ) -> None:
+        spend()
         if old.name != new.name:
             self.add(
                 "FIELD_NAME_CHANGED",

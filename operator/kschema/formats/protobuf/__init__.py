@@ -57,7 +57,8 @@ def parse(schema: str, references: tuple[ResolvedReference, ...] = ()) -> Protob
     """Compiles `.proto` text (or a base64 `FileDescriptorProto`) with its references.
 
     Raises `InvalidSchemaError` for anything protoc refuses, for malformed descriptors, missing or
-    conflicting references, invalid UTF-8 and oversized input; never another exception type."""
+    conflicting references, invalid UTF-8 and oversized input. `OSError` (the temporary directory protoc
+    works in) passes through: it is temporary, not a verdict on the schema."""
     try:
         check_text(schema, MAIN_FILE)
         compiled = compile_cached(schema, flatten(references))
@@ -68,8 +69,11 @@ def parse(schema: str, references: tuple[ResolvedReference, ...] = ()) -> Protob
         raise
     except RecursionError:
         raise InvalidSchemaError("schema is nested too deeply", MAIN_FILE) from None
-    except (ValueError, TypeError, KeyError, OSError, message.DecodeError) as exc:
-        raise InvalidSchemaError(f"schema cannot be compiled: {exc}", MAIN_FILE) from None
+    except message.DecodeError as exc:
+        # What protobuf documents for a descriptor it cannot decode. Nothing broader is caught: an
+        # OSError (a full temporary directory, a missing compiler) is an infrastructure failure that the
+        # caller retries, anything else is a bug; neither is a bad schema.
+        raise InvalidSchemaError(f"descriptor cannot be decoded: {exc}", MAIN_FILE) from None
 
 
 @lru_cache(maxsize=CACHE_SIZE)

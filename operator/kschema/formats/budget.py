@@ -1,0 +1,118 @@
+"""Work budgets: the one place that bounds how much work any single check may do.
+
+Every compatibility check, reference resolution and payload validation spends steps from a `WorkBudget`
+and has a deadline. Running out of either is a `TooComplexError` ("too complex to check: ..."), a refusal
+that names what was too large, never a hang. The checks themselves also run in worker processes
+(`kschema.compute`) that are killed when they pass `LIMITS.worker_timeout_seconds` or
+`LIMITS.worker_memory_bytes`, so even work that cannot count its steps (a library call) is bounded.
+
+The numbers, and why:
+
+* `check_steps`: one step is one comparison of a pair of types (an Avro type, a JSON Schema node, a
+  Protobuf message or field). Comparisons of the same pair are memoised, so a real schema pair costs about
+  (number of types in one) x (number of types in the other) at most; 2 million steps take about 10 s of
+  CPU on one core, far beyond the largest real schemas (thousands of fields take a few thousand steps).
+* `check_seconds`: below the API server's 10 s webhook timeout, so a refusal reaches `kubectl` as a
+  sentence rather than as a timeout.
+* `issues_per_pair`: findings kept per compared pair (and per check). A shared type reached along many
+  paths would otherwise repeat one finding once per path, which doubles with every level of a DAG.
+* `validate_steps` / `validate_seconds`: one step is one keyword applied to one part of the payload.
+* `payload_depth`: nesting of a payload to validate; validators recurse with the payload, and real
+  payloads nest a few dozen levels at most.
+* `reference_count` / `reference_depth`: distinct referenced versions one schema may pull in, and how
+  deeply references may nest (a deeper chain is a cycle or a mistake).
+* `worker_*`: the hard bounds of the worker processes; the worker timeout is above the cooperative
+  deadlines, so it only fires for work that did not stop by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["LIMITS", "Limits", "TooComplexError", "WorkBudget", "spend", "work_budget"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    check_steps: int = 2_000_000
+    check_seconds: float = 5.0
+    issues_per_pair: int = 100
+    validate_steps: int = 2_000_000
+    validate_seconds: float = 5.0
+    payload_depth: int = 256
+    reference_count: int = 1000
+    reference_depth: int = 32
+    worker_processes: int = 2
+    worker_timeout_seconds: float = 8.0
+    worker_memory_bytes: int = 1024 * 1024 * 1024
+
+
+LIMITS: Final = Limits()
+
+
+class TooComplexError(Exception):
+    """A check, resolution or validation that ran out of its budget or deadline. `reason` says which
+    limit was reached, in words a schema author can act on."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"too complex to check: {reason}")
+
+    def __reduce__(self) -> tuple[type[TooComplexError], tuple[str]]:
+        return type(self), (self.reason,)
+
+
+# Checking the clock costs more than counting; it is read every this many steps.
+_CLOCK_EVERY: Final = 1024
+
+
+class WorkBudget:
+    """Steps and a deadline for one piece of work (`what`, e.g. "the compatibility check")."""
+
+    def __init__(self, what: str, steps: int, seconds: float) -> None:
+        self.what = what
+        self.steps = steps
+        self.seconds = seconds
+        self.used = 0
+        self._deadline = time.monotonic() + seconds
+        self._next_clock = _CLOCK_EVERY
+
+    def spend(self, steps: int = 1) -> None:
+        self.used += steps
+        if self.used > self.steps:
+            raise TooComplexError(f"{self.what} needs more than {self.steps} steps")
+        if self.used >= self._next_clock:
+            self._next_clock = self.used + _CLOCK_EVERY
+            if time.monotonic() > self._deadline:
+                raise TooComplexError(f"{self.what} did not finish within {self.seconds:g} s")
+
+
+_CURRENT: contextvars.ContextVar[WorkBudget | None] = contextvars.ContextVar("kschema_budget", default=None)
+
+
+@contextlib.contextmanager
+def work_budget(what: str, steps: int, seconds: float) -> Iterator[WorkBudget]:
+    """Makes a budget current for the code inside. A budget already current (an outer check that
+    includes this one) stays in force: the inner work spends from it."""
+    outer = _CURRENT.get()
+    if outer is not None:
+        yield outer
+        return
+    budget = WorkBudget(what, steps, seconds)
+    token = _CURRENT.set(budget)
+    try:
+        yield budget
+    finally:
+        _CURRENT.reset(token)
+
+
+def spend(steps: int = 1) -> None:
+    """Spends from the current budget; a no-op outside any (callers that bound their own work)."""
+    budget = _CURRENT.get()
+    if budget is not None:
+        budget.spend(steps)
