@@ -10,6 +10,11 @@ from pathlib import Path
 SUBJECTS_PATH = "/validate/subjects"
 SCHEMAS_PATH = "/validate/schemas"
 
+# The largest AdmissionReview the API server sends: an UPDATE carries the new object (a request body of up
+# to 3 MiB) and the old one (up to etcd's 1.5 MiB), JSON-escaped, plus the envelope. aiohttp refuses bodies
+# over 1 MiB by default, which turned every change of a ~1 MB Schema into a 413.
+MAX_REVIEW_BYTES = 6 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
@@ -33,3 +38,4 @@ class WebhookSettings:
     store_timeout: float = 2.0
     watch_timeout_seconds: int = 300
     parse_cache_size: int = 4096
+    max_review_bytes: int = MAX_REVIEW_BYTES
