@@ -10,10 +10,10 @@ from pathlib import Path
 SUBJECTS_PATH = "/validate/subjects"
 SCHEMAS_PATH = "/validate/schemas"
 
-# The largest AdmissionReview the API server sends: an UPDATE carries the new object (a request body of up
-# to 3 MiB) and the old one (up to etcd's 1.5 MiB), JSON-escaped, plus the envelope. aiohttp refuses bodies
-# over 1 MiB by default, which turned every change of a ~1 MB Schema into a 413.
-MAX_REVIEW_BYTES = 6 * 1024 * 1024
+# The largest AdmissionReview the API server sends: an UPDATE carries the old object (at most etcd's
+# 1.5 MiB) and the new one (the old one changed by a request body of up to 3 MiB), plus the envelope.
+# aiohttp refuses bodies over 1 MiB by default, which turned every change of a ~1 MB Schema into a 413.
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
