@@ -298,14 +298,14 @@ def test_a_description_with_nul_is_refused_at_apply(kschema: Running) -> None:
 
 
 def big_avro() -> str:
-    fields = [{"name": f"f{i}", "type": "string", "doc": "d" * 80} for i in range(8_500)]
+    fields = [{"name": f"f{i}", "type": "string", "doc": "d" * 80} for i in range(7_200)]
     text = json.dumps({"type": "record", "name": "Big", "fields": fields})
     assert 850_000 < len(text) < 1_000_000
     return text
 
 
 def big_json_schema() -> str:
-    properties = {f"p{i}": {"type": "string", "description": "d" * 80} for i in range(9_000)}
+    properties = {f"p{i}": {"type": "string", "description": "d" * 470} for i in range(1_800)}
     text = json.dumps(
         {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": properties}
     )
@@ -371,8 +371,10 @@ def test_a_large_schema_is_applied_served_deprecated_and_deleted(
     kschema.cluster.kubectl(
         "delete", "-n", namespace, f"schema/{name}-v1", f"subject/{name}", "--timeout=60s"
     )
-    status, _, _ = kschema.get(f"/subjects/{registry_name}/versions")
-    assert status == 404
+    wait_until(
+        "the read API no longer lists the subject",
+        lambda: kschema.get(f"/subjects/{registry_name}/versions")[0] == 404,
+    )
 
 
 # Item: subject ownership survives deletion ----------------------------------------------------------------
@@ -392,12 +394,7 @@ def test_a_deleted_subject_cannot_be_taken_over_by_another_namespace(kschema: Ru
         lambda: kschema.get(f"/subjects/{registry_name}/versions")[0] == 404,
     )
 
-    refused = kschema.apply(
-        team_b,
-        subject("owned", registry_name),
-        schema("owned-v1", "owned", 1, avro("Owned", "id")),
-        check=False,
-    )
+    refused = kschema.apply(team_b, subject("owned", registry_name), check=False)
 
     assert refused.returncode != 0
     assert f'subject "{registry_name}" is owned by namespace {team_a}' in refused.stderr

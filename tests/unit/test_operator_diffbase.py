@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -21,7 +21,7 @@ def _body(annotations: dict[str, str] | None = None, state: str = "ACTIVE") -> k
         "spec": {"subject": "big", "version": 1, "schema": SCHEMA_TEXT, "state": state},
         "status": {"id": 1},
     }
-    return kopf.Body(raw)
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def _storage() -> DigestDiffBaseStorage:
