@@ -83,7 +83,12 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 60) ->
 
 
 def subject(
-    name: str, registry_name: str, fmt: str = "AVRO", *, projection: bool = True, **annotations: str
+    name: str,
+    registry_name: str,
+    fmt: str = "AVRO",
+    *,
+    projection: bool = True,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if annotations:
@@ -185,15 +190,18 @@ def _ready(running: Running) -> bool:
 
 
 def _wait_until_consulted(running: Running) -> None:
+    """The API server loads a new webhook configuration asynchronously: a Subject with a transfer
+    annotation that names no namespace (which only the webhook checks) is applied until it is refused."""
     namespace = running.namespaces[0]
-    probe = schema("probe", "probe", 1, '{"type": "nope"}')
+    probe = subject("probe", unique("probe"), annotations={"kschema.io/transfer-to": "Not A Namespace"})
 
     def refused() -> bool:
         attempt = running.apply(namespace, probe, check=False)
         if attempt.returncode == 0:
-            running.cluster.kubectl("delete", "-n", namespace, "schema", "probe", check=False)
+            running.cluster.kubectl("delete", "-n", namespace, "subject", "probe", check=False)
             return False
-        return "denied the request" in attempt.stderr
+        assert "kschema.io/transfer-to" in attempt.stderr, attempt.stderr
+        return True
 
     wait_until("the API server consults the webhook", refused, 60)
 
