@@ -57,10 +57,13 @@ class SubjectSpec:
     namespace: str
     name: str  # the registry subject string
     format: SchemaFormat
+    # The level checked: `spec.compatibility`, or the cluster-wide default when the Subject sets none.
     compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
     projection: ProjectionSpec = field(default_factory=ProjectionSpec)
     description: str = ""
     owners: tuple[str, ...] = ()
+    # Whether `spec.compatibility` is set (Confluent's subject-level config) or inherited.
+    compatibility_declared: bool = True
     transfer_to: str | None = None  # from the TRANSFER_ANNOTATION
 
     @property
@@ -161,7 +164,11 @@ def _transfer_to(meta: Mapping[str, Any], namespace: str) -> str | None:
     return value
 
 
-def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
+def subject_from_body(
+    body: Mapping[str, Any], default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
+) -> SubjectSpec:
+    """The Subject's spec; a Subject without `spec.compatibility` inherits `default_compatibility`, the
+    cluster-wide level (`--default-compatibility`), as Confluent's subjects inherit the global config."""
     name, namespace = _meta(body)
     spec = _spec(body)
     projection = spec.get("projection") or {}
@@ -175,7 +182,8 @@ def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
         namespace=namespace,
         name=_limited_text(_string(spec, "name", default=name), "spec.name", limits.SUBJECT_NAME),
         format=_enum(spec, "format", SchemaFormat, None),
-        compatibility=_enum(spec, "compatibility", CompatibilityLevel, CompatibilityLevel.BACKWARD),
+        compatibility=_enum(spec, "compatibility", CompatibilityLevel, default_compatibility),
+        compatibility_declared=spec.get("compatibility") is not None,
         projection=ProjectionSpec(
             enabled=bool(projection.get("enabled", True)),
             config_map_name=projection.get("configMapName") or None,

@@ -235,6 +235,7 @@ def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
         compatibility=check_compatibility(record.compatibility),
         deleted=False,
         description=record.description,
+        compatibility_declared=bool(record.compatibility_declared),
         transfer_to=record.transfer_to,
     )
 
@@ -258,7 +259,9 @@ def decode_references(text: str) -> tuple[Reference, ...]:
 
 # Column lists shared by both backends, in the order the `*_from_row` functions read them.
 SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs"
-SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description, transfer_to"
+SUBJECT_COLUMNS = (
+    "subject, namespace, format, compatibility, deleted, description, compatibility_declared, transfer_to"
+)
 VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
 
 
@@ -281,7 +284,8 @@ def subject_from_row(row: Any) -> SubjectRecord:
         compatibility=CompatibilityLevel(row[3]),
         deleted=bool(row[4]),
         description=row[5],
-        transfer_to=row[6],
+        compatibility_declared=bool(row[6]),
+        transfer_to=row[7],
     )
 
 

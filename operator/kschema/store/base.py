@@ -51,6 +51,8 @@ class SubjectRecord:
     compatibility: CompatibilityLevel
     deleted: bool
     description: str = ""
+    # False when the Subject sets no level and `compatibility` is the cluster-wide default it inherited.
+    compatibility_declared: bool = True
     # The namespace the owner hands this subject to: once the owner's Subject is deleted, that namespace
     # may claim it (see `kschema.io/transfer-to`). None: no transfer declared.
     transfer_to: str | None = None

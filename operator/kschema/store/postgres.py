@@ -182,22 +182,24 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         await conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description, transfer_to) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared, transfer_to) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             record.subject,
             record.namespace,
             record.format.value,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
             record.transfer_to,
         )
     else:
         await conn.execute(
-            "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, transfer_to = $4, "
-            "deleted = FALSE, updated_at = now() WHERE subject = $5",
+            "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, deleted = FALSE, "
+            "compatibility_declared = $4, transfer_to = $5, updated_at = now() WHERE subject = $6",
             record.namespace,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
             record.transfer_to,
             record.subject,
         )

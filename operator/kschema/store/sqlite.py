@@ -296,25 +296,27 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description, transfer_to) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared, transfer_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
                 record.format.value,
                 record.compatibility.value,
                 record.description,
+                int(record.compatibility_declared),
                 record.transfer_to,
             ),
         )
     else:
         conn.execute(
-            "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, transfer_to = ?, "
-            f"deleted = 0, updated_at = {_NOW} WHERE subject = ?",
+            "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
+            f"compatibility_declared = ?, transfer_to = ?, updated_at = {_NOW} WHERE subject = ?",
             (
                 record.namespace,
                 record.compatibility.value,
                 record.description,
+                int(record.compatibility_declared),
                 record.transfer_to,
                 record.subject,
             ),
