@@ -9,17 +9,19 @@ a monotonic sequence number that readers (the read API's in-memory index) follow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from kschema import limits
 from kschema.compat import CompatibilityLevel
+from kschema.contracts import Contract, SubjectContract
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaState
 
 MAX_SUBJECT_LENGTH = limits.SUBJECT_NAME.max_length
 MAX_SCHEMA_BYTES = limits.SCHEMA_TEXT_MAX_BYTES
+MAX_CONTRACT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,9 @@ class StoredSchema:
     format: SchemaFormat
     schema: str  # the text as first registered
     canonical: str
-    fingerprint: str
+    fingerprint: str  # of the schema and its contract: other metadata or rules are other content
     references: tuple[Reference, ...]
+    contract: Contract = field(default_factory=Contract)  # the metadata and rule set it was registered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,8 @@ class SubjectRecord:
     description: str = ""
     # False when the Subject sets no level and `compatibility` is the cluster-wide default it inherited.
     compatibility_declared: bool = True
+    # compatibilityGroup, default/override metadata and rules
+    contract: SubjectContract = field(default_factory=SubjectContract)
     # The namespace the owner hands this subject to: once the owner's Subject is deleted, that namespace
     # may claim it (see `kschema.io/transfer-to`). None: no transfer declared.
     transfer_to: str | None = None
@@ -96,6 +101,9 @@ class NewVersion:
     state: SchemaState = SchemaState.ACTIVE
     pinned_id: int | None = None
     sunset: str | None = None
+    contract: Contract = field(
+        default_factory=Contract
+    )  # as registered (after the subject's defaults and overrides)
 
 
 class StoreError(Exception):

@@ -240,8 +240,8 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
         conn.execute("UPDATE registry_counters SET id_sequence = ?", (schema_id,))
     if changed:
         conn.execute(
-            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs, contract) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 schema_id,
                 new.format.value,
@@ -249,6 +249,7 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
                 new.canonical,
                 new.fingerprint,
                 common.encode_references(new.references),
+                common.encode_contract(new.contract),
             ),
         )
         conn.execute("UPDATE registry_counters SET id_high_water = max(id_high_water, ?)", (schema_id,))
@@ -297,7 +298,7 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
     if existing is None:
         conn.execute(
             "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
-            "compatibility_declared, transfer_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "compatibility_declared, contract, transfer_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
@@ -305,18 +306,21 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
                 record.compatibility.value,
                 record.description,
                 int(record.compatibility_declared),
+                common.encode_subject_contract(record.contract),
                 record.transfer_to,
             ),
         )
     else:
         conn.execute(
             "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
-            f"compatibility_declared = ?, transfer_to = ?, updated_at = {_NOW} WHERE subject = ?",
+            f"compatibility_declared = ?, contract = ?, transfer_to = ?, updated_at = {_NOW} "
+            "WHERE subject = ?",
             (
                 record.namespace,
                 record.compatibility.value,
                 record.description,
                 int(record.compatibility_declared),
+                common.encode_subject_contract(record.contract),
                 record.transfer_to,
                 record.subject,
             ),
