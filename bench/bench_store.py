@@ -154,7 +154,10 @@ def _seed_sqlite(path: str) -> None:
             "VALUES (?, ?, ?, ?, ?)",
             versions,
         )
-        conn.execute("UPDATE registry_counters SET id_high_water = max(id_high_water, ?)", (schemas[-1][0],))
+        conn.execute(
+            "UPDATE registry_counters SET id_high_water = max(id_high_water, ?1), id_sequence = ?1",
+            (schemas[-1][0],),
+        )
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -179,7 +182,8 @@ async def _seed_postgres(dsn: str) -> None:
                 columns=["subject", "version", "schema_id", "state", "namespace"],
             )
             await conn.execute(
-                "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1)", schemas[-1][0]
+                "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1), id_sequence = $1",
+                schemas[-1][0],
             )
     finally:
         await conn.close()

@@ -4,10 +4,12 @@ errors that name the field. Shared by the operator, the webhook and `kschema che
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kschema import limits
 from kschema.compat import CompatibilityLevel
 from kschema.contracts import (
     Contract,
@@ -26,6 +28,10 @@ SCHEMA_KIND, SCHEMA_PLURAL = "Schema", "schemas"
 FINALIZER = f"{GROUP}/registry"
 LABEL_SUBJECT = f"{GROUP}/subject"  # on ConfigMaps: the Subject resource they project
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# On a Subject: the namespace its owner hands the registry subject over to. Once the owner's Subject is
+# deleted, a Subject in that namespace may claim the subject (its versions and IDs come with it).
+TRANSFER_ANNOTATION = f"{GROUP}/transfer-to"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 class SchemaState(enum.StrEnum):
@@ -67,6 +73,7 @@ class SubjectSpec:
     compatibility_declared: bool = True
     # Confluent's compatibilityGroup and default/override metadata and rule sets.
     contract: SubjectContract = field(default_factory=SubjectContract)
+    transfer_to: str | None = None  # from the TRANSFER_ANNOTATION
 
     @property
     def config_map_name(self) -> str:
@@ -128,9 +135,42 @@ def _enum(spec: Mapping[str, Any], key: str, kind: type[E], default: E | None) -
         raise SpecError(f"spec.{key}", f"must be one of {', '.join(kind)}, got {raw!r}") from None
 
 
-def _positive_int(value: Any, field_path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(field_path, f"must be an integer >= 1, got {value!r}")
+def _limited_int(value: Any, field_path: str, limit: limits.IntegerLimit) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(
+            field_path, f"must be an integer from {limit.minimum} to {limit.maximum}, got {value!r}"
+        )
+    try:
+        limit.check(value)
+    except limits.LimitError as error:
+        raise SpecError(field_path, str(error)) from None
+    return value
+
+
+def _limited_text(value: str, field_path: str, limit: limits.TextLimit) -> str:
+    try:
+        limit.check(value)
+    except limits.LimitError as error:
+        raise SpecError(field_path, str(error)) from None
+    return value
+
+
+def _transfer_to(meta: Mapping[str, Any], namespace: str) -> str | None:
+    annotations = meta.get("annotations") or {}
+    value = annotations.get(TRANSFER_ANNOTATION) if isinstance(annotations, Mapping) else None
+    if value is None or value == "":
+        return None
+    where = f"metadata.annotations[{TRANSFER_ANNOTATION}]"
+    if (
+        not isinstance(value, str)
+        or len(value) > limits.NAMESPACE_NAME.max_length
+        or not _DNS_LABEL.fullmatch(value)
+    ):
+        raise SpecError(where, f"must name a namespace (a DNS label of at most 63 characters), got {value!r}")
+    if value == namespace:
+        raise SpecError(
+            where, f"names this Subject's own namespace {namespace}; name the receiving namespace"
+        )
     return value
 
 
@@ -150,7 +190,7 @@ def subject_from_body(
     return SubjectSpec(
         resource_name=name,
         namespace=namespace,
-        name=_string(spec, "name", default=name),
+        name=_limited_text(_string(spec, "name", default=name), "spec.name", limits.SUBJECT_NAME),
         format=_enum(spec, "format", SchemaFormat, None),
         compatibility=_enum(spec, "compatibility", CompatibilityLevel, default_compatibility),
         compatibility_declared=spec.get("compatibility") is not None,
@@ -158,9 +198,10 @@ def subject_from_body(
             enabled=bool(projection.get("enabled", True)),
             config_map_name=projection.get("configMapName") or None,
         ),
-        description=_string(spec, "description"),
+        description=_limited_text(_string(spec, "description"), "spec.description", limits.DESCRIPTION),
         owners=tuple(owners),
         contract=subject_contract_from_spec(spec),
+        transfer_to=_transfer_to(body.get("metadata") or {}, namespace),
     )
 
 
@@ -204,7 +245,11 @@ def references_from_spec(raw: Any, field_path: str = "spec.references") -> tuple
             if not isinstance(item.get(key), str) or not item[key]:
                 raise SpecError(f"{where}.{key}", "is required and must be a non-empty string")
         refs.append(
-            Reference(item["name"], item["subject"], _positive_int(item.get("version"), f"{where}.version"))
+            Reference(
+                _limited_text(item["name"], f"{where}.name", limits.REFERENCE_NAME),
+                _limited_text(item["subject"], f"{where}.subject", limits.SUBJECT_NAME),
+                _limited_int(item.get("version"), f"{where}.version", limits.VERSION),
+            )
         )
     return tuple(refs)
 
@@ -213,15 +258,18 @@ def schema_from_body(body: Mapping[str, Any]) -> SchemaSpec:
     name, namespace = _meta(body)
     spec = _spec(body)
     pinned = spec.get("id")
+    sunset = _string(spec, "sunset") or None
+    if sunset is not None and not limits.valid_sunset(sunset):
+        raise SpecError("spec.sunset", f"must be an RFC 3339 date or date-time, got {sunset!r}")
     return SchemaSpec(
         resource_name=name,
         namespace=namespace,
         subject=_string(spec, "subject", required=True),
-        version=_positive_int(spec.get("version"), "spec.version"),
-        schema=_string(spec, "schema", required=True),
+        version=_limited_int(spec.get("version"), "spec.version", limits.VERSION),
+        schema=_limited_text(_string(spec, "schema", required=True), "spec.schema", limits.SCHEMA_TEXT),
         references=references_from_spec(spec.get("references")),
         state=_enum(spec, "state", SchemaState, SchemaState.ACTIVE),
-        pinned_id=None if pinned is None else _positive_int(pinned, "spec.id"),
-        sunset=_string(spec, "sunset") or None,
+        pinned_id=None if pinned is None else _limited_int(pinned, "spec.id", limits.SCHEMA_ID),
+        sunset=sunset,
         contract=contract_from_spec(spec),
     )

@@ -54,7 +54,7 @@ from kschema.formats.resolver import (
     missing_references,
     resolve_references,
 )
-from kschema.model import SchemaSpec, SchemaState, SubjectSpec
+from kschema.model import TRANSFER_ANNOTATION, SchemaSpec, SchemaState, SubjectSpec
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -123,6 +123,12 @@ class RegisteredSubject:
     namespace: str
     format: SchemaFormat
     deleted: bool = False
+    transfer_to: str | None = None  # the namespace its owner hands it over to, once deleted
+
+    def may_be_claimed_by(self, namespace: str) -> bool:
+        """The store's ownership rule: the owning namespace keeps the subject, deleted or not, until it
+        declares a transfer and deletes its Subject."""
+        return self.namespace == namespace or (self.deleted and self.transfer_to == namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,13 +427,28 @@ def _ownership_reasons(
     """Refusals when `registry_subject` belongs to another namespace or was registered with another format."""
     reasons: list[str] = []
     stored = registry.subjects.get(registry_subject) if registry.usable else None
-    if stored is not None and not stored.deleted and stored.namespace != namespace:
-        reasons.append(
-            f'{who}: subject "{registry_subject}" is owned by namespace {stored.namespace} in the registry; '
-            "a registry subject belongs to the namespace that declared it first"
-        )
-    elif stored is None or stored.deleted:
-        # Without a live store record, the cluster decides: another namespace declaring it owns it.
+    if stored is not None and not stored.may_be_claimed_by(namespace):
+        if stored.deleted:
+            reasons.append(
+                f'{who}: subject "{registry_subject}" is owned by namespace {stored.namespace} in the '
+                "registry (deleted there, but a deleted subject stays owned by its namespace: its versions "
+                f"and IDs are still in the registry); namespace {stored.namespace} can hand it over by "
+                f"annotating its Subject with {TRANSFER_ANNOTATION}: {namespace} before deleting it"
+            )
+        else:
+            handover = (
+                f"; the transfer to {namespace} that namespace declared takes effect once it deletes its "
+                "Subject"
+                if stored.transfer_to == namespace
+                else ""
+            )
+            reasons.append(
+                f'{who}: subject "{registry_subject}" is owned by namespace {stored.namespace} in the '
+                f"registry; a registry subject belongs to the namespace that declared it first{handover}"
+            )
+    elif stored is None or stored.deleted or stored.namespace != namespace:
+        # Without a live store record of this namespace, the cluster decides: another namespace declaring
+        # it owns it.
         for other in others:
             if other.namespace != namespace:
                 reasons.append(

@@ -91,22 +91,64 @@ async def test_ids_are_never_reused_after_every_version_and_subject_is_deleted(s
         assert await store.get_schema(schema_id) is not None
 
 
-async def test_a_free_pinned_id_is_used_and_later_ids_come_after_it(store: RegistryStore) -> None:
+async def test_a_free_pinned_id_is_used_and_later_ids_come_from_the_allocator(store: RegistryStore) -> None:
     pinned = await store.register(new_version("orders-value", 1, ORDER_V1, pinned_id=1000))
     after = await store.register(new_version("orders-value", 2, ORDER_V2))
 
     assert pinned.schema_id == 1000
-    assert after.schema_id > 1000
+    assert after.schema_id == 1  # the pin neither moved nor steered the sequence
 
 
-async def test_a_free_pinned_id_below_the_high_water_mark_is_used(store: RegistryStore) -> None:
+async def test_ids_imported_with_pins_are_skipped_by_the_allocator(store: RegistryStore) -> None:
+    for i in range(1, 6):
+        await store.register(new_version(f"imported-{i}", 1, avro_record(f"Imported{i}", "id"), pinned_id=i))
+
+    fresh = await store.register(new_version("orders-value", 1, ORDER_V1))
+
+    assert fresh.schema_id == 6
+
+
+async def test_a_free_pinned_id_below_other_pins_is_used_and_never_moves_the_sequence(
+    store: RegistryStore,
+) -> None:
     await store.register(new_version("orders-value", 1, ORDER_V1, pinned_id=50))
 
     low = await store.register(new_version("orders-value", 2, ORDER_V2, pinned_id=7))
     next_free = await store.register(new_version("orders-value", 3, ORDER_V3))
 
     assert low.schema_id == 7
-    assert next_free.schema_id == 51
+    assert next_free.schema_id == 1
+
+
+async def test_the_allocator_skips_ids_that_pins_took(store: RegistryStore) -> None:
+    first = await store.register(new_version("orders-value", 1, ORDER_V1))
+    await store.register(new_version("orders-value", 2, ORDER_V2, pinned_id=first.schema_id + 1))
+    await store.register(new_version("orders-value", 3, ORDER_V3, pinned_id=first.schema_id + 2))
+
+    after = await store.register(new_version("payments-value", 1, avro_record("Payment", "id")))
+
+    assert after.schema_id == first.schema_id + 3
+    assert_consistent(await store.snapshot())
+
+
+async def test_a_pin_at_the_top_of_the_id_range_never_exhausts_allocation(store: RegistryStore) -> None:
+    top = 2**31 - 1
+    await store.upsert_subject(subject_record("pinned-value", namespace="team-a"))
+    pinned = await store.register(new_version("pinned-value", 1, ORDER_V1, namespace="team-a", pinned_id=top))
+
+    other = await store.register(
+        new_version("payments-value", 1, avro_record("Payment", "id"), namespace="team-b")
+    )
+    await store.delete_version("pinned-value", 1)
+    await store.delete_subject("pinned-value", "team-a")
+    later = await store.register(
+        new_version("invoices-value", 1, avro_record("Invoice", "id"), namespace="team-c")
+    )
+
+    assert pinned.schema_id == top
+    assert other.schema_id == 1
+    assert later.schema_id == 2
+    assert (await store.get_schema(top)) is not None  # deleted, still resolving, never reused
 
 
 async def test_a_pinned_id_held_by_the_same_content_is_accepted(store: RegistryStore) -> None:
@@ -279,15 +321,52 @@ async def test_a_subject_owned_by_another_namespace_is_refused_everywhere(store:
     assert await state_of(store) == before
 
 
-async def test_a_deleted_subject_may_be_claimed_by_another_namespace(store: RegistryStore) -> None:
+async def test_a_deleted_subject_stays_owned_by_its_namespace(store: RegistryStore) -> None:
+    await store.upsert_subject(subject_record("orders-value", namespace="team-a"))
     await store.register(new_version("orders-value", 1, ORDER_V1, namespace="team-a"))
     await store.delete_subject("orders-value", "team-a")
+    before = await state_of(store)
+
+    with pytest.raises(SubjectOwnedElsewhereError, match=r"owned by namespace 'team-a'.*transfer-to"):
+        await store.upsert_subject(subject_record("orders-value", namespace="team-b"))
+    with pytest.raises(SubjectOwnedElsewhereError, match="team-a"):
+        await store.register(new_version("orders-value", 1, ORDER_V1, namespace="team-b"))
+    with pytest.raises(SubjectOwnedElsewhereError, match="team-a"):
+        await store.delete_subject("orders-value", "team-b")
+
+    assert await state_of(store) == before
+    # The owner itself takes it back.
+    await store.upsert_subject(subject_record("orders-value", namespace="team-a"))
+    assert (await store.get_subject("orders-value")) is not None
+
+
+async def test_a_transfer_declared_by_the_owner_lets_the_named_namespace_claim_after_deletion(
+    store: RegistryStore,
+) -> None:
+    await store.upsert_subject(subject_record("orders-value", namespace="team-a"))
+    first = await store.register(new_version("orders-value", 1, ORDER_V1, namespace="team-a"))
+    await store.upsert_subject(
+        replace(subject_record("orders-value", namespace="team-a"), transfer_to="team-b")
+    )
+
+    # Declared but the owner's Subject still lives: nobody else may claim it yet.
+    with pytest.raises(SubjectOwnedElsewhereError):
+        await store.upsert_subject(subject_record("orders-value", namespace="team-b"))
+    await store.delete_subject("orders-value", "team-a")
+    # Only the named namespace may claim it.
+    with pytest.raises(SubjectOwnedElsewhereError):
+        await store.upsert_subject(subject_record("orders-value", namespace="team-c"))
 
     claimed = await store.upsert_subject(subject_record("orders-value", namespace="team-b"))
+    again = await store.register(new_version("orders-value", 1, ORDER_V1, namespace="team-b"))
 
     assert await store.get_subject("orders-value") == claimed
-    with pytest.raises(VersionConflictError):  # the old versions stay immutable for the new owner
+    assert claimed.transfer_to is None  # used up: the new owner declares its own transfers
+    assert again.schema_id == first.schema_id  # the history and its IDs come along
+    with pytest.raises(VersionConflictError):  # and stay immutable for the new owner
         await store.register(new_version("orders-value", 1, ORDER_V2, namespace="team-b"))
+    with pytest.raises(SubjectOwnedElsewhereError, match="team-b"):
+        await store.upsert_subject(subject_record("orders-value", namespace="team-a"))
 
 
 async def test_the_format_of_a_subject_never_changes(store: RegistryStore) -> None:
@@ -534,3 +613,40 @@ async def test_a_closed_store_reports_unavailable(store_url: str) -> None:
 async def test_an_unreachable_database_raises_store_unavailable(url: str) -> None:
     with pytest.raises(StoreUnavailableError):
         await store_from_url(url).open()
+
+
+# Migrations --------------------------------------------------------------------------------------------
+
+
+async def test_a_registry_exhausted_by_a_top_pin_allocates_again_after_the_upgrade(tmp_path: Any) -> None:
+    """A SQLite file written by the release before the allocator had its own sequence: a pin at 2^31-1
+    had pushed the high-water mark to the end of the range."""
+    import sqlite3
+
+    from kschema.store import _common as common
+    from kschema.store.sqlite import split_statements
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT)"
+    )
+    first = common.load_migrations("sqlite")[0]
+    for statement in split_statements(first.sql):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (1, 'initial')")
+    conn.execute(
+        "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint) "
+        "VALUES (1, 'AVRO', 'a', 'a', 'f1'), (2147483647, 'AVRO', 'b', 'b', 'f2')"
+    )
+    conn.execute("UPDATE registry_counters SET id_high_water = 2147483647")
+    conn.close()
+
+    store = store_from_url(f"sqlite:///{path}")
+    await store.open()
+    try:
+        fresh = await store.register(new_version("payments-value", 1, avro_record("Payment", "id")))
+    finally:
+        await store.close()
+
+    assert fresh.schema_id == 2

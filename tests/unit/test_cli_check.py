@@ -171,7 +171,8 @@ def test_a_bad_field_is_refused_naming_the_file_document_and_field(tmp_path: Pat
     done = _kschema("orders.yaml", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert (
-        "orders.yaml: document 3: Schema default/orders-zero: spec.version: must be an integer >= 1, got 0"
+        "orders.yaml: document 3: Schema default/orders-zero: "
+        "spec.version: must be an integer from 1 to 2147483647, got 0"
     ) in _lines(done)
     assert _lines(done)[-1] == "1 subject, 2 schemas checked: 1 refused, 0 warnings"
 

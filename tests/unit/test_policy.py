@@ -352,13 +352,34 @@ def test_a_schema_of_a_subject_owned_elsewhere_in_the_store_is_refused() -> None
     assert 'subject "orders-value" is owned by namespace team-b in the registry' in decision.reasons[0]
 
 
-def test_a_deleted_subject_of_another_namespace_may_be_claimed() -> None:
+def test_a_deleted_subject_of_another_namespace_stays_its_own() -> None:
     facts = store_facts(
         subjects={
             "orders-value": RegisteredSubject("orders-value", "team-b", SchemaFormat.AVRO, deleted=True)
         }
     )
+    decision = review_subject(subj(), None, Catalog(), facts)
+
+    assert not decision.allowed
+    assert 'subject "orders-value" is owned by namespace team-b in the registry (deleted' in decision.message
+    assert "kschema.io/transfer-to: team-a" in decision.message
+
+
+def test_a_deleted_subject_handed_over_to_this_namespace_may_be_claimed() -> None:
+    handed = RegisteredSubject("orders-value", "team-b", SchemaFormat.AVRO, deleted=True, transfer_to=NS)
+    facts = store_facts(subjects={"orders-value": handed})
+
     assert review_subject(subj(), None, Catalog(), facts).allowed
+    assert review_schema(sch(1, V1), None, Catalog([subj()]), facts).allowed
+
+
+def test_a_transfer_takes_effect_only_once_the_owner_deleted_its_subject() -> None:
+    live = RegisteredSubject("orders-value", "team-b", SchemaFormat.AVRO, transfer_to=NS)
+
+    decision = review_subject(subj(), None, Catalog(), store_facts(subjects={"orders-value": live}))
+
+    assert not decision.allowed
+    assert "takes effect once it deletes its Subject" in decision.message
 
 
 def test_a_subject_registered_before_with_another_format_is_refused() -> None:

@@ -11,9 +11,10 @@ import kopf
 from kubernetes_asyncio import client
 
 from kschema.compute import WorkerPool
-from kschema.model import FINALIZER, GROUP
+from kschema.model import FINALIZER, GROUP, TRANSFER_ANNOTATION
 from kschema.operator import schemas, subjects
 from kschema.operator.context import OperatorContext
+from kschema.operator.diffbase import DigestDiffBaseStorage
 from kschema.operator.kube import Kube, connection_info, load_configuration
 from kschema.operator.settings import OperatorSettings
 from kschema.store import RegistryStore
@@ -26,8 +27,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     configured = kopf.OperatorSettings()
     configured.persistence.finalizer = FINALIZER
     configured.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    configured.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+    # A digest, never a copy of the spec: schema texts must not land in annotations (see diffbase).
+    configured.persistence.diffbase_storage = DigestDiffBaseStorage(
+        prefix=GROUP,
+        key="last-handled-digest",
+        legacy_key="last-handled-configuration",
+        watched_annotations=(TRANSFER_ANNOTATION,),
     )
     # Conditions carry the outcome; a Kubernetes Event per handler run would double the API writes.
     configured.posting.level = logging.WARNING
@@ -68,7 +73,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         await memo.kube.close()
 
     subjects.register(registry)
-    schemas.register(registry)
+    schemas.register(registry, resync_interval=settings.resync_interval)
     return registry
 
 

@@ -82,6 +82,7 @@ async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectReco
         description=spec.description,
         compatibility_declared=spec.compatibility_declared,
         contract=spec.contract,
+        transfer_to=spec.transfer_to,
     )
     try:
         return await store.upsert_subject(record)

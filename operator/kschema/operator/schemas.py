@@ -11,13 +11,14 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import SCHEMA_PLURAL, SchemaSpec, SpecError, schema_from_body
+from kschema.model import GROUP, SCHEMA_PLURAL, VERSION, SchemaSpec, SpecError, schema_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import (
     OperatorContext,
     api_blocked,
     fail,
+    ready_of,
     refuse_invalid_spec,
     register_kind,
     release_refused,
@@ -32,6 +33,7 @@ from kschema.operator.registration import (
     register_version,
     soft_delete_version,
 )
+from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -159,5 +161,57 @@ async def release(
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
+async def resync(
+    body: kopf.Body,
+    status: kopf.Status,
+    namespace: str | None,
+    patch: kopf.Patch,
+    memo: OperatorContext,
+    **kwargs: Any,
+) -> None:
+    """Puts `status.id` right when it no longer names the ID the store holds for this version. Anyone
+    allowed to write the status subresource can change it, and no reconcile follows a status change:
+    clients reading IDs from the status must not be misled for longer than one resync interval. Only a
+    registered version (Ready for its current generation) is compared; the others are the reconcile's."""
+    namespace = namespace or ""
+    if body.meta.get("deletionTimestamp") or not ready_of(status):
+        return
+    if status.get("observedGeneration") != body.meta.get("generation"):
+        return
+    try:
+        spec = schema_from_body(body)
+    except SpecError:
+        return
+    subject = subject_entry(kwargs[SUBJECTS_INDEX], namespace, spec.subject)
+    if subject is None or subject.spec is None or subject.deleting:
+        return
+    try:
+        found = await memo.store.get_version(subject.spec.name, spec.version, include_deleted=True)
+    except StoreError as error:
+        logger.info("Skipped a status resync namespace=%s name=%s error=%s", namespace, body.meta.name, error)
+        return
+    if found is None or found.deleted:
+        return
+    if status.get("id") != found.schema_id or status.get("registrySubject") != subject.spec.name:
+        patch.status["id"] = found.schema_id
+        patch.status["registrySubject"] = subject.spec.name
+        logger.warning(
+            "Restored a Schema's status namespace=%s name=%s id=%s was=%r",
+            namespace,
+            body.meta.name,
+            found.schema_id,
+            status.get("id"),
+        )
+
+
+def register(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
     register_kind(registry, SCHEMA_PLURAL, SCHEMAS_INDEX, index_schema, reconcile, release)
+    kopf.timer(
+        GROUP,
+        VERSION,
+        SCHEMA_PLURAL,
+        registry=registry,
+        id="resync",
+        interval=resync_interval,
+        initial_delay=resync_interval,
+    )(resync)

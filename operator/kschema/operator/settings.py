@@ -43,6 +43,10 @@ class OperatorSettings:
     stays listed in the registry (its IDs resolve either way) until the resource is applied and deleted
     again."""
 
+    resync_interval: float = 300.0
+    """How often each Schema's status is compared with the registry store and put right: a `status.id`
+    overwritten through the status subresource is restored within this many seconds."""
+
     projection_limit_bytes: int = 1_000_000
     """ConfigMaps are limited to 1 MiB; a projection larger than this is refused with a clear reason."""
 

@@ -111,6 +111,7 @@ async def reconcile(
         body,
         [Condition("Ready", True, "Registered", _ready_message(spec, projection))],
         subject=spec.name,
+        transferTo=spec.transfer_to,
     )
     logger.info("Reconciled Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
 

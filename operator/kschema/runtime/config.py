@@ -81,6 +81,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--priority", "KSCHEMA_PRIORITY", "0", "this replica's leader-election priority"),
     Option(
+        "--resync-interval",
+        "KSCHEMA_RESYNC_INTERVAL",
+        "300",
+        "seconds between checks that put each Schema's status.id right when it was overwritten",
+    ),
+    Option(
         "--deletion-timeout",
         "KSCHEMA_DELETION_TIMEOUT",
         "600",
@@ -176,6 +182,16 @@ def load_config(
             f"{option.flag} ({option.env}) must be a number of seconds, got {deletion_raw!r}"
         ) from None
 
+    option, resync_raw = raw["resync_interval"]
+    try:
+        resync_interval = float(resync_raw or "")
+    except ValueError:
+        resync_interval = -1.0
+    if not 1 <= resync_interval <= 86400:
+        raise ConfigError(
+            f"{option.flag} ({option.env}) must be a number of seconds from 1 to 86400, got {resync_raw!r}"
+        )
+
     health_port = number("health_port", low=0, high=65535)
     namespaces = tuple(n.strip() for n in text("namespaces").split(",") if n.strip())
     operator = OperatorSettings(
@@ -184,6 +200,7 @@ def load_config(
         peering=text("peering") or None,
         priority=number("priority", low=-(2**31), high=2**31 - 1),
         deletion_timeout=deletion_timeout,
+        resync_interval=resync_interval,
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         default_compatibility=default_compatibility,
     )

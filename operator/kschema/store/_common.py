@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
 from typing import Any, TypeVar
 
+from kschema import limits
 from kschema.compat import CompatibilityLevel
 from kschema.contracts import Contract, ContractError, SubjectContract, contract_from_json
 from kschema.formats import Reference, SchemaFormat
-from kschema.model import SchemaState, subject_contract_from_spec
+from kschema.model import TRANSFER_ANNOTATION, SchemaState, subject_contract_from_spec
 from kschema.store.base import (
     MAX_CONTRACT_BYTES,
     MAX_SCHEMA_BYTES,
@@ -32,20 +32,23 @@ from kschema.store.base import (
     SubjectRecord,
     SubjectVersion,
     VersionConflictError,
+    check_integer,
     check_references,
     check_subject_name,
+    check_text,
     check_version_number,
 )
 
 E = TypeVar("E", bound=StrEnum)
+
+
 Found = TypeVar("Found", SubjectRecord, SubjectVersion)
 
-# The Confluent wire format carries the schema ID in 4 signed bytes: an ID above this cannot be written.
-MAX_SCHEMA_ID = 2**31 - 1
-MAX_VERSION = 2**31 - 1  # versions are 32-bit in the Confluent API
-MAX_NAMESPACE_LENGTH = 253
+# From the one table of limits that admission uses too (see `kschema.limits`).
+MAX_SCHEMA_ID = limits.SCHEMA_ID.maximum
+MAX_VERSION = limits.VERSION.maximum
+MAX_NAMESPACE_LENGTH = limits.NAMESPACE_NAME.max_length
 MAX_FINGERPRINT_LENGTH = 256
-MAX_DESCRIPTION_LENGTH = 4096
 
 # Kinds of change-feed entries (see `Change.kind`).
 KIND_SUBJECT = "subject"
@@ -93,10 +96,10 @@ def pending_migrations(applied: set[int], migrations: list[Migration]) -> list[M
 # Validation ---------------------------------------------------------------------------------------------
 
 
-def _check_namespace(namespace: object) -> str:
+def _check_namespace(namespace: object, field: str = "namespace") -> str:
     if not isinstance(namespace, str) or not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
         raise InvalidInputError(
-            f"namespace must be 1 to {MAX_NAMESPACE_LENGTH} characters, got {namespace!r}", "namespace"
+            f"{field} must be 1 to {MAX_NAMESPACE_LENGTH} characters, got {namespace!r}", field
         )
     return namespace
 
@@ -134,17 +137,8 @@ def check_compatibility(value: object) -> CompatibilityLevel:
 def check_sunset(value: object) -> str | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            date.fromisoformat(value)
-            return value
-        except ValueError:
-            pass
-        try:
-            datetime.fromisoformat(value)
-            return value
-        except ValueError:
-            pass
+    if isinstance(value, str) and limits.valid_sunset(value):
+        return value
     raise InvalidInputError(f"sunset must be an RFC 3339 date or date-time, got {value!r}", "sunset")
 
 
@@ -158,8 +152,6 @@ def check_subject(subject: object) -> str:
 def check_version(version: object) -> int:
     number = _check_int(version, "version")
     check_version_number(number)
-    if number > MAX_VERSION:
-        raise InvalidInputError(f"version must be at most {MAX_VERSION}, got {number}", "version")
     return number
 
 
@@ -198,6 +190,7 @@ def validate_new_version(new: NewVersion) -> NewVersion:
         # PostgreSQL text cannot hold NUL; refuse it in both backends so they accept the same input.
         if "\x00" in str(getattr(new, field)):
             raise InvalidInputError(f"{field} must not contain NUL characters", field)
+    check_text(limits.SCHEMA_TEXT, new.schema, "schema")
     size = len(new.schema.encode("utf-8"))
     if size > MAX_SCHEMA_BYTES:
         raise InvalidInputError(f"schema is {size} bytes, the limit is {MAX_SCHEMA_BYTES}", "schema")
@@ -214,11 +207,7 @@ def validate_new_version(new: NewVersion) -> NewVersion:
     check_references(new.references)
     _check_contract_size(encode_contract(new.contract), "contract")
     if new.pinned_id is not None:
-        pinned = _check_int(new.pinned_id, "pinned_id")
-        if not 1 <= pinned <= MAX_SCHEMA_ID:
-            raise InvalidInputError(
-                f"pinned_id must be between 1 and {MAX_SCHEMA_ID}, got {pinned}", "pinned_id"
-            )
+        check_integer(limits.SCHEMA_ID, _check_int(new.pinned_id, "pinned_id"), "pinned_id")
     return NewVersion(
         subject=new.subject,
         version=new.version,
@@ -238,15 +227,11 @@ def validate_new_version(new: NewVersion) -> NewVersion:
 def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
     check_subject(record.subject)
     _check_namespace(record.namespace)
-    if (
-        not isinstance(record.description, str)
-        or len(record.description) > MAX_DESCRIPTION_LENGTH
-        or "\x00" in record.description
-    ):
-        raise InvalidInputError(
-            f"description must be a string of at most {MAX_DESCRIPTION_LENGTH} characters without NUL",
-            "description",
-        )
+    if not isinstance(record.description, str):
+        raise InvalidInputError("description must be a string", "description")
+    check_text(limits.DESCRIPTION, record.description, "description")
+    if record.transfer_to is not None:
+        _check_namespace(record.transfer_to, "transfer_to")
     return SubjectRecord(
         subject=record.subject,
         namespace=record.namespace,
@@ -256,6 +241,7 @@ def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
         description=record.description,
         compatibility_declared=bool(record.compatibility_declared),
         contract=_checked_subject_contract(record.contract),
+        transfer_to=record.transfer_to,
     )
 
 
@@ -314,7 +300,8 @@ def decode_references(text: str) -> tuple[Reference, ...]:
 # Column lists shared by both backends, in the order the `*_from_row` functions read them.
 SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs, contract"
 SUBJECT_COLUMNS = (
-    "subject, namespace, format, compatibility, deleted, description, compatibility_declared, contract"
+    "subject, namespace, format, compatibility, deleted, description, compatibility_declared, contract, "
+    "transfer_to"
 )
 VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
 
@@ -341,6 +328,7 @@ def subject_from_row(row: Any) -> SubjectRecord:
         description=row[5],
         compatibility_declared=bool(row[6]),
         contract=decode_subject_contract(row[7]),
+        transfer_to=row[8],
     )
 
 
@@ -366,17 +354,39 @@ def visible(found: Found | None, include_deleted: bool) -> Found | None:
     return found
 
 
-def check_subject_owner(existing: SubjectRecord, namespace: str) -> None:
-    """A live subject belongs to the namespace that declared it; a deleted one may be claimed again."""
-    if not existing.deleted and existing.namespace != namespace:
-        raise SubjectOwnedElsewhereError(
-            f"subject {existing.subject!r} is owned by namespace {existing.namespace!r}", "subject"
+def may_claim(existing: SubjectRecord, namespace: str) -> bool:
+    """A subject belongs to the namespace that declared it first, also after it was deleted (its
+    versions and IDs stay in the registry). It moves to another namespace only when its owner declared a
+    transfer to that namespace and then deleted its Subject."""
+    if existing.namespace == namespace:
+        return True
+    return existing.deleted and existing.transfer_to == namespace
+
+
+def owned_elsewhere_message(existing: SubjectRecord) -> str:
+    message = f"subject {existing.subject!r} is owned by namespace {existing.namespace!r}"
+    if existing.deleted:
+        message += (
+            " (it was deleted, and a deleted subject stays owned by its namespace; that namespace can hand "
+            f"it over with the annotation {TRANSFER_ANNOTATION} on its Subject)"
         )
+    return message
+
+
+def check_subject_owner(existing: SubjectRecord, namespace: str) -> None:
+    if not may_claim(existing, namespace):
+        raise SubjectOwnedElsewhereError(owned_elsewhere_message(existing), "subject")
+
+
+def transfer_after_claim(existing: SubjectRecord, namespace: str) -> str | None:
+    """The declared transfer that stays on a subject `namespace` writes: the owner's own one; a
+    transfer is used up when the receiving namespace takes the subject."""
+    return existing.transfer_to if existing.namespace == namespace else None
 
 
 def check_subject_claim(existing: SubjectRecord | None, namespace: str, fmt: SchemaFormat) -> None:
-    """A live subject belongs to the namespace that declared it; a deleted one may be claimed again.
-    The format never changes, deleted or not, because tombstoned versions keep that format."""
+    """The subject must belong to `namespace` (see `may_claim`). The format never changes, deleted or
+    not, because tombstoned versions keep that format."""
     if existing is None:
         return
     check_subject_owner(existing, namespace)
@@ -423,10 +433,25 @@ def resolve_pinned_id(new: NewVersion, content: StoredSchema | None, holder: Sto
     return True
 
 
-def next_schema_id(high_water: int) -> int:
-    if high_water >= MAX_SCHEMA_ID:
-        raise StoreError(f"the schema ID space is exhausted (high-water mark {high_water})", "id")
-    return high_water + 1
+# The allocator's next ID: the one after its sequence when free, else the first free ID above it (the end
+# of the run of taken IDs that starts there). Pinned IDs are taken IDs like any other; they never move the
+# sequence. One parameter, the sequence + 1 (`?` for SQLite; PostgreSQL replaces it with `$1`).
+NEXT_FREE_ID_SQL = (
+    "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM schemas WHERE id = {p}) THEN {p} "
+    "ELSE (SELECT min(a.id) + 1 FROM schemas a WHERE a.id >= {p} "
+    "AND NOT EXISTS (SELECT 1 FROM schemas b WHERE b.id = a.id + 1)) END"
+)
+
+
+def allocated_id(candidate: int) -> int:
+    """The allocator's next free ID, refused when it is past the Confluent ID range."""
+    if candidate > MAX_SCHEMA_ID:
+        raise StoreError(
+            f"the schema ID space is exhausted: every ID the allocator could hand out up to {MAX_SCHEMA_ID} "
+            "is taken",
+            "id",
+        )
+    return candidate
 
 
 def choose_schema_id(
@@ -434,12 +459,11 @@ def choose_schema_id(
     existing: SubjectVersion | None,
     content: StoredSchema | None,
     holder: StoredSchema | None,
-    high_water: int,
-) -> tuple[int, bool]:
-    """The schema ID a registration gets, and whether a schema row with that ID must be inserted.
-    `existing` is the subject's row for this version, `content` the schema with the same fingerprint and
-    format, `holder` the schema holding the pinned ID (None without a pin), `high_water` the highest ID
-    ever assigned."""
+) -> tuple[int | None, bool]:
+    """The schema ID a registration gets, and whether a schema row with that ID must be inserted; None
+    for the ID means "a new one from the allocator" (the backend takes it from its sequence, skipping
+    taken IDs). `existing` is the subject's row for this version, `content` the schema with the same
+    fingerprint and format, `holder` the schema holding the pinned ID (None without a pin)."""
     if existing is not None:
         check_existing_version(new, existing, content)
         return existing.schema_id, False
@@ -447,7 +471,7 @@ def choose_schema_id(
         return new.pinned_id, resolve_pinned_id(new, content, holder)
     if content is not None:
         return content.id, False
-    return next_schema_id(high_water), True
+    return None, True
 
 
 def registered_version(new: NewVersion, schema_id: int) -> SubjectVersion:

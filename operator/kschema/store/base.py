@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from kschema import limits
 from kschema.compat import CompatibilityLevel
 from kschema.contracts import Contract, SubjectContract
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaState
 
-MAX_SUBJECT_LENGTH = 255
-MAX_SCHEMA_BYTES = 8 * 1024 * 1024
+MAX_SUBJECT_LENGTH = limits.SUBJECT_NAME.max_length
+MAX_SCHEMA_BYTES = limits.SCHEMA_TEXT_MAX_BYTES
 MAX_CONTRACT_BYTES = 1024 * 1024
 
 
@@ -57,6 +58,9 @@ class SubjectRecord:
     compatibility_declared: bool = True
     # compatibilityGroup, default/override metadata and rules
     contract: SubjectContract = field(default_factory=SubjectContract)
+    # The namespace the owner hands this subject to: once the owner's Subject is deleted, that namespace
+    # may claim it (see `kschema.io/transfer-to`). None: no transfer declared.
+    transfer_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +153,8 @@ class RegistryStore(Protocol):
     # Subjects ----------------------------------------------------------------------------------------
     async def upsert_subject(self, record: SubjectRecord) -> SubjectRecord:
         """Creates or updates (and undeletes) a subject. Raises `SubjectOwnedElsewhereError` when another
-        namespace owns it and `FormatConflictError` when its format would change."""
+        namespace owns it, deleted or not (unless that namespace declared a transfer to this one and
+        deleted it), and `FormatConflictError` when its format would change."""
 
     async def delete_subject(self, subject: str, namespace: str) -> None:
         """Soft-deletes the subject and all its versions; IDs keep resolving. Idempotent."""
@@ -224,23 +229,31 @@ async def get_version_with_schema(
     return VersionWithSchema(found, content)
 
 
+def check_text(limit: limits.TextLimit, value: str, field: str) -> None:
+    """Applies one row of the table of limits (`kschema.limits`), which admission applies too."""
+    try:
+        limit.check(value)
+    except limits.LimitError as error:
+        raise InvalidInputError(f"{field} {error}", field) from None
+
+
+def check_integer(limit: limits.IntegerLimit, value: int, field: str) -> None:
+    try:
+        limit.check(value)
+    except limits.LimitError as error:
+        raise InvalidInputError(f"{field} {error}", field) from None
+
+
 def check_subject_name(subject: str) -> None:
-    if not subject or len(subject) > MAX_SUBJECT_LENGTH:
-        raise InvalidInputError(
-            f"subject must be 1 to {MAX_SUBJECT_LENGTH} characters, got {len(subject)}", "subject"
-        )
-    if any(ord(c) < 0x20 for c in subject):
-        raise InvalidInputError("subject must not contain control characters", "subject")
+    check_text(limits.SUBJECT_NAME, subject, "subject")
 
 
 def check_version_number(version: int) -> None:
-    if version < 1:
-        raise InvalidInputError(f"version must be an integer >= 1, got {version}", "version")
+    check_integer(limits.VERSION, version, "version")
 
 
 def check_references(references: Sequence[Reference]) -> None:
     for i, ref in enumerate(references):
-        if not ref.name:
-            raise InvalidInputError("reference name must not be empty", f"references[{i}].name")
+        check_text(limits.REFERENCE_NAME, ref.name, f"references[{i}].name")
         check_subject_name(ref.subject)
         check_version_number(ref.version)

@@ -2,10 +2,10 @@
 
 asyncpg with a connection pool: a connection broken by a server restart is dropped and the next call
 connects again, so the process recovers without restarting. Every write transaction first locks the
-single `registry_counters` row: writes are serialised across all processes, which makes ID allocation
-trivially race-free and makes change-feed sequence numbers commit in order (a follower reading
-`seq > n` never skips a row that commits later with a smaller number). Registry writes are rare and
-short, so the lock costs nothing that matters. Readers never take it.
+single `registry_counters` row (it holds the ID allocator's sequence): writes are serialised across all
+processes, which makes ID allocation trivially race-free and makes change-feed sequence numbers commit
+in order (a follower reading `seq > n` never skips a row that commits later with a smaller number).
+Registry writes are rare and short, so the lock costs nothing that matters. Readers never take it.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ _UNAVAILABLE = (
     TimeoutError,  # connect or acquire timed out
 )
 
+_NEXT_FREE_ID = common.NEXT_FREE_ID_SQL.format(p="$1::bigint")
 _S = common.SCHEMA_COLUMNS
 _SUBJ = common.SUBJECT_COLUMNS
 _V = common.VERSION_COLUMNS
@@ -98,13 +99,16 @@ async def _append(
     )
 
 
-async def _register(conn: Any, high_water: int, new: NewVersion) -> tuple[SubjectVersion, bool]:
+async def _register(conn: Any, sequence: int, new: NewVersion) -> tuple[SubjectVersion, bool]:
     subject = await _fetch_subject(conn, new.subject)
     common.check_subject_claim(subject, new.namespace, new.format)
     existing = await _fetch_version(conn, new.subject, new.version)
     content = await _fetch_by_content(conn, new.fingerprint, new.format)
     holder = None if new.pinned_id is None else await _fetch_schema(conn, new.pinned_id)
-    schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
+    schema_id, changed = common.choose_schema_id(new, existing, content, holder)
+    if schema_id is None:
+        schema_id = common.allocated_id(await conn.fetchval(_NEXT_FREE_ID, sequence + 1))
+        await conn.execute("UPDATE registry_counters SET id_sequence = $1 WHERE singleton = 1", schema_id)
     if changed:
         await conn.execute(
             "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs, contract) "
@@ -135,8 +139,10 @@ async def _register(conn: Any, high_water: int, new: NewVersion) -> tuple[Subjec
         changed = True
     elif subject.deleted or subject.namespace != new.namespace:
         await conn.execute(
-            "UPDATE subjects SET deleted = FALSE, namespace = $1, updated_at = now() WHERE subject = $2",
+            "UPDATE subjects SET deleted = FALSE, namespace = $1, transfer_to = $2, updated_at = now() "
+            "WHERE subject = $3",
             new.namespace,
+            common.transfer_after_claim(subject, new.namespace),
             new.subject,
         )
         await _append(conn, common.KIND_SUBJECT, subject=new.subject)
@@ -178,7 +184,7 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
     if existing is None:
         await conn.execute(
             "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
-            "compatibility_declared, contract) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "compatibility_declared, contract, transfer_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             record.subject,
             record.namespace,
             record.format.value,
@@ -186,16 +192,19 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
             record.description,
             record.compatibility_declared,
             common.encode_subject_contract(record.contract),
+            record.transfer_to,
         )
     else:
         await conn.execute(
             "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, deleted = FALSE, "
-            "compatibility_declared = $4, contract = $5, updated_at = now() WHERE subject = $6",
+            "compatibility_declared = $4, contract = $5, transfer_to = $6, updated_at = now() "
+            "WHERE subject = $7",
             record.namespace,
             record.compatibility.value,
             record.description,
             record.compatibility_declared,
             common.encode_subject_contract(record.contract),
+            record.transfer_to,
             record.subject,
         )
     await _append(conn, common.KIND_SUBJECT, subject=record.subject)
@@ -350,10 +359,10 @@ class PostgresStore:
     async def _write(self, fn: Callable[[Any, int], Awaitable[tuple[T, bool]]]) -> T:
         async def transaction(conn: Any) -> T:
             async with conn.transaction():
-                high_water = await conn.fetchval(
-                    "SELECT id_high_water FROM registry_counters WHERE singleton = 1 FOR UPDATE"
+                sequence = await conn.fetchval(
+                    "SELECT id_sequence FROM registry_counters WHERE singleton = 1 FOR UPDATE"
                 )
-                result, changed = await fn(conn, high_water)
+                result, changed = await fn(conn, sequence)
                 if changed:
                     # Delivered at commit, and only if the transaction commits.
                     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
@@ -396,7 +405,7 @@ class PostgresStore:
 
     async def register(self, new: NewVersion) -> SubjectVersion:
         clean = common.validate_new_version(new)
-        return await self._write(lambda conn, high_water: _register(conn, high_water, clean))
+        return await self._write(lambda conn, sequence: _register(conn, sequence, clean))
 
     async def set_state(
         self, subject: str, version: int, state: SchemaState, sunset: str | None = None

@@ -49,6 +49,7 @@ _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 _SCHEMA_COLUMNS = common.SCHEMA_COLUMNS
 _SUBJECT_COLUMNS = common.SUBJECT_COLUMNS
 _VERSION_COLUMNS = common.VERSION_COLUMNS
+_NEXT_FREE_ID = common.NEXT_FREE_ID_SQL.format(p="?1")
 _schema = common.schema_from_row
 _subject = common.subject_from_row
 _version = common.version_from_row
@@ -232,8 +233,11 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
     existing = _fetch_version(conn, new.subject, new.version)
     content = _fetch_by_content(conn, new.fingerprint, new.format)
     holder = None if new.pinned_id is None else _fetch_schema(conn, new.pinned_id)
-    high_water = conn.execute("SELECT id_high_water FROM registry_counters").fetchone()[0]
-    schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
+    schema_id, changed = common.choose_schema_id(new, existing, content, holder)
+    if schema_id is None:
+        sequence = conn.execute("SELECT id_sequence FROM registry_counters").fetchone()[0]
+        schema_id = common.allocated_id(conn.execute(_NEXT_FREE_ID, (sequence + 1,)).fetchone()[0])
+        conn.execute("UPDATE registry_counters SET id_sequence = ?", (schema_id,))
     if changed:
         conn.execute(
             "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs, contract) "
@@ -260,8 +264,9 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
         changed = True
     elif subject.deleted or subject.namespace != new.namespace:
         conn.execute(
-            f"UPDATE subjects SET deleted = 0, namespace = ?, updated_at = {_NOW} WHERE subject = ?",
-            (new.namespace, new.subject),
+            f"UPDATE subjects SET deleted = 0, namespace = ?, transfer_to = ?, updated_at = {_NOW} "
+            "WHERE subject = ?",
+            (new.namespace, common.transfer_after_claim(subject, new.namespace), new.subject),
         )
         _append(conn, common.KIND_SUBJECT, subject=new.subject)
         changed = True
@@ -293,7 +298,7 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
     if existing is None:
         conn.execute(
             "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
-            "compatibility_declared, contract) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "compatibility_declared, contract, transfer_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
@@ -302,18 +307,21 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
                 record.description,
                 int(record.compatibility_declared),
                 common.encode_subject_contract(record.contract),
+                record.transfer_to,
             ),
         )
     else:
         conn.execute(
             "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
-            f"compatibility_declared = ?, contract = ?, updated_at = {_NOW} WHERE subject = ?",
+            f"compatibility_declared = ?, contract = ?, transfer_to = ?, updated_at = {_NOW} "
+            "WHERE subject = ?",
             (
                 record.namespace,
                 record.compatibility.value,
                 record.description,
                 int(record.compatibility_declared),
                 common.encode_subject_contract(record.contract),
+                record.transfer_to,
                 record.subject,
             ),
         )

@@ -212,7 +212,7 @@ async def _readyz(request: web.Request) -> web.Response:
 def create_app(
     settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None, pool: WorkerPool
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=settings.max_review_bytes)
     app[REVIEWER_KEY] = Reviewer(settings, cache, store, pool)
     app.router.add_routes(
         [

@@ -80,7 +80,7 @@ async def _fill(
         record = await store.get_subject(name, include_deleted=True)
         if record is not None:
             facts.subjects[name] = RegisteredSubject(
-                record.subject, record.namespace, record.format, record.deleted
+                record.subject, record.namespace, record.format, record.deleted, record.transfer_to
             )
     for subject, number in versions:
         found = await _version(store, subject, number, include_deleted=True)

@@ -12,6 +12,11 @@ from kschema.compat import CompatibilityLevel
 SUBJECTS_PATH = "/validate/subjects"
 SCHEMAS_PATH = "/validate/schemas"
 
+# The largest AdmissionReview the API server sends: an UPDATE carries the old object (at most etcd's
+# 1.5 MiB) and the new one (the old one changed by a request body of up to 3 MiB), plus the envelope.
+# aiohttp refuses bodies over 1 MiB by default, which turned every change of a ~1 MB Schema into a 413.
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
@@ -36,3 +41,4 @@ class WebhookSettings:
     watch_timeout_seconds: int = 300
     # The level of Subjects without spec.compatibility (`--default-compatibility`).
     default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
+    max_review_bytes: int = MAX_REVIEW_BYTES
