@@ -4,38 +4,66 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from kschema.api.auth import Authenticator, AuthMode, TokenReviewer, auth_middleware
 from kschema.api.errors import error_middleware
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
-from kschema.api.state import FOLLOWER, INDEX, METRICS, SETTINGS
+from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, SETTINGS
+from kschema.api.tokenreview import KubeTokenReviewer
 from kschema.store import RegistryStore
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
+
+def create_app(
+    settings: ApiSettings, store: RegistryStore, *, reviewer: TokenReviewer | None = None
+) -> web.Application:
     """Builds the app; nothing runs until it starts. The caller owns `store` (opens and closes it): in
-    `kschema run` one store serves the operator, the webhook and this API."""
+    `kschema run` one store serves the operator, the webhook and this API. With authentication on,
+    tokens are reviewed by `reviewer`, by default the Kubernetes TokenReview API (connected at start)."""
     metrics = ApiMetrics()
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
-    app = web.Application(
-        middlewares=[error_middleware(metrics)],
-        client_max_size=settings.max_body_bytes,
-    )
+    middlewares = [error_middleware(metrics)]
+    if settings.auth.mode is not AuthMode.OFF:
+        middlewares.append(auth_middleware(lambda request: request.app[AUTHENTICATOR]))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[INDEX] = index
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
     app.cleanup_ctx.append(_follow_store)
+    if settings.auth.mode is not AuthMode.OFF:
+        app.cleanup_ctx.append(functools.partial(_review_tokens, reviewer=reviewer))
     return app
+
+
+async def _review_tokens(app: web.Application, *, reviewer: TokenReviewer | None) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if reviewer is not None:
+        app[AUTHENTICATOR] = Authenticator(settings.auth, reviewer)
+        yield
+        return
+    kube = await KubeTokenReviewer.connect(settings.kubeconfig)
+    app[AUTHENTICATOR] = Authenticator(settings.auth, kube)
+    log.info(
+        "Enabled bearer-token authentication mode=%s audience=%s", settings.auth.mode, settings.auth.audience
+    )
+    try:
+        yield
+    finally:
+        await kube.close()
 
 
 async def _follow_store(app: web.Application) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Any
 
 import kopf
@@ -64,6 +65,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: OperatorContext, **_: Any) -> None:
         await memo.kube.close()
+        logger.info("Stopped the operator")
 
     subjects.register(registry)
     schemas.register(registry)
@@ -78,8 +80,15 @@ async def run_operator(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Runs until cancelled or until `stop` is set; `ready` is set once the operator has started. The
-    store is opened and closed by the caller."""
-    await kopf.operator(
+    store is opened and closed by the caller.
+
+    With `stop`, SIGINT and SIGTERM set it. kopf's `spawn_tasks` installs signal handlers of its own that
+    stop only the operator, replacing whatever the process had; other components sharing the event loop
+    (the read API and the webhook in `kschema run`) would then learn of the shutdown only after kopf had
+    waited 5 s for their tasks as "hung" ones and cancelled them. Putting the handlers back after the
+    spawn (kopf's documented embedding: `spawn_tasks` + `run_tasks`) stops every component at once."""
+    existing = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+    tasks = await kopf.spawn_tasks(
         registry=build_registry(settings),
         settings=kopf_settings(settings),
         memo=OperatorContext(settings=settings, store=store),
@@ -92,3 +101,19 @@ async def run_operator(
         stop_flag=stop,
         ready_flag=ready,
     )
+    if stop is not None:
+        install_stop_signals(stop)
+    await kopf.run_tasks(tasks, ignored=existing)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (replacing any earlier handlers of the running loop)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _signalled, stop, signum)
+
+
+def _signalled(stop: asyncio.Event, signum: int) -> None:
+    if not stop.is_set():
+        logger.info("Received a stop signal signal=%s", signal.Signals(signum).name)
+    stop.set()
