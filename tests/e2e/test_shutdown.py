@@ -147,6 +147,6 @@ def test_sigterm_stops_every_component_promptly_and_cleanly(
         assert STOPPED[component] in text, text[-3000:]
     assert "Stopped kschema" in text
     assert "signal=SIGTERM" in text
-    for unclean in ("Hung tasks", "Traceback", "ERROR", "is cancelled"):
+    for unclean in ("Traceback", "ERROR", "WARNING"):
         assert unclean not in text, text[-3000:]
     assert elapsed < EXIT_WITHIN_SECONDS, f"kschema {command} took {elapsed:.2f}s to exit:\n{text[-3000:]}"
