@@ -138,7 +138,6 @@ class Authenticator:
         self._cache: OrderedDict[bytes, tuple[float, Identity | None]] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Task[Identity | None]] = {}
         self._reviews = asyncio.Semaphore(settings.concurrent_reviews)
-        self.reviews_made = 0
 
     def protects(self, request: web.Request) -> bool:
         mode = self._settings.mode
@@ -201,7 +200,6 @@ class Authenticator:
 
     async def _review(self, token: str) -> Identity | None:
         async with self._reviews:
-            self.reviews_made += 1
             try:
                 async with asyncio.timeout(self._settings.review_timeout_seconds):
                     return await self._reviewer.review(token, self._settings.audience)
