@@ -201,7 +201,7 @@ resources:
 - name: KSCHEMA_API_AUTH_SERVICE_ACCOUNTS
   value: {{ join "," ($auth.allowedServiceAccounts | default list) | quote }}
 - name: KSCHEMA_API_AUTH_CACHE_SECONDS
-  value: {{ $auth.cacheSeconds | default 30 | quote }}
+  value: {{ $auth.cacheSeconds | quote }}
 {{- end }}
 {{- if eq .component "webhook" "registry" }}
 - name: KSCHEMA_WEBHOOK_CERT_DIR
