@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from typing import Any
 
 import kopf
@@ -107,7 +108,10 @@ async def run_operator(
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT and SIGTERM set `stop` (replacing any earlier handlers of the running loop)."""
+    """SIGINT and SIGTERM set `stop` (replacing any earlier handlers of the running loop). Outside the
+    main thread, which alone receives signals, it does nothing: whoever runs that loop stops it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _signalled, stop, signum)
