@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane helm clients demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 ## setup: Python environment, Debian packages (PostgreSQL) and the cached control-plane and helm binaries
-setup: $(STAMP) system-deps controlplane helm
+setup: $(STAMP) system-deps controlplane helm clients
 
 system-deps:
 	bash dev/system-deps.sh
@@ -24,6 +24,10 @@ controlplane:
 
 helm:
 	bash dev/helm/build.sh >/dev/null
+
+## clients: the Go and Node Schema Registry client programs the suite drives against the read API
+clients:
+	bash dev/clients/build.sh all
 
 ## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
 lint: $(STAMP)

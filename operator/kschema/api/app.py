@@ -9,12 +9,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from kschema.api.auth import Authenticator, AuthMode, TokenReviewer, auth_middleware
 from kschema.api.errors import error_middleware
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
+from kschema.api.listing import listing_routes
 from kschema.api.metrics import ApiMetrics
+from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
 from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, SETTINGS
@@ -34,15 +37,17 @@ def create_app(
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
-    middlewares = [error_middleware(metrics)]
+    middlewares: list[Middleware] = [error_middleware(metrics)]
     if settings.auth.mode is not AuthMode.OFF:
         middlewares.append(auth_middleware(lambda request: request.app[AUTHENTICATOR]))
+    middlewares.append(accept_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[INDEX] = index
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
+    app.router.add_routes(listing_routes)
     app.cleanup_ctx.append(_follow_store)
     if settings.auth.mode is not AuthMode.OFF:
         app.cleanup_ctx.append(functools.partial(_review_tokens, reviewer=reviewer))
