@@ -621,7 +621,7 @@ HARDENED = {
         "webhook": {"from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]},
         "api": {
             "allowedNamespaces": ["apps"],
-            "extraFrom": [{"namespaceSelector": {"matchLabels": {"m": "y"}}}],
+            "extraFrom": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}],
         },
     },
     "api": {
@@ -679,7 +679,7 @@ def test_the_sqlite_network_policy_opens_the_webhook_to_the_api_server_and_the_a
         "operator": "In",
         "values": [NAMESPACE, "apps"],
     }
-    assert extra == {"namespaceSelector": {"matchLabels": {"m": "y"}}}
+    assert extra == {"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}
 
 
 def test_the_postgres_network_policies_cover_the_webhook_and_api_pods_apart(helm: Helm) -> None:
