@@ -22,6 +22,7 @@ from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
 from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, SETTINGS
 from kschema.api.tokenreview import KubeTokenReviewer
+from kschema.api.validate import routes as validate_routes
 from kschema.store import RegistryStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def create_app(
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
+    app.router.add_routes(validate_routes)
     app.router.add_routes(listing_routes)
     app.cleanup_ctx.append(_follow_store)
     if settings.auth.mode is not AuthMode.OFF:
