@@ -50,9 +50,10 @@ VOLUME ["/var/lib/kschema"]
 # 8080: operator health and metrics; 8081: read API (Confluent REST), health and metrics; 9443: webhook (HTTPS).
 EXPOSE 8080 8081 9443
 
-# Python turns SIGINT into a clean cancellation of the asyncio main task even as PID 1, where SIGTERM would be
-# ignored unless a handler is installed; container runtimes send the image's stop signal.
-STOPSIGNAL SIGINT
+# kschema installs its own handlers for SIGTERM and SIGINT (also as PID 1, where a signal without a handler is
+# ignored): either one stops the operator, the webhook and the read API together, and the process exits within
+# a second. SIGTERM is what Kubernetes and container runtimes send by default.
+STOPSIGNAL SIGTERM
 
 ENTRYPOINT ["kschema"]
 CMD ["run"]

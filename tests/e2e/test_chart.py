@@ -610,3 +610,189 @@ def test_the_api_server_accepts_the_cert_manager_rendering_apart_from_cert_manag
     assert len(lines) == len(applicable), lines
     configuration = next(line for line in lines if "validatingwebhookconfiguration" in line)
     assert configuration.endswith("(server dry run)")
+
+
+# --- hardening: resources, NetworkPolicy, watchNamespaces, read API authentication ------------------------
+
+HARDENED = {
+    "watchNamespaces": ["team-a", "team-b"],
+    "networkPolicy": {
+        "enabled": True,
+        "webhook": {"from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]},
+        "api": {
+            "allowedNamespaces": ["apps"],
+            "extraFrom": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}],
+        },
+    },
+    "api": {
+        "auth": {"mode": "checks", "allowedNamespaces": ["apps"], "allowedServiceAccounts": ["ci/deployer"]}
+    },
+}
+
+
+def _hardened(topology: str) -> dict[str, Any]:
+    return {**TOPOLOGIES[topology], **HARDENED}
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_chart_lints_clean_with_every_hardening_option_on(helm: Helm, topology: str) -> None:
+    done = helm.run("lint", "--strict", str(CHART), values=_hardened(topology))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[WARNING]" not in done.stdout
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_every_container_requests_cpu_and_memory_and_is_limited_in_memory(helm: Helm, topology: str) -> None:
+    for command, deployment in _deployments(helm.template(TOPOLOGIES[topology])).items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            resources = container["resources"]
+            assert set(resources["requests"]) == {"cpu", "memory"}, command
+            assert set(resources["limits"]) == {"memory"}, command
+
+
+def test_no_network_policy_by_default(helm: Helm) -> None:
+    for topology in TOPOLOGIES.values():
+        assert _find(helm.template(topology), "NetworkPolicy") == []
+
+
+def _ingress_by_port(policy: Manifest) -> dict[str, list[dict[str, Any]]]:
+    rules = policy["spec"]["ingress"]
+    return {port["port"]: rule["from"] for rule in rules for port in rule["ports"]}
+
+
+def test_the_sqlite_network_policy_opens_the_webhook_to_the_api_server_and_the_api_to_chosen_namespaces(
+    helm: Helm,
+) -> None:
+    manifests = helm.template(_hardened("sqlite"))
+
+    policy = _one(manifests, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert _selects(policy["spec"]["podSelector"]["matchLabels"], _deployments(manifests)["run"])
+    by_port = _ingress_by_port(policy)
+    assert set(by_port) == {"webhook", "http"}
+    assert by_port["webhook"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    namespaces, extra = by_port["http"]
+    (expression,) = namespaces["namespaceSelector"]["matchExpressions"]
+    assert expression == {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": [NAMESPACE, "apps"],
+    }
+    assert extra == {"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}
+
+
+def test_the_postgres_network_policies_cover_the_webhook_and_api_pods_apart(helm: Helm) -> None:
+    manifests = helm.template(_hardened("postgres"))
+    deployments = _deployments(manifests)
+
+    policies = {p["metadata"]["name"]: p for p in _find(manifests, "NetworkPolicy")}
+    assert set(policies) == {"kschema-webhook", "kschema-api"}
+    assert _selects(policies["kschema-webhook"]["spec"]["podSelector"]["matchLabels"], deployments["webhook"])
+    assert _selects(policies["kschema-api"]["spec"]["podSelector"]["matchLabels"], deployments["api"])
+    assert set(_ingress_by_port(policies["kschema-webhook"])) == {"webhook"}
+    assert set(_ingress_by_port(policies["kschema-api"])) == {"http"}
+
+
+def test_watch_namespaces_narrows_the_operators_rights_to_roles_in_those_namespaces(helm: Helm) -> None:
+    for topology in TOPOLOGIES:
+        manifests = helm.template({**TOPOLOGIES[topology], "watchNamespaces": ["team-a", "team-b"]})
+        deployments = _deployments(manifests)
+        command = "run" if topology == "sqlite" else "operator"
+        account = deployments[command]["spec"]["template"]["spec"]["serviceAccountName"]
+
+        cluster_rules = _rules(_one(manifests, "ClusterRole", "kschema-operator"))
+        assert {r for _, r, _ in cluster_rules} == {"namespaces", "customresourcedefinitions"}
+        assert {v for _, _, v in cluster_rules} == {"list", "watch"}
+        roles = {r["metadata"]["namespace"]: _rules(r) for r in _find(manifests, "Role")}
+        assert set(roles) == {"team-a", "team-b"}
+        for rules in roles.values():
+            assert ("", "configmaps", "create") in rules
+            assert ("kschema.io", "schemas/status", "patch") in rules
+            assert ("kopf.dev", "kopfpeerings", "create") in rules
+        bindings = {b["metadata"]["namespace"]: b for b in _find(manifests, "RoleBinding")}
+        assert set(bindings) == {"team-a", "team-b"}
+        for binding in bindings.values():
+            assert binding["subjects"] == [
+                {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+            ]
+        assert (
+            _env(deployments[command]["spec"]["template"]["spec"]["containers"][0])["KSCHEMA_NAMESPACES"]
+            == "team-a,team-b"
+        )
+        for webhook in _webhook_configuration(manifests)["webhooks"]:
+            (expression,) = webhook["namespaceSelector"]["matchExpressions"]
+            assert expression["values"] == ["team-a", "team-b"]
+
+
+def test_read_api_authentication_reviews_tokens_with_only_the_rights_it_needs(helm: Helm) -> None:
+    for topology in TOPOLOGIES:
+        manifests = helm.template({**TOPOLOGIES[topology], "api": HARDENED["api"]})
+        deployments = _deployments(manifests)
+        command = "run" if topology == "sqlite" else "api"
+        pod = deployments[command]["spec"]["template"]["spec"]
+
+        assert _rules(_one(manifests, "ClusterRole", "kschema-api-token-review")) == {
+            ("authentication.k8s.io", "tokenreviews", "create")
+        }
+        binding = _one(manifests, "ClusterRoleBinding", "kschema-api-token-review")
+        assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
+        assert pod.get("automountServiceAccountToken", True) is True
+        env = _env(pod["containers"][0])
+        assert env["KSCHEMA_API_AUTH"] == "checks"
+        assert env["KSCHEMA_API_AUTH_NAMESPACES"] == "apps"
+        assert env["KSCHEMA_API_AUTH_SERVICE_ACCOUNTS"] == "ci/deployer"
+        assert env["KSCHEMA_API_AUTH_AUDIENCE"] == "kschema"
+
+
+def test_read_api_authentication_is_off_by_default_with_no_token_review_rights(helm: Helm) -> None:
+    for topology in TOPOLOGIES.values():
+        manifests = helm.template(topology)
+        assert _find(manifests, "ClusterRole", "kschema-api-token-review") == []
+        for deployment in _deployments(manifests).values():
+            assert "KSCHEMA_API_AUTH" not in _env(deployment["spec"]["template"]["spec"]["containers"][0])
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"networkPolicy": {"enabled": True}}, "networkPolicy.webhook.from: required"),
+        ({"api": {"auth": {"mode": "all"}}}, "api.auth.allowedNamespaces: name namespaces"),
+        ({"api": {"auth": {"mode": "on"}}}, "/api/auth/mode"),
+        (
+            {"api": {"auth": {"mode": "all", "allowedServiceAccounts": ["bob"]}}},
+            "/api/auth/allowedServiceAccounts",
+        ),
+        ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces"),
+        ({"networkPolicy": {"enabled": True, "webhook": {"from": [{"cidr": "10.0.0.0/8"}]}}}, "cidr"),
+    ],
+    ids=[
+        "policy-without-api-server",
+        "auth-allows-nobody",
+        "auth-mode",
+        "service-account",
+        "namespace",
+        "peer",
+    ],
+)
+def test_hardening_values_that_cannot_work_are_refused_with_the_value_named(
+    helm: Helm, values: dict[str, Any], message: str
+) -> None:
+    assert message in helm.template_error(values)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_the_api_server_accepts_every_object_with_every_hardening_option_on(
+    helm: Helm, cluster: Cluster, namespace: str, topology: str
+) -> None:
+    values = _with_existing_tls({**_hardened(topology), "watchNamespaces": [namespace]})
+    text = helm.template_text(values, namespace=namespace)
+    kinds = {d["kind"] for d in yaml.safe_load_all(text) if d}
+    count = len([d for d in yaml.safe_load_all(text) if d])
+
+    lines = _server_dry_run(cluster, text)
+
+    assert {"NetworkPolicy", "Role", "RoleBinding"} <= kinds
+    assert len(lines) == count, lines
+    assert all(line.endswith("(server dry run)") for line in lines), lines

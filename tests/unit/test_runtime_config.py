@@ -79,6 +79,27 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
             {"KSCHEMA_DELETION_TIMEOUT": "soon"},
             "--deletion-timeout (KSCHEMA_DELETION_TIMEOUT) must be a number",
         ),
+        ((), {"KSCHEMA_API_AUTH": "yes"}, "--api-auth (KSCHEMA_API_AUTH) must be one of off, checks, all"),
+        (
+            (),
+            {"KSCHEMA_API_AUTH": "all"},
+            "--api-auth (KSCHEMA_API_AUTH): authentication is on but allows nobody",
+        ),
+        (
+            (),
+            {"KSCHEMA_API_AUTH": "checks", "KSCHEMA_API_AUTH_SERVICE_ACCOUNTS": "bob"},
+            "allowed ServiceAccount 'bob' must be namespace/name",
+        ),
+        (
+            (),
+            {"KSCHEMA_API_AUTH_CACHE_SECONDS": "long"},
+            "--api-auth-cache-seconds (KSCHEMA_API_AUTH_CACHE_SECONDS) must be a number",
+        ),
+        (
+            (),
+            {"KSCHEMA_API_MAX_HEADER_BYTES": "100"},
+            "--api-max-header-bytes (KSCHEMA_API_MAX_HEADER_BYTES) must be between 1024",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_flag_and_its_variable(
@@ -110,3 +131,28 @@ def test_the_cli_exits_2_with_the_message_on_bad_configuration(capsys: pytest.Ca
 
     assert main(["api", "--api-port", "0"]) == 2
     assert "--api-port (KSCHEMA_API_PORT) must be between 1 and 65535, got 0" in capsys.readouterr().err
+
+
+def test_read_api_authentication_and_request_limits_come_from_their_variables() -> None:
+    env = {
+        "KSCHEMA_API_AUTH": "CHECKS",
+        "KSCHEMA_API_AUTH_AUDIENCE": "registry",
+        "KSCHEMA_API_AUTH_NAMESPACES": "apps, ci",
+        "KSCHEMA_API_AUTH_SERVICE_ACCOUNTS": "ops/deployer",
+        "KSCHEMA_API_AUTH_CACHE_SECONDS": "10",
+        "KSCHEMA_API_MAX_REQUEST_LINE_BYTES": "4096",
+        "KSCHEMA_API_MAX_HEADER_BYTES": "16384",
+    }
+
+    api = load_config(("api",), _args(), env=env).api
+
+    assert api.auth.mode == "checks"
+    assert api.auth.audience == "registry"
+    assert api.auth.allowed_namespaces == {"apps", "ci"}
+    assert api.auth.allowed_service_accounts == {"ops/deployer"}
+    assert api.auth.cache_seconds == 10
+    assert (api.max_request_line_bytes, api.max_header_bytes) == (4096, 16384)
+
+
+def test_read_api_authentication_is_off_by_default() -> None:
+    assert load_config(("api",), _args(), env={}).api.auth.mode == "off"

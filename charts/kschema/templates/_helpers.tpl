@@ -109,6 +109,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.webhook.tls.caBundle (not .Values.webhook.tls.existingSecret) }}
 {{- fail "webhook.tls.caBundle: only used with webhook.tls.existingSecret; cert-manager injects the CA otherwise" }}
 {{- end }}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.webhook.from) }}
+{{- fail "networkPolicy.webhook.from: required when networkPolicy.enabled (where the API server's webhook calls come from is specific to each cluster; without it the webhook is unreachable and every Subject and Schema change is refused)" }}
+{{- end }}
+{{- if and (ne .Values.api.auth.mode "off") (not .Values.api.auth.allowedNamespaces) (not .Values.api.auth.allowedServiceAccounts) }}
+{{- fail "api.auth.allowedNamespaces: name namespaces (or *) or api.auth.allowedServiceAccounts when api.auth.mode is on; otherwise nobody may call the read API" }}
+{{- end }}
 {{- end }}
 
 {{/* Pod parts shared by every Deployment: {root: $, component: "api", settings: .Values.api}. --------- */}}
@@ -182,6 +188,23 @@ resources:
 # One peering per release: two registries in one cluster must not stand each other by.
 - name: KSCHEMA_PEERING
   value: {{ include "kschema.fullname" $root }}
+{{- with $root.Values.watchNamespaces }}
+- name: KSCHEMA_NAMESPACES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}
+{{- if and (eq .component "api" "registry") (ne $root.Values.api.auth.mode "off") }}
+{{- $auth := $root.Values.api.auth }}
+- name: KSCHEMA_API_AUTH
+  value: {{ $auth.mode | quote }}
+- name: KSCHEMA_API_AUTH_AUDIENCE
+  value: {{ $auth.audience | default "kschema" | quote }}
+- name: KSCHEMA_API_AUTH_NAMESPACES
+  value: {{ join "," ($auth.allowedNamespaces | default list) | quote }}
+- name: KSCHEMA_API_AUTH_SERVICE_ACCOUNTS
+  value: {{ join "," ($auth.allowedServiceAccounts | default list) | quote }}
+- name: KSCHEMA_API_AUTH_CACHE_SECONDS
+  value: {{ $auth.cacheSeconds | quote }}
 {{- end }}
 {{- if eq .component "webhook" "registry" }}
 - name: KSCHEMA_WEBHOOK_CERT_DIR

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from kschema.api.auth import Authenticator, AuthMode, TokenReviewer, auth_middleware
 from kschema.api.errors import error_middleware
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
@@ -16,26 +20,36 @@ from kschema.api.metrics import ApiMetrics
 from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
-from kschema.api.state import FOLLOWER, INDEX, METRICS, POOL, SETTINGS
+from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, POOL, SETTINGS
+from kschema.api.tokenreview import KubeTokenReviewer
 from kschema.api.validate import routes as validate_routes
 from kschema.compute import WorkerPool
 from kschema.store import RegistryStore
 
+log = logging.getLogger(__name__)
+
 
 def create_app(
-    settings: ApiSettings, store: RegistryStore, pool: WorkerPool | None = None
+    settings: ApiSettings,
+    store: RegistryStore,
+    pool: WorkerPool | None = None,
+    *,
+    reviewer: TokenReviewer | None = None,
 ) -> web.Application:
     """Builds the app; nothing runs until it starts. The caller owns `store` (opens and closes it): in
     `kschema run` one store serves the operator, the webhook and this API. Parsing, checks and
-    validation run in `pool`'s worker processes; without one, the app starts and stops its own."""
+    validation run in `pool`'s worker processes; without one, the app starts and stops its own. With
+    authentication on, tokens are reviewed by `reviewer`, by default the Kubernetes TokenReview API
+    (connected at start)."""
     metrics = ApiMetrics()
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
-    app = web.Application(
-        middlewares=[error_middleware(metrics), accept_middleware],
-        client_max_size=settings.max_body_bytes,
-    )
+    middlewares: list[Middleware] = [error_middleware(metrics)]
+    if settings.auth.mode is not AuthMode.OFF:
+        middlewares.append(auth_middleware(lambda request: request.app[AUTHENTICATOR]))
+    middlewares.append(accept_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[INDEX] = index
     app[METRICS] = metrics
@@ -49,12 +63,31 @@ def create_app(
     else:
         app[POOL] = pool
     app.cleanup_ctx.append(_follow_store)
+    if settings.auth.mode is not AuthMode.OFF:
+        app.cleanup_ctx.append(functools.partial(_review_tokens, reviewer=reviewer))
     return app
 
 
 async def _own_pool(app: web.Application) -> AsyncIterator[None]:
     async with app[POOL]:
         yield
+
+
+async def _review_tokens(app: web.Application, *, reviewer: TokenReviewer | None) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if reviewer is not None:
+        app[AUTHENTICATOR] = Authenticator(settings.auth, reviewer)
+        yield
+        return
+    kube = await KubeTokenReviewer.connect(settings.kubeconfig)
+    app[AUTHENTICATOR] = Authenticator(settings.auth, kube)
+    log.info(
+        "Enabled bearer-token authentication mode=%s audience=%s", settings.auth.mode, settings.auth.audience
+    )
+    try:
+        yield
+    finally:
+        await kube.close()
 
 
 async def _follow_store(app: web.Application) -> AsyncIterator[None]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from kschema.api.auth import AuthSettings
 from kschema.compat import CompatibilityLevel
 
 
@@ -21,6 +23,15 @@ class ApiSettings:
     feed_retry_seconds: float = 1.0
     # Largest request body accepted (Confluent caps schemas at a few MiB as well).
     max_body_bytes: int = 16 * 1024 * 1024
+    # Longest request line (method, path with query, version) and longest header line. Longer ones are
+    # refused with 400 in Confluent's error shape before any handler runs; subject names live in the
+    # path, and the store caps them well below this.
+    max_request_line_bytes: int = 8190
+    max_header_bytes: int = 8190
+    # Bearer-token authentication (off by default) and the kubeconfig its TokenReview client uses
+    # (None: the in-cluster ServiceAccount, then ~/.kube/config).
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    kubeconfig: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -29,5 +40,8 @@ class ApiSettings:
             raise ValueError(f"feed_wait_seconds must be positive, got {self.feed_wait_seconds}")
         if self.feed_batch < 1:
             raise ValueError(f"feed_batch must be at least 1, got {self.feed_batch}")
+        for name in ("max_request_line_bytes", "max_header_bytes"):
+            if getattr(self, name) < 1024:
+                raise ValueError(f"{name} must be at least 1024, got {getattr(self, name)}")
         if self.feed_retry_seconds <= 0:
             raise ValueError(f"feed_retry_seconds must be positive, got {self.feed_retry_seconds}")

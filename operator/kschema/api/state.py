@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from kschema.api.auth import Authenticator
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
@@ -15,3 +16,4 @@ INDEX = web.AppKey("index", RegistryIndex)
 METRICS = web.AppKey("metrics", ApiMetrics)
 FOLLOWER = web.AppKey("follower", FeedFollower)
 POOL = web.AppKey("pool", WorkerPool)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 from typing import Any
 
 import kopf
@@ -71,6 +73,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: OperatorContext, **_: Any) -> None:
         await memo.kube.close()
+        logger.info("Stopped the operator")
 
     subjects.register(registry)
     schemas.register(registry, resync_interval=settings.resync_interval)
@@ -87,11 +90,18 @@ async def run_operator(
 ) -> None:
     """Runs until cancelled or until `stop` is set; `ready` is set once the operator has started. The
     store is opened and closed by the caller. Parsing and checks run in `pool`'s worker processes (a
-    pool of its own when none is given)."""
+    pool of its own when none is given).
+
+    With `stop`, SIGINT and SIGTERM set it. kopf's `spawn_tasks` installs signal handlers of its own that
+    stop only the operator, replacing whatever the process had; other components sharing the event loop
+    (the read API and the webhook in `kschema run`) would then learn of the shutdown only after kopf had
+    waited 5 s for their tasks as "hung" ones and cancelled them. Putting the handlers back after the
+    spawn (kopf's documented embedding: `spawn_tasks` + `run_tasks`) stops every component at once."""
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await stack.enter_async_context(WorkerPool(warm=True))
-        await kopf.operator(
+        existing = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+        tasks = await kopf.spawn_tasks(
             registry=build_registry(settings),
             settings=kopf_settings(settings),
             memo=OperatorContext(settings=settings, store=store, pool=pool),
@@ -104,3 +114,22 @@ async def run_operator(
             stop_flag=stop,
             ready_flag=ready,
         )
+        if stop is not None:
+            install_stop_signals(stop)
+        await kopf.run_tasks(tasks, ignored=existing)
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (replacing any earlier handlers of the running loop). Outside the
+    main thread, which alone receives signals, it does nothing: whoever runs that loop stops it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _signalled, stop, signum)
+
+
+def _signalled(stop: asyncio.Event, signum: int) -> None:
+    if not stop.is_set():
+        logger.info("Received a stop signal signal=%s", signal.Signals(signum).name)
+    stop.set()

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kschema.api.auth import AuthMode, AuthSettings
 from kschema.api.settings import ApiSettings
 from kschema.compat import CompatibilityLevel
 from kschema.operator.settings import OperatorSettings
@@ -87,6 +88,49 @@ OPTIONS: tuple[Option, ...] = (
         "seconds between checks that put each Schema's status.id right when it was overwritten",
     ),
     Option(
+        "--api-max-request-line-bytes",
+        "KSCHEMA_API_MAX_REQUEST_LINE_BYTES",
+        "8190",
+        "longest request line the read API accepts; longer ones get a 400 in Confluent's error shape",
+    ),
+    Option(
+        "--api-max-header-bytes",
+        "KSCHEMA_API_MAX_HEADER_BYTES",
+        "8190",
+        "longest header line the read API accepts; longer ones get a 400 in Confluent's error shape",
+    ),
+    Option(
+        "--api-auth",
+        "KSCHEMA_API_AUTH",
+        "off",
+        "read API bearer-token authentication: off, checks (compatibility and validate endpoints) or all "
+        "(every endpoint but /healthz, /readyz and /metrics)",
+    ),
+    Option(
+        "--api-auth-audience",
+        "KSCHEMA_API_AUTH_AUDIENCE",
+        "kschema",
+        "audience the bearer tokens must be issued for (checked by the Kubernetes TokenReview API)",
+    ),
+    Option(
+        "--api-auth-namespaces",
+        "KSCHEMA_API_AUTH_NAMESPACES",
+        "",
+        "comma-separated namespaces whose ServiceAccounts may call the read API; * allows every namespace",
+    ),
+    Option(
+        "--api-auth-service-accounts",
+        "KSCHEMA_API_AUTH_SERVICE_ACCOUNTS",
+        "",
+        "comma-separated namespace/name ServiceAccounts that may call the read API",
+    ),
+    Option(
+        "--api-auth-cache-seconds",
+        "KSCHEMA_API_AUTH_CACHE_SECONDS",
+        "30",
+        "how long an accepted token review is reused (never past the token's expiry)",
+    ),
+    Option(
         "--deletion-timeout",
         "KSCHEMA_DELETION_TIMEOUT",
         "600",
@@ -114,6 +158,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"{option.help} (env {option.env}; default {option.default or 'none'!s})",
         )
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def _dest(option: Option) -> str:
@@ -193,7 +241,7 @@ def load_config(
         )
 
     health_port = number("health_port", low=0, high=65535)
-    namespaces = tuple(n.strip() for n in text("namespaces").split(",") if n.strip())
+    namespaces = tuple(_items(text("namespaces")))
     operator = OperatorSettings(
         namespaces=namespaces,
         kubeconfig=kubeconfig,
@@ -220,10 +268,36 @@ def load_config(
         kubeconfig=kubeconfig,
         default_compatibility=default_compatibility,
     )
+    auth_mode = text("api_auth").lower()
+    if auth_mode not in tuple(AuthMode):
+        raise ConfigError(
+            f"--api-auth (KSCHEMA_API_AUTH) must be one of {', '.join(AuthMode)}, got {text('api_auth')!r}"
+        )
+    option, cache_raw = raw["api_auth_cache_seconds"]
+    try:
+        cache_seconds = float(cache_raw or "")
+    except ValueError:
+        raise ConfigError(
+            f"{option.flag} ({option.env}) must be a number of seconds, got {cache_raw!r}"
+        ) from None
+    try:
+        auth = AuthSettings(
+            mode=AuthMode(auth_mode),
+            audience=text("api_auth_audience"),
+            allowed_namespaces=frozenset(_items(text("api_auth_namespaces"))),
+            allowed_service_accounts=frozenset(_items(text("api_auth_service_accounts"))),
+            cache_seconds=cache_seconds,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--api-auth (KSCHEMA_API_AUTH): {exc}") from None
     try:
         api = ApiSettings(
             host=text("api_host"),
             port=number("api_port", low=1, high=65535),
+            max_request_line_bytes=number("api_max_request_line_bytes", low=1024, high=1024 * 1024),
+            max_header_bytes=number("api_max_header_bytes", low=1024, high=1024 * 1024),
+            auth=auth,
+            kubeconfig=kubeconfig,
             global_compatibility=default_compatibility,
         )
     except ValueError as exc:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
 
-from kschema.api.app import create_app as create_api_app
+from kschema.api.server import create_runner
 from kschema.api.settings import ApiSettings
 from kschema.compute import WorkerPool
-from kschema.operator.main import run_operator
+from kschema.operator.main import install_stop_signals, run_operator
 from kschema.runtime.config import RuntimeConfig
 from kschema.store.base import RegistryStore
 from kschema.store.factory import open_store
@@ -27,7 +26,7 @@ logger = logging.getLogger(__name__)
 async def run_api(
     settings: ApiSettings, store: RegistryStore, *, stop: asyncio.Event, pool: WorkerPool
 ) -> None:
-    runner = web.AppRunner(create_api_app(settings, store, pool), access_log=None)
+    runner = create_runner(settings, store, pool)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -40,9 +39,8 @@ async def run_api(
 
 async def serve(config: RuntimeConfig) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    # The operator puts these handlers back after kopf has installed its own (see `run_operator`).
+    install_stop_signals(stop)
     store = await open_store(config.store_url)
     logger.info("Opened the registry store components=%s", ",".join(config.components))
     try:
