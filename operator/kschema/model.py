@@ -55,6 +55,13 @@ class SubjectSpec:
     projection: ProjectionSpec = field(default_factory=ProjectionSpec)
     description: str = ""
     owners: tuple[str, ...] = ()
+    # Versions numbered up to this one are accepted as they are (`spec.acceptedHistory.throughVersion`):
+    # history imported from another registry, never checked for compatibility among themselves.
+    accepted_through: int | None = None
+
+    def accepts_as_history(self, version: int) -> bool:
+        """True when `version` is accepted history: it is not checked against the versions below it."""
+        return self.accepted_through is not None and version <= self.accepted_through
 
     @property
     def config_map_name(self) -> str:
@@ -130,6 +137,10 @@ def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
     owners = spec.get("owners") or []
     if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
         raise SpecError("spec.owners", "must be a list of strings")
+    history = spec.get("acceptedHistory")
+    if history is not None and not isinstance(history, Mapping):
+        raise SpecError("spec.acceptedHistory", "must be an object with throughVersion")
+    through = (history or {}).get("throughVersion")
     return SubjectSpec(
         resource_name=name,
         namespace=namespace,
@@ -142,6 +153,9 @@ def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
         ),
         description=_string(spec, "description"),
         owners=tuple(owners),
+        accepted_through=(
+            None if through is None else _positive_int(through, "spec.acceptedHistory.throughVersion")
+        ),
     )
 
 

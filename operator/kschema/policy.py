@@ -362,8 +362,12 @@ def _compat_sentences(
         return []
     lower = older if rule.transitive else older[-1:]
     higher = newer if rule.transitive else newer[:1]
-    found: list[str] = []
     new_v = new.spec.version
+    # Accepted history (spec.acceptedHistory) is never checked against the versions below it.
+    if subject.accepts_as_history(new_v):
+        lower = []
+    higher = [v for v in higher if not subject.accepts_as_history(v.spec.version)]
+    found: list[str] = []
     if lower:
         for inc in _incompatibilities(new, lower, level):
             found.append(
@@ -391,6 +395,8 @@ def _history_violations(
     found: list[str] = []
     for i in range(1, len(versions)):
         new = versions[i]
+        if subject.accepts_as_history(new.spec.version):
+            continue
         against = versions[:i] if rule.transitive else versions[i - 1 : i]
         for inc in _incompatibilities(new, against, level):
             found.append(
@@ -490,6 +496,16 @@ def review_subject(
     if reasons:
         return Decision(tuple(reasons))
 
+    if (
+        old is not None
+        and new.accepted_through is not None
+        and (old.accepted_through or 0) < new.accepted_through
+    ):
+        warnings.append(
+            f"{who}: spec.acceptedHistory.throughVersion {new.accepted_through} accepts versions up to "
+            f'{new.accepted_through} of subject "{new.name}" as they are; their compatibility is no '
+            "longer checked"
+        )
     if new.compatibility is CompatibilityLevel.NONE and (
         old is None or old.compatibility is not CompatibilityLevel.NONE
     ):

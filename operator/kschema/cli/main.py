@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from kschema.cli import check, compat, dev, serve
+from kschema.cli import check, compat, dev, importing, serve
 
 # Each subcommand module adds its parser and sets `handler` (a function of the parsed arguments that
 # returns the exit status) with `set_defaults`.
@@ -15,6 +15,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     serve.add_parser,
     compat.add_parser,
     check.add_parser,
+    importing.add_parser,
     dev.add_parser,
 )
 

@@ -112,6 +112,7 @@ class Registered:
     compatibility: CompatibilityResult
     checked_against: tuple[int, ...]  # the version numbers the new one was checked against
     already_registered: bool
+    accepted_history: bool = False  # within the Subject's spec.acceptedHistory: not checked
 
 
 async def _parse_stored(
@@ -164,9 +165,12 @@ async def live_subject(store: RegistryStore, name: str) -> SubjectRecord:
     return record
 
 
-async def register_version(store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec) -> Registered:
+async def register_version(
+    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, accepted_through: int | None = None
+) -> Registered:
     """Registers (idempotently) one version and brings its state in line with the spec. `subject` is the
-    live record from `live_subject`, read under the same per-subject lock as the write."""
+    live record from `live_subject`, read under the same per-subject lock as the write. A version
+    numbered up to `accepted_through` (the Subject's accepted history) is not checked for compatibility."""
     try:
         refs = await resolve_references(store, spec.references)
         try:
@@ -175,7 +179,8 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             raise Blocked("InvalidSchema", f"spec.schema: {error}", temporary=False) from error
         existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
         already = existing is not None and existing.schema.fingerprint == parsed.fingerprint
-        if already:
+        accepted = accepted_through is not None and spec.version <= accepted_through
+        if already or accepted:
             # Checked when first registered; re-checking on every resume would parse whole histories.
             result, against = CompatibilityResult(), tuple[int, ...]()
         else:
@@ -201,7 +206,7 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
     except StoreError as error:
         raise blocked_by_store(error) from error
-    return Registered(version, parsed.fingerprint, result, against, already)
+    return Registered(version, parsed.fingerprint, result, against, already, accepted and not already)
 
 
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:
