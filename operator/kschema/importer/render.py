@@ -97,7 +97,9 @@ def _metadata(name: str, namespace: str | None, annotations: Mapping[str, str]) 
 
 
 def _subject_document(subject: SourceSubject, name: str, namespace: str | None) -> dict[str, Any]:
-    annotations = {SOURCE_MODE_ANNOTATION: subject.mode} if subject.mode else {}
+    # READWRITE is every registry's default and says nothing; READONLY or IMPORT is worth keeping.
+    noted = subject.mode is not None and subject.mode != "READWRITE"
+    annotations = {SOURCE_MODE_ANNOTATION: subject.mode} if noted and subject.mode else {}
     return {
         "apiVersion": API_VERSION,
         "kind": SUBJECT_KIND,
