@@ -161,7 +161,9 @@ def kschema(plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "apply",
             "-f",
             "-",
-            input=json.dumps(local_webhook_configuration(api_base(webhook_port), ca.cert_pem, "kschema-import")),
+            input=json.dumps(
+                local_webhook_configuration(api_base(webhook_port), ca.cert_pem, "kschema-import")
+            ),
         )
         yield running
     finally:
@@ -221,7 +223,9 @@ def test_every_id_version_level_and_reference_matches_the_source(
 def test_verify_finds_no_difference_and_then_the_one_made_on_purpose(
     source: Source, imported: Path, kschema: Running
 ) -> None:
-    same = _kschema("import", "--verify", "--from", source.registry.url, "--against", kschema.api, check=False)
+    same = _kschema(
+        "import", "--verify", "--from", source.registry.url, "--against", kschema.api, check=False
+    )
     assert (same.returncode, same.stdout.splitlines()[-1:]) == (
         0,
         [f"0 difference(s) between {source.registry.url} and {kschema.api}"],

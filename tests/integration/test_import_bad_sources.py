@@ -35,7 +35,9 @@ class Source:
         self.password: str | None = None
         self.requests = 0
 
-    def add(self, subject: str, version: int, schema_id: int, refs: list[dict[str, Any]] | None = None) -> None:
+    def add(
+        self, subject: str, version: int, schema_id: int, refs: list[dict[str, Any]] | None = None
+    ) -> None:
         self.subjects.setdefault(subject, {})[version] = (schema_id, AVRO, refs or [])
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -128,13 +130,15 @@ def test_an_unreachable_source_is_named_and_nothing_is_written(
 
 
 def test_a_source_that_does_not_answer_in_time_is_a_timeout(
-    source: tuple[Source, str], earlier_import: tuple[Path, dict[str, bytes]], capsys: pytest.CaptureFixture[str]
+    source: tuple[Source, str],
+    earlier_import: tuple[Path, dict[str, bytes]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, url = source
     registry.add("orders-value", 1, 1)
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.sleep(1.5)  # longer than the client waits; short, since shutdown waits for it
         return web.json_response([1])
 
     registry.override["/subjects/orders-value/versions"] = slow
@@ -244,7 +248,9 @@ def test_an_answer_larger_than_the_limit_is_refused_unread(
 
 
 def test_subjects_that_collide_after_sanitising_are_both_named(
-    source: tuple[Source, str], earlier_import: tuple[Path, dict[str, bytes]], capsys: pytest.CaptureFixture[str]
+    source: tuple[Source, str],
+    earlier_import: tuple[Path, dict[str, bytes]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, url = source
     registry.add("Orders-Value", 1, 1)

@@ -50,7 +50,7 @@ def test_a_long_subject_is_cut_and_keeps_a_hash_of_the_whole() -> None:
 
 TRICKY = [
     '{"type":"record","name":"R","fields":[]}',
-    "syntax = \"proto3\";\n\nmessage M {\n\tstring id = 1;  \n}\n",
+    'syntax = "proto3";\n\nmessage M {\n\tstring id = 1;  \n}\n',
     "  leading spaces\nand a last line without newline",
     "ends with blank lines\n\n\n",
     "unicode: Zürich — 東京\n",
@@ -67,7 +67,7 @@ def test_schema_text_reads_back_exactly(text: str) -> None:
     data = files["versions-00-s.yaml"].decode()
     found = parse_manifests(data, "x.yaml", namespace="ns")
     assert [s.spec.schema for s in found.schemas] == [text]
-    assert list(yaml.safe_load_all(data))[0]["spec"]["schema"] == text
+    assert next(iter(yaml.safe_load_all(data)))["spec"]["schema"] == text
 
 
 def test_the_layout_puts_subjects_first_and_referencing_versions_after_their_references() -> None:

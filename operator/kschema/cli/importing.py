@@ -164,9 +164,7 @@ def run(args: argparse.Namespace) -> int:
             differences = asyncio.run(verify_registry(settings, target, selection, progress))
             for difference in differences:
                 sys.stdout.write(f"{difference}\n")
-            sys.stdout.write(
-                f"{len(differences)} difference(s) between {args.source} and {args.against}\n"
-            )
+            sys.stdout.write(f"{len(differences)} difference(s) between {args.source} and {args.against}\n")
             return EXIT_DIFFERENT if differences else EXIT_OK
         result = asyncio.run(import_registry(settings, selection, args.out, args.namespace, progress))
     except SourceError as error:

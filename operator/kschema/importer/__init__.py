@@ -111,7 +111,9 @@ async def verify_registry(
     async with SourceClient(settings) as source, SourceClient(target) as kschema:
         snapshot = await fetch_snapshot(source, selection, progress)
         listed = await kschema.get_json("/subjects")
-        names = sorted(n for n in listed if isinstance(n, str) and selection.selects(n)) if isinstance(
-            listed, list
-        ) else []
+        names = (
+            sorted(n for n in listed if isinstance(n, str) and selection.selects(n))
+            if isinstance(listed, list)
+            else []
+        )
         return await compare(snapshot, kschema, names)

@@ -215,7 +215,9 @@ def _read_back(
     for path, data in files.items():
         found = parse_manifests(data.decode(), path, namespace=namespace)
         if found.problems:
-            raise ImportProblem(f"{path}: the written manifest does not read back: {found.problems[0].message}")
+            raise ImportProblem(
+                f"{path}: the written manifest does not read back: {found.problems[0].message}"
+            )
         for schema in found.schemas:
             declared[(schema.spec.subject, schema.spec.version)] = schema.spec
     for subject in snapshot.subjects:

@@ -145,7 +145,7 @@ async def _level(source: SourceClient, path: str) -> CompatibilityLevel | None:
     url = source.url(path)
     raw = body.get("compatibilityLevel", body.get("compatibility")) if isinstance(body, Mapping) else None
     try:
-        return CompatibilityLevel(raw)
+        return CompatibilityLevel(str(raw))
     except ValueError:
         raise MalformedResponseError(
             url, f"compatibilityLevel: expected one of {', '.join(CompatibilityLevel)}, got {raw!r}"
@@ -254,7 +254,7 @@ async def _subject(
         return None, skipped
     fetched = await asyncio.gather(*(_version(source, name, v, v not in live_set) for v in wanted))
     level, mode = await asyncio.gather(_level(source, path_of("config", name)), _mode(source, name))
-    return _assemble(name, list(fetched), level or global_level, mode, source), skipped
+    return _assemble(name, list(fetched), level or global_level, mode), skipped
 
 
 def _assemble(
@@ -262,7 +262,6 @@ def _assemble(
     versions: Sequence[SourceVersion],
     level: CompatibilityLevel,
     mode: str | None,
-    source: SourceClient,
 ) -> SourceSubject:
     formats = sorted({v.format for v in versions})
     if len(formats) > 1:
@@ -327,8 +326,8 @@ async def _close_references(
     while True:
         present = {(v.subject, v.version) for s in by_name.values() for v in s.versions}
         wanted: dict[tuple[str, int], tuple[str, int]] = {}
-        for subject in by_name.values():
-            for v in subject.versions:
+        for holder in by_name.values():
+            for v in holder.versions:
                 for ref in v.references:
                     key = (ref.subject, ref.version)
                     if key not in present:
@@ -336,7 +335,8 @@ async def _close_references(
         if not wanted:
             break
         for (ref_subject, ref_version), (subject, version) in sorted(wanted.items()):
-            who = f'subject "{subject}" version {version} references subject "{ref_subject}" version {ref_version}'
+            referrer = f'subject "{subject}" version {version}'
+            who = f'{referrer} references subject "{ref_subject}" version {ref_version}'
             if ref_subject not in known:
                 raise ImportProblem(f"{who}, which the source does not have")
             if not selection.selects(ref_subject):
@@ -351,28 +351,25 @@ async def _close_references(
             except SourceNotFoundError:
                 raise ImportProblem(f"{who}, which the source does not have") from None
             skipped[ref_subject].discard(ref_version)
-            holder = by_name.get(ref_subject)
-            if holder is None:
+            known_holder = by_name.get(ref_subject)
+            if known_holder is None:
                 level = await _level(source, path_of("config", ref_subject))
                 holder = _assemble(
                     ref_subject,
                     [fetched],
                     level or snapshot.global_compatibility,
                     await _mode(source, ref_subject),
-                    source,
                 )
             else:
                 holder = _assemble(
                     ref_subject,
-                    [*holder.versions, fetched],
-                    holder.compatibility,
-                    holder.mode,
-                    source,
+                    [*known_holder.versions, fetched],
+                    known_holder.compatibility,
+                    known_holder.mode,
                 )
             by_name[ref_subject] = holder
             snapshot.notes.append(
-                f'subject "{ref_subject}" version {ref_version} is soft-deleted in the source but {who[: who.index(" references")]} '
+                f'subject "{ref_subject}" version {ref_version} is soft-deleted in the source but {referrer} '
                 "references it: imported as ARCHIVED so its ID keeps resolving"
             )
     snapshot.subjects = [s for _, s in sorted(by_name.items())]
-

@@ -33,7 +33,9 @@ __all__ = [
     "path_of",
 ]
 
-CONTENT_TYPES = "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json"
+CONTENT_TYPES = (
+    "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json"
+)
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS = 30.0
 
@@ -190,9 +192,7 @@ class SourceClient:
             if message:
                 described += f": {message}"
             if status in (401, 403):
-                raise SourceAuthError(
-                    url, f"{described} (check --username/--password or --bearer-token)"
-                )
+                raise SourceAuthError(url, f"{described} (check --username/--password or --bearer-token)")
             if status == 404:
                 raise SourceNotFoundError(url, described, code)
             if status in _RETRIED_STATUSES:
@@ -225,7 +225,9 @@ class SourceClient:
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     size += len(chunk)
                     if size > limit:
-                        raise MalformedResponseError(url, f"the answer is more than the limit of {limit} bytes")
+                        raise MalformedResponseError(
+                            url, f"the answer is more than the limit of {limit} bytes"
+                        )
                     chunks.append(chunk)
                 return response.status, b"".join(chunks), _retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
@@ -250,7 +252,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _confluent_error(body: bytes) -> tuple[int | None, str]:
-    """Confluent's `{"error_code": int, "message": str}`, when the body is that; else the start of the text."""
+    """Confluent's `{"error_code": int, "message": str}` when the body is that, else the text's start."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -49,7 +49,9 @@ async def _get(client: SourceClient, path: str, params: Mapping[str, str | int |
 
 async def _version(target: SourceClient, version: SourceVersion) -> list[Difference]:
     where = f'subject "{version.subject}" version {version.version}'
-    body = await _get(target, path_of("subjects", version.subject, "versions", version.version), {"deleted": True})
+    body = await _get(
+        target, path_of("subjects", version.subject, "versions", version.version), {"deleted": True}
+    )
     if not isinstance(body, Mapping):
         return [Difference(where, "missing in kschema")]
     found: list[Difference] = []
@@ -69,9 +71,7 @@ async def _version(target: SourceClient, version: SourceVersion) -> list[Differe
     ours = [(r.name, r.subject, r.version) for r in version.references]
     if _refs(body.get("references")) != ours:
         found.append(
-            Difference(
-                where, f"references differ: source {ours}, kschema {_refs(body.get('references'))}"
-            )
+            Difference(where, f"references differ: source {ours}, kschema {_refs(body.get('references'))}")
         )
     return found
 

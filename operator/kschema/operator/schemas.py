@@ -96,9 +96,7 @@ async def reconcile(
         async with memo.subject_locks(subject.spec.name):
             memo.store_reads.read(namespace, name, subject.spec.name)
             record = await live_subject(memo.store, subject.spec.name)
-            registered = await register_version(
-                memo.store, record, spec, subject.spec.accepted_through
-            )
+            registered = await register_version(memo.store, record, spec, subject.spec.accepted_through)
         set_status(
             patch,
             body,
