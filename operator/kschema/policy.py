@@ -728,6 +728,13 @@ def _review_schema_create(
         return Decision(tuple(reasons), tuple(warnings))
 
     distinct = [s for s in siblings if s.version != new.version]
+    if subject.accepts_as_history(new.version):
+        # Accepted history is only checked from above, by a later version that is not accepted history:
+        # parse just that one (or those, for transitive levels), not the whole history.
+        above = [s for s in distinct if s.version > new.version]
+        if not LEVELS[subject.compatibility].transitive:
+            above = above[:1]
+        distinct = [s for s in above if not subject.accepts_as_history(s.version)]
     history, parse_warnings = _parsed_history(subject, distinct, others, registry, parse)
     warnings += [f"{who}: {w}" for w in parse_warnings]
     me = _Version(new, parsed)

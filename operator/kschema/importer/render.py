@@ -62,11 +62,15 @@ def resource_name(subject: str) -> str:
     return f"{head}-{digest}"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line text (schemas read as they were written), no line folding."""
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]  # chosen at import: C or pure emitter
+    """Block style for multi-line text (schemas read as they were written), no line folding. The C
+    emitter when libyaml is there: the pure one spends most of a large import analysing long scalars."""
+
+
+def _str(dumper: Any, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
