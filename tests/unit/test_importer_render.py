@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
+from kschema.cli.check import check
 from kschema.compat import CompatibilityLevel
 from kschema.formats import Reference, SchemaFormat
-from kschema.importer.render import MAX_RESOURCE_NAME, render, resource_name
+from kschema.importer.render import MAX_RESOURCE_NAME, render, resource_name, write_directory
 from kschema.importer.snapshot import ImportProblem, SourceSnapshot, SourceSubject, SourceVersion
 from kschema.manifests import parse_manifests
 
@@ -122,3 +125,30 @@ def test_a_reference_cycle_is_an_error() -> None:
             None,
             contracts=False,
         )
+
+
+def test_kschema_check_accepts_an_import_whose_history_breaks_its_level(tmp_path: Path) -> None:
+    breaking = [
+        version("legacy", 1, 1, '{"type":"record","name":"L","fields":[{"name":"a","type":"int"}]}'),
+        version("legacy", 2, 4, '{"type":"record","name":"L","fields":[{"name":"a","type":"string"}]}'),
+    ]
+    source = snapshot(("legacy", breaking))
+    out = tmp_path / "imported"
+    write_directory(render(source, "moved-in", contracts=False), out)
+
+    assert check([str(out)], namespace="default", against=None).status == 0
+
+    # Without the accepted history, the same files are refused: the field is what lets them in.
+    for path in out.glob("subject-*.yaml"):
+        path.write_text(path.read_text().replace("  acceptedHistory:\n    throughVersion: 2\n", ""))
+    assert check([str(out)], namespace="default", against=None).status == 1
+
+
+def test_a_second_write_replaces_an_earlier_import_whole(tmp_path: Path) -> None:
+    out = tmp_path / "imported"
+    write_directory(
+        render(snapshot(("a", [version("a", 1, 1)]), ("b", [version("b", 1, 2)])), None, contracts=False), out
+    )
+    write_directory(render(snapshot(("a", [version("a", 1, 1)])), None, contracts=False), out)
+    assert sorted(p.name for p in out.iterdir()) == ["subject-a.yaml", "versions-00-a.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imported"]
