@@ -240,7 +240,7 @@ async def _subject(
     try:
         live = _ints(await _list(source, versions_path, {}), source.url(versions_path), "versions")
     except SourceNotFoundError as missing:
-        if missing.error_code not in (40401, None):
+        if missing.error_code not in (40401, 40404, None):  # subject not found, or soft-deleted
             raise
         live = []  # every version soft-deleted
     every = _ints(
