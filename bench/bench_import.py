@@ -74,9 +74,9 @@ async def populate(url: str, subjects: int, versions: int) -> None:
                 # distinct ones per text (as the read-API benchmark does), not a parse of 50,000 schemas.
                 text = avro(s, v)
                 fingerprint = hashlib.sha256(text.encode()).hexdigest()
-                await store.register(
-                    NewVersion(name, v, "bench", SchemaFormat.AVRO, text, text, fingerprint, pinned_id=schema_id)
-                )
+                avro_format = SchemaFormat.AVRO
+                new = NewVersion(name, v, "bench", avro_format, text, text, fingerprint, pinned_id=schema_id)
+                await store.register(new)
     finally:
         await store.close()
 

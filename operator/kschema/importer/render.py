@@ -72,7 +72,8 @@ class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]  # chosen at import
 
 def _str(dumper: Any, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    node: yaml.ScalarNode = dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return node
 
 
 _Dumper.add_representer(str, _str)
