@@ -348,8 +348,13 @@ async def _close_references(
                 raise ImportProblem(f"{who}, which the source does not have")
             try:
                 fetched = await _version(source, ref_subject, ref_version, deleted=True)
-            except SourceNotFoundError:
-                raise ImportProblem(f"{who}, which the source does not have") from None
+            except SourceNotFoundError as error:
+                # Apicurio, for one, stops serving the versions of a subject whose every version is
+                # soft-deleted, even with deleted=true.
+                raise ImportProblem(
+                    f"{who}, which is soft-deleted in the source and which the source no longer serves "
+                    f"({error}); restore it in the source, then import again"
+                ) from None
             skipped[ref_subject].discard(ref_version)
             known_holder = by_name.get(ref_subject)
             if known_holder is None:
