@@ -188,8 +188,7 @@ def kschema(plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def imported(source: Source, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("import") / "registry"
     result = _kschema("import", "--from", source.registry.url, "--namespace", NAMESPACE, "--out", str(out))
-    assert "Imported 7 subjects" in result.stdout, result.stdout + result.stderr
-    assert 'subject "address-value" version 1 is soft-deleted in the source' in result.stderr
+    assert "Imported 7 subjects and 11 versions" in result.stdout, result.stdout + result.stderr
     return out
 
 
@@ -210,6 +209,27 @@ def test_the_import_is_byte_identical_when_run_again(source: Source, imported: P
     assert _tree(imported) == before
     assert "subject-acme-orders-value.yaml" in before
     assert "versions-01-customer-value.yaml" in before  # after the versions it references
+
+
+def test_skipping_deleted_versions_still_keeps_the_one_a_live_version_references(
+    source: Source, tmp_path: Path
+) -> None:
+    out = tmp_path / "skipped"
+
+    result = _kschema("import", "--from", source.registry.url, "--deleted", "skip", "--out", str(out))
+
+    assert "Imported 7 subjects and 10 versions" in result.stdout
+    assert (
+        'subject "address-value" version 1 is soft-deleted in the source but subject "customer-value" '
+        "version 2 references it: imported as ARCHIVED" in result.stderr
+    )
+    customer = (
+        (out / "versions-00-customer-value.yaml").read_text()
+        if (out / "versions-00-customer-value.yaml").exists()
+        else ""
+    )
+    assert "customer-value-v1" not in customer + (out / "versions-01-customer-value.yaml").read_text()
+    assert "state: ARCHIVED" in (out / "versions-00-address-value.yaml").read_text()
 
 
 def test_kschema_check_accepts_the_import_as_it_is(imported: Path) -> None:
@@ -234,11 +254,12 @@ def test_every_id_version_level_and_reference_matches_the_source(
         _, theirs = registry.request("GET", f"/config/{quote(subject, safe='')}")
         _, ours, _ = kschema.get(f"/config/{quote(subject, safe='')}?defaultToGlobal=true")
         assert ours["compatibilityLevel"] == theirs["compatibilityLevel"], subject
-    # Soft-deleted versions were skipped, except the one a live version references, kept as ARCHIVED.
+    # Soft-deleted versions are ARCHIVED: not listed, their IDs still resolve (checked above).
     assert kschema.get("/subjects/customer-value/versions")[1] == [2]
     assert kschema.get("/subjects/address-value/versions")[1] == [2]
-    archived = kschema.cluster.kubectl("get", "schema", "-n", NAMESPACE, "address-value-v1", "-o", "json")
-    assert json.loads(archived.stdout)["spec"]["state"] == "ARCHIVED"
+    for name in ("address-value-v1", "customer-value-v1"):
+        archived = kschema.cluster.kubectl("get", "schema", "-n", NAMESPACE, name, "-o", "json")
+        assert json.loads(archived.stdout)["spec"]["state"] == "ARCHIVED"
 
 
 def test_verify_finds_no_difference_and_then_the_one_made_on_purpose(

@@ -61,10 +61,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--deleted",
         choices=[p.value for p in DeletedPolicy],
-        default=DeletedPolicy.SKIP.value,
+        default=DeletedPolicy.ARCHIVE.value,
         help=(
-            "soft-deleted versions: skip them (default; one that a kept version references is still "
-            "imported, ARCHIVED) or archive them (imported with state ARCHIVED, their IDs keep resolving)"
+            "soft-deleted versions: archive them (default: imported with state ARCHIVED, hidden from "
+            "listings, their IDs keep resolving) or skip them (one that a kept version references is "
+            "still imported, ARCHIVED)"
         ),
     )
     parser.add_argument("--verify", action="store_true", help="compare the source with --against")
