@@ -274,7 +274,8 @@ def test_verify_finds_no_difference_and_then_the_one_made_on_purpose(
     ), same.stdout + same.stderr
 
     # A new version registered in the source after the import (both registries run side by side).
-    new_id = source.registry.register("order-json", json.dumps({"type": "object"}), "JSON")
+    order_v2 = {"type": "object", "properties": {"id": {"type": "string"}, "note": {"type": "string"}}}
+    new_id = source.registry.register("order-json", json.dumps(order_v2), "JSON")
     try:
         differs = _kschema(
             "import", "--verify", "--from", source.registry.url, "--against", kschema.api, check=False
