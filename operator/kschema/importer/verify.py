@@ -5,10 +5,12 @@ the same schema, every version number and every compatibility level."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kschema.formats import SchemaFormat
 from kschema.importer.snapshot import SourceSnapshot, SourceSubject, SourceVersion
 from kschema.importer.source import SourceClient, SourceNotFoundError, path_of
 
@@ -36,6 +38,19 @@ def _refs(raw: Any) -> list[tuple[str, str, int]]:
     ]
 
 
+def _same_text(fmt: SchemaFormat, source: str, theirs: Any) -> bool:
+    """Avro and JSON Schema texts are JSON documents: a registry may serve them compacted (Confluent and
+    kschema do), which is the same schema. Protobuf text must match as written."""
+    if source == theirs:
+        return True
+    if fmt is SchemaFormat.PROTOBUF or not isinstance(theirs, str):
+        return False
+    try:
+        return bool(json.loads(source) == json.loads(theirs))
+    except ValueError:
+        return False
+
+
 def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -57,7 +72,7 @@ async def _version(target: SourceClient, version: SourceVersion) -> list[Differe
     found: list[Difference] = []
     if body.get("id") != version.schema_id:
         found.append(Difference(where, f"ID differs: source {version.schema_id}, kschema {body.get('id')}"))
-    if body.get("schema") != version.schema:
+    if not _same_text(version.format, version.schema, body.get("schema")):
         found.append(
             Difference(
                 where,
@@ -100,7 +115,7 @@ async def _schema_id(target: SourceClient, schema_id: int, holder: SourceVersion
     body = await _get(target, path_of("schemas", "ids", schema_id))
     if not isinstance(body, Mapping):
         return [Difference(where, "does not resolve in kschema")]
-    if body.get("schema") != holder.schema:
+    if not _same_text(holder.format, holder.schema, body.get("schema")):
         return [
             Difference(
                 where,
