@@ -152,3 +152,13 @@ def test_a_second_write_replaces_an_earlier_import_whole(tmp_path: Path) -> None
     write_directory(render(snapshot(("a", [version("a", 1, 1)])), None, contracts=False), out)
     assert sorted(p.name for p in out.iterdir()) == ["subject-a.yaml", "versions-00-a.yaml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imported"]
+
+
+def test_data_contracts_are_imported_when_the_source_has_them() -> None:
+    metadata = {"properties": {"owner": "team-orders"}}
+    rule_set = {
+        "domainRules": [{"name": "idSet", "kind": "CONDITION", "type": "CEL", "expr": "size(message.id) > 0"}]
+    }
+    source = snapshot(("s", [version("s", 1, 1, metadata=metadata, rule_set=rule_set)]))
+    (document,) = yaml.safe_load_all(render(source, None, contracts=True)["versions-00-s.yaml"])
+    assert (document["spec"]["metadata"], document["spec"]["ruleSet"]) == (metadata, rule_set)

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # Whether Schema resources can hold `spec.metadata` and `spec.ruleSet` (Confluent data contracts).
-CONTRACTS_SUPPORTED = False
+CONTRACTS_SUPPORTED = True
 MAX_RESOURCE_NAME = 63  # a label value (the ConfigMap's kschema.io/subject label)
 MAX_REFERENCE_DEPTH = 32  # as the webhook and the operator allow
 SOURCE_MODE_ANNOTATION = f"{GROUP}/source-mode"
