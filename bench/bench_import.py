@@ -165,7 +165,7 @@ def measure_ready(out: Path, expected: int, work: Path, timeout: float) -> float
         plane.kubectl("apply", "-f", str(REPO_ROOT / "crds"), check=True)
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", check=True)
         plane.kubectl("create", "namespace", "bench", check=True)
-        api_client = config.new_client_from_config(str(plane.kubeconfig))  # type: ignore[no-untyped-call]  # untyped upstream
+        api_client = config.new_client_from_config(str(plane.kubeconfig))
         custom = client.CustomObjectsApi(api_client)
         log = (work / "operator.log").open("wb")
         operator = subprocess.Popen(
