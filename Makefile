@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm clients demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane helm clients apicurio demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL) and the cached control-plane and helm binaries
-setup: $(STAMP) system-deps controlplane helm clients
+## setup: Python environment, Debian packages (PostgreSQL), the cached control-plane and helm binaries, the
+## client programs, and Apicurio Registry (the third-party source registry of the import tests)
+setup: $(STAMP) system-deps controlplane helm clients apicurio
 
 system-deps:
 	bash dev/system-deps.sh
@@ -28,6 +29,9 @@ helm:
 ## clients: the Go and Node Schema Registry client programs the suite drives against the read API
 clients:
 	bash dev/clients/build.sh all
+
+apicurio:
+	bash dev/apicurio/setup.sh
 
 ## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
 lint: $(STAMP)

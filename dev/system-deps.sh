@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test harness and the demo need, when they are missing:
 # PostgreSQL (server binaries for the throwaway test cluster) and kubectl's fallback, Go (to build the
-# control plane), a C compiler and Node.js (the third-party client programs), wrk (HTTP load in bench/).
-# Runs as root (CI and the dev machines) or through sudo.
+# control plane), a C compiler and Node.js (the third-party client programs), wrk (HTTP load in bench/),
+# Maven (Apicurio Registry for the import tests). Runs as root (CI and the dev machines) or through sudo.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
@@ -13,6 +13,7 @@ command -v wrk >/dev/null || need+=(wrk)  # HTTP load for the benchmarks
 # The third-party client programs (dev/clients/build.sh): cgo for confluent-kafka-go, npm for the Node one.
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v npm >/dev/null || need+=(nodejs npm)
+command -v mvn >/dev/null || need+=(maven)  # downloads Apicurio Registry (dev/apicurio/setup.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

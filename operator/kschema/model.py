@@ -74,6 +74,13 @@ class SubjectSpec:
     # Confluent's compatibilityGroup and default/override metadata and rule sets.
     contract: SubjectContract = field(default_factory=SubjectContract)
     transfer_to: str | None = None  # from the TRANSFER_ANNOTATION
+    # Versions numbered up to this one are accepted as they are (`spec.acceptedHistory.throughVersion`):
+    # history imported from another registry, never checked for compatibility among themselves.
+    accepted_through: int | None = None
+
+    def accepts_as_history(self, version: int) -> bool:
+        """True when `version` is accepted history: it is not checked against the versions below it."""
+        return self.accepted_through is not None and version <= self.accepted_through
 
     @property
     def config_map_name(self) -> str:
@@ -187,6 +194,10 @@ def subject_from_body(
     owners = spec.get("owners") or []
     if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
         raise SpecError("spec.owners", "must be a list of strings")
+    history = spec.get("acceptedHistory")
+    if history is not None and not isinstance(history, Mapping):
+        raise SpecError("spec.acceptedHistory", "must be an object with throughVersion")
+    through = (history or {}).get("throughVersion")
     return SubjectSpec(
         resource_name=name,
         namespace=namespace,
@@ -200,6 +211,11 @@ def subject_from_body(
         ),
         description=_limited_text(_string(spec, "description"), "spec.description", limits.DESCRIPTION),
         owners=tuple(owners),
+        accepted_through=(
+            None
+            if through is None
+            else _limited_int(through, "spec.acceptedHistory.throughVersion", limits.VERSION)
+        ),
         contract=subject_contract_from_spec(spec),
         transfer_to=_transfer_to(body.get("metadata") or {}, namespace),
     )

@@ -364,8 +364,12 @@ def _compat_sentences(
         return []
     lower = older if rule.transitive else older[-1:]
     higher = newer if rule.transitive else newer[:1]
-    found: list[str] = []
     new_v = new.spec.version
+    # Accepted history (spec.acceptedHistory) is never checked against the versions below it.
+    if subject.accepts_as_history(new_v):
+        lower = []
+    higher = [v for v in higher if not subject.accepts_as_history(v.spec.version)]
+    found: list[str] = []
     if lower:
         for inc in _incompatibilities(new, lower, level):
             found.append(
@@ -396,6 +400,8 @@ def _history_violations(
     groups = [group_of(subject.contract, contracts[v.spec.version]) for v in versions]
     for i in range(1, len(versions)):
         new = versions[i]
+        if subject.accepts_as_history(new.spec.version):
+            continue
         same = [v for v, g in zip(versions[:i], groups[:i], strict=True) if g == groups[i]]
         against = same if rule.transitive else same[-1:]
         try:
@@ -517,6 +523,16 @@ def review_subject(
     if reasons:
         return Decision(tuple(reasons))
 
+    if (
+        old is not None
+        and new.accepted_through is not None
+        and (old.accepted_through or 0) < new.accepted_through
+    ):
+        warnings.append(
+            f"{who}: spec.acceptedHistory.throughVersion {new.accepted_through} accepts versions up to "
+            f'{new.accepted_through} of subject "{new.name}" as they are; their compatibility is no '
+            "longer checked"
+        )
     if new.compatibility is CompatibilityLevel.NONE and (
         old is None or old.compatibility is not CompatibilityLevel.NONE
     ):
@@ -760,6 +776,13 @@ def _review_schema_create(
     # Confluent's compatibility groups: a version is only checked against versions of its own group.
     group = group_of(subject.contract, contracts[new.version])
     distinct = [s for s in distinct if group_of(subject.contract, contracts[s.version]) == group]
+    if subject.accepts_as_history(new.version):
+        # Accepted history is only checked from above, by a later version that is not accepted history:
+        # parse just that one (or those, for transitive levels), not the whole history.
+        above = [s for s in distinct if s.version > new.version]
+        if not LEVELS[subject.compatibility].transitive:
+            above = above[:1]
+        distinct = [s for s in above if not subject.accepts_as_history(s.version)]
     history, parse_warnings = _parsed_history(subject, distinct, others, registry, parse)
     warnings += [f"{who}: {w}" for w in parse_warnings]
     me = _Version(new, parsed)

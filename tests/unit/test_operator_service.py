@@ -295,3 +295,24 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     settings = OperatorSettings(retry_delay=0.5, retry_max_delay=5)
     assert [settings.backoff(r) for r in range(6)] == [0.5, 1, 2, 4, 5, 5]
     assert settings.backoff(10_000) == 5
+
+
+async def test_accepted_history_is_registered_as_it_is_and_later_versions_are_checked(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(store, subject())
+    record = await live_subject(store, "orders-value")
+    await register_version(store, record, version(1, order()), pool=pool, accepted_through=2)
+    breaking = order({"name": "cost", "type": "long"})  # no default: not BACKWARD compatible with v1
+
+    imported = await register_version(store, record, version(2, breaking), pool=pool, accepted_through=2)
+
+    assert imported.accepted_history
+    assert imported.checked_against == ()
+    adds_x = order({"name": "cost", "type": "long"}, {"name": "x", "type": "int"})
+    with pytest.raises(Blocked) as blocked:
+        await register_version(store, record, version(3, adds_x), pool=pool, accepted_through=2)
+    assert blocked.value.reason == "Incompatible"
+    assert "version 3" in blocked.value.message
+    assert "version 2" in blocked.value.message
+    assert "cost" not in blocked.value.message  # checked against version 2, which already has it

@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, str] = {
     "api": "kschema.cli.serve",
     "compat": "kschema.cli.compat",
     "check": "kschema.cli.check",
+    "import": "kschema.cli.importing",
     "dev": "kschema.cli.dev",
 }
 

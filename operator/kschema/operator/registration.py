@@ -147,6 +147,7 @@ class Registered:
     compatibility: CompatibilityResult
     checked_against: tuple[int, ...]  # the version numbers the new one was checked against
     already_registered: bool
+    accepted_history: bool = False  # within the Subject's spec.acceptedHistory: not checked
 
 
 async def _stored_text(store: RegistryStore, subject: SubjectRecord, version: SubjectVersion) -> SchemaText:
@@ -217,11 +218,17 @@ async def live_subject(store: RegistryStore, name: str) -> SubjectRecord:
 
 
 async def register_version(
-    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, *, pool: WorkerPool
+    store: RegistryStore,
+    subject: SubjectRecord,
+    spec: SchemaSpec,
+    *,
+    pool: WorkerPool,
+    accepted_through: int | None = None,
 ) -> Registered:
     """Registers (idempotently) one version and brings its state in line with the spec. `subject` is the
     live record from `live_subject`, read under the same per-subject lock as the write. Parsing and
-    checking run in `pool`'s worker processes."""
+    checking run in `pool`'s worker processes. A version numbered up to `accepted_through` (the Subject's
+    accepted history) is not checked for compatibility."""
     try:
         refs = await resolve_references(store, spec.references, subject.format)
         new = SchemaText(subject.format, spec.schema, refs)
@@ -230,6 +237,7 @@ async def register_version(
         already = existing is not None and existing.schema.fingerprint == contract_fingerprint(
             fingerprint, existing.schema.contract
         )
+        accepted = accepted_through is not None and spec.version <= accepted_through
         earlier: list[tuple[SubjectVersion, Contract]] = []
         if already and existing is not None:
             # Checked when first registered; re-checking on every resume would parse whole histories.
@@ -241,7 +249,12 @@ async def register_version(
             previous = earlier[-1][1] if earlier else None
             contract = registered_contract(subject.contract, spec.contract, previous)
             group = group_of(subject.contract, contract)
-            result, against = await _check_against_history(store, pool, subject, spec, new, earlier, group)
+            if accepted:  # the Subject's accepted history: registered as it is
+                result, against = CompatibilityResult(), tuple[int, ...]()
+            else:
+                result, against = await _check_against_history(
+                    store, pool, subject, spec, new, earlier, group
+                )
             if not result.compatible:
                 raise Blocked("Incompatible", _incompatibility_message(subject, result), temporary=False)
         version = await store.register(
@@ -264,7 +277,14 @@ async def register_version(
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
     except StoreError as error:
         raise blocked_by_store(error) from error
-    return Registered(version, contract_fingerprint(fingerprint, contract), result, against, already)
+    return Registered(
+        version,
+        contract_fingerprint(fingerprint, contract),
+        result,
+        against,
+        already,
+        accepted and not already,
+    )
 
 
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:

@@ -41,6 +41,13 @@ NOT_CHECKED = Condition("Compatible", None, "NotChecked", "not checked yet")
 
 
 def _compatible(registered: Registered, level: str) -> Condition:
+    if registered.accepted_history:
+        return Condition(
+            "Compatible",
+            True,
+            "AcceptedHistory",
+            "accepted as it is: the Subject's spec.acceptedHistory covers this version",
+        )
     if registered.already_registered:
         return Condition("Compatible", True, "Registered", "checked when the version was registered")
     if not registered.checked_against:
@@ -91,7 +98,9 @@ async def reconcile(
         async with memo.subject_locks(subject.spec.name):
             memo.store_reads.read(namespace, name, subject.spec.name)
             record = await live_subject(memo.store, subject.spec.name)
-            registered = await register_version(memo.store, record, spec, pool=memo.pool)
+            registered = await register_version(
+                memo.store, record, spec, pool=memo.pool, accepted_through=subject.spec.accepted_through
+            )
         set_status(
             patch,
             body,
