@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane helm argocd demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL) and the cached control-plane and helm binaries
-setup: $(STAMP) system-deps controlplane helm
+## setup: Python environment, Debian packages (PostgreSQL, redis) and the cached control-plane, helm and Argo CD binaries
+setup: $(STAMP) system-deps controlplane helm argocd
 
 system-deps:
 	bash dev/system-deps.sh
@@ -24,6 +24,9 @@ controlplane:
 
 helm:
 	bash dev/helm/build.sh >/dev/null
+
+argocd:
+	bash dev/argocd/build.sh >/dev/null
 
 ## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
 lint: $(STAMP)

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test harness and the demo need, when they are missing:
 # PostgreSQL (server binaries for the throwaway test cluster) and kubectl's fallback, Go (to build the
-# control plane). Runs as root (CI and the dev machines) or through sudo.
+# control plane, helm and Argo CD), redis, git and gpg (the GitOps tests' Argo CD repo server). Runs as root (CI and the dev machines) or through sudo.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v go >/dev/null || need+=(golang-go)
 command -v openssl >/dev/null || need+=(openssl)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v git >/dev/null || need+=(git)
+command -v gpg >/dev/null || need+=(gpg)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian's postgresql package starts a cluster of its own; the harness runs throwaway ones instead.
   if command -v pg_lsclusters >/dev/null; then $SUDO service postgresql stop >/dev/null 2>&1 || true; fi
+  # Likewise redis: the GitOps tests start their own on a free port and stop it by pid.
+  if [[ " ${need[*]} " == *" redis-server "* ]]; then
+    $SUDO service redis-server stop >/dev/null 2>&1 || true
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+    fi
+  fi
 fi

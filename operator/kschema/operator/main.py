@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import Any
 
 import kopf
@@ -27,7 +29,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     configured.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    # Conditions carry the outcome; a Kubernetes Event per handler run would double the API writes.
+    # Conditions carry the outcome, and the operator posts its own Events (kschema.operator.events,
+    # aggregated); one more Event per handler run from kopf's log would double the API writes.
     configured.posting.level = logging.WARNING
     configured.watching.server_timeout = 300
     configured.watching.client_timeout = 330
@@ -41,6 +44,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     """A registry of our own (no module-level decorators, so two operators in one process never mix)."""
     registry = kopf.OperatorRegistry()
+    tasks: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     async def login(memo: OperatorContext, **_: Any) -> kopf.ConnectionInfo:
@@ -56,13 +60,18 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
                     await kube.ensure_namespaced_peering(namespace, settings.peering)
             else:
                 await kube.ensure_cluster_peering(settings.peering)
-        memo.attach(kube)
+        memo.attach(kube, instance=socket.gethostname())
+        tasks.append(asyncio.create_task(memo.events.run(), name="kschema events"))
         logger.info(
             "Started the operator namespaces=%s peering=%s", settings.namespaces or "*", settings.peering
         )
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: OperatorContext, **_: Any) -> None:
+        for task in tasks:  # the recorder posts what is still waiting on its way out
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await memo.kube.close()
 
     subjects.register(registry)

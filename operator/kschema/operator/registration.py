@@ -112,6 +112,8 @@ class Registered:
     compatibility: CompatibilityResult
     checked_against: tuple[int, ...]  # the version numbers the new one was checked against
     already_registered: bool
+    state_changed: bool = False  # spec.state or spec.sunset differed from the store's and was written
+    restored: bool = False  # the same content was registered before and soft-deleted: it is listed again
 
 
 async def _parse_stored(
@@ -175,6 +177,7 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
             raise Blocked("InvalidSchema", f"spec.schema: {error}", temporary=False) from error
         existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
         already = existing is not None and existing.schema.fingerprint == parsed.fingerprint
+        restored = already and existing is not None and existing.version.deleted
         if already:
             # Checked when first registered; re-checking on every resume would parse whole histories.
             result, against = CompatibilityResult(), tuple[int, ...]()
@@ -197,11 +200,12 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
                 sunset=spec.sunset,
             )
         )
-        if version.state is not spec.state or version.sunset != spec.sunset:
+        state_changed = version.state is not spec.state or version.sunset != spec.sunset
+        if state_changed:
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
     except StoreError as error:
         raise blocked_by_store(error) from error
-    return Registered(version, parsed.fingerprint, result, against, already)
+    return Registered(version, parsed.fingerprint, result, against, already, state_changed, restored)
 
 
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:
