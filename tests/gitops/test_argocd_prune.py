@@ -55,7 +55,9 @@ def test_pruning_a_schema_soft_deletes_its_version_and_tells_the_subject(
     assert kschema.get(f"/schemas/ids/{pruned_id}")[0] == 200
     # Argo CD shows no admission warning on prune; the Subject (still in the Application) carries it.
     subject = live(argocd)[("Subject", "shipments-value")]
-    warnings = [(e["type"], e["message"]) for e in resource_events(argocd, subject) if e["reason"] == "VersionDeleted"]
+    warnings = [
+        (e["type"], e["message"]) for e in resource_events(argocd, subject) if e["reason"] == "VersionDeleted"
+    ]
     assert warnings == [
         (
             "Warning",
@@ -78,13 +80,21 @@ def test_removing_subjects_and_their_schemas_in_one_commit_soft_deletes_them_in_
     argocd.wait(APP, f"Synced at {head}", synced(head))
 
     left = live(argocd)
-    for name in ("orders-value", "orders-value-v1", "orders-value-v2", "zz-audit", "audit-value-v1", "audit-value-v2"):
+    for name in (
+        "orders-value",
+        "orders-value-v1",
+        "orders-value-v2",
+        "zz-audit",
+        "audit-value-v1",
+        "audit-value-v2",
+    ):
         assert all(n != name for _, n in left), name
     _assert_soft_deleted(kschema, "orders-value", [1, 2], [ids["orders-value-v1"], ids["orders-value-v2"]])
     _assert_soft_deleted(kschema, "audit-value", [1, 2], [ids["audit-value-v1"], ids["audit-value-v2"]])
     # The Subjects are gone, their Events stay for `kubectl get events`.
     messages = [e["message"] for e in events_named(argocd, "orders-value") if e["reason"] == "SubjectDeleted"]
-    assert messages and messages[-1].startswith("Subject 'orders-value' soft-deleted; IDs")
+    assert messages
+    assert messages[-1].startswith("Subject 'orders-value' soft-deleted; IDs")
 
 
 def test_deleting_the_application_soft_deletes_everything_it_synced(
@@ -93,17 +103,21 @@ def test_deleting_the_application_soft_deletes_everything_it_synced(
     create(argocd, contracts)
     ids = _ids(argocd)
     code, subjects = kschema.get("/subjects")
-    assert code == 200 and len(subjects) == 7
+    assert code == 200
+    assert len(subjects) == 7
 
     argocd.delete(APP)
 
     assert live(argocd) == {}
     assert kschema.get("/subjects") == (200, [])
     code, deleted = kschema.get("/subjects?deleted=true")
-    assert code == 200 and set(deleted) == set(subjects)
+    assert code == 200
+    assert set(deleted) == set(subjects)
     for schema_id in ids.values():
         assert kschema.get(f"/schemas/ids/{schema_id}")[0] == 200, schema_id
-    configmaps = argocd.cluster.kubectl("get", "-n", NAMESPACE, "configmaps", "-l", "app.kubernetes.io/managed-by=kschema", "-o", "name")
+    configmaps = argocd.cluster.kubectl(
+        "get", "-n", NAMESPACE, "configmaps", "-l", "app.kubernetes.io/managed-by=kschema", "-o", "name"
+    )
     assert configmaps.stdout.strip() == ""
 
 

@@ -36,9 +36,7 @@ def test_the_examples_sync_and_each_resource_shows_the_operators_ready_message_a
 ) -> None:
     app = create(argocd, contracts)
 
-    resources = {
-        (r["kind"], r["name"]): r for r in status(app)["resources"] if r["kind"] in KSCHEMA_KINDS
-    }
+    resources = {(r["kind"], r["name"]): r for r in status(app)["resources"] if r["kind"] in KSCHEMA_KINDS}
     objects = live(argocd)
     assert len(objects) == EXPECTED
     assert set(resources) == set(objects)
@@ -74,7 +72,8 @@ spec:
   subject: invoices-value
   version: 1
   schema: |
-    {"type": "record", "name": "Invoice", "namespace": "com.acme", "fields": [{"name": "id", "type": "string"}]}
+    {"type": "record", "name": "Invoice", "namespace": "com.acme",
+     "fields": [{"name": "id", "type": "string"}]}
 """
 
 
@@ -119,7 +118,9 @@ def test_registering_and_deprecating_in_git_shows_events_in_describe_and_in_argo
     [
         pytest.param((), None, id="client-side-apply"),
         pytest.param(("ServerSideApply=true",), None, id="server-side-apply"),
-        pytest.param((), {"argocd.argoproj.io/compare-options": "ServerSideDiff=true"}, id="server-side-diff"),
+        pytest.param(
+            (), {"argocd.argoproj.io/compare-options": "ServerSideDiff=true"}, id="server-side-diff"
+        ),
     ],
 )
 def test_no_drift_over_several_comparisons(
@@ -135,11 +136,18 @@ def test_no_drift_over_several_comparisons(
     app = argocd.wait(
         APP,
         "the manual sync done",
-        lambda a: (status(a).get("operationState") or {}).get("operation", {}).get("initiatedBy", {}).get("username")
-        == "drift-test"
-        and status(a)["operationState"].get("phase") == "Succeeded",
+        lambda a: (
+            (status(a).get("operationState") or {})
+            .get("operation", {})
+            .get("initiatedBy", {})
+            .get("username")
+            == "drift-test"
+            and status(a)["operationState"].get("phase") == "Succeeded"
+        ),
     )
-    results = [r for r in status(app)["operationState"]["syncResult"]["resources"] if r["kind"] in KSCHEMA_KINDS]
+    results = [
+        r for r in status(app)["operationState"]["syncResult"]["resources"] if r["kind"] in KSCHEMA_KINDS
+    ]
     assert len(results) == EXPECTED
     expected = "serverside-applied" if sync_options else "unchanged"
     assert {r["message"] for r in results} == {expected}, results
@@ -171,8 +179,10 @@ def test_an_incompatible_version_fails_the_sync_with_the_webhooks_message_and_no
     app = argocd.wait(
         APP,
         "a failed sync",
-        lambda a: (status(a).get("operationState") or {}).get("phase") == "Failed"
-        and status(a)["operationState"].get("syncResult", {}).get("revision") == head,
+        lambda a: (
+            (status(a).get("operationState") or {}).get("phase") == "Failed"
+            and status(a)["operationState"].get("syncResult", {}).get("revision") == head
+        ),
     )
 
     operation = status(app)["operationState"]

@@ -138,7 +138,10 @@ class ArgoCD:
         app["spec"]["destination"]["namespace"] = destination
         policy = app["spec"]["syncPolicy"]
         policy["syncOptions"] = [*policy["syncOptions"], *sync_options]
-        policy["retry"] = {"limit": retry_limit, "backoff": {"duration": "1s", "factor": 2, "maxDuration": "5s"}}
+        policy["retry"] = {
+            "limit": retry_limit,
+            "backoff": {"duration": "1s", "factor": 2, "maxDuration": "5s"},
+        }
         return app
 
     def apply(self, app: Mapping[str, Any]) -> None:
@@ -152,7 +155,13 @@ class ArgoCD:
 
     def refresh(self, name: str, kind: str = "normal") -> None:
         self.cluster.kubectl(
-            "annotate", "-n", NAMESPACE, "application", name, f"argocd.argoproj.io/refresh={kind}", "--overwrite"
+            "annotate",
+            "-n",
+            NAMESPACE,
+            "application",
+            name,
+            f"argocd.argoproj.io/refresh={kind}",
+            "--overwrite",
         )
 
     def sync(self, name: str, initiated_by: str) -> None:
@@ -170,7 +179,9 @@ class ArgoCD:
         deadline = time.monotonic() + timeout
         app: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            found = self.cluster.kubectl("get", "-n", NAMESPACE, "application", name, "-o", "json", check=False)
+            found = self.cluster.kubectl(
+                "get", "-n", NAMESPACE, "application", name, "-o", "json", check=False
+            )
             if found.returncode == 0:
                 app = json.loads(found.stdout)
                 if predicate(app):
@@ -296,7 +307,9 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout:
                 return
         except OSError:
             time.sleep(0.2)
-    raise AssertionError(f"{log.stem} did not listen on port {port} in {timeout}s:\n{log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"{log.stem} did not listen on port {port} in {timeout}s:\n{log.read_text()[-3000:]}"
+    )
 
 
 def build() -> Path:
@@ -313,7 +326,11 @@ def install(cluster: Cluster, home: Path) -> None:
     # Server-side: the Application CRD is over the 256 KiB of client-side apply's annotation.
     cluster.kubectl("apply", "--server-side", "-k", str(home / "crds"))
     cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/applications.argoproj.io", "crd/appprojects.argoproj.io"
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/applications.argoproj.io",
+        "crd/appprojects.argoproj.io",
     )
     cluster.kubectl("create", "namespace", NAMESPACE)
     cluster.kubectl("apply", "-f", "-", input=BASE_ARGOCD_CM)
@@ -332,8 +349,6 @@ def argocd(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         try:
             # Applications left by a failed test: cascade while the controller still runs.
-            cluster.kubectl(
-                "delete", "-n", NAMESPACE, "applications", "--all", "--timeout=60s", check=False
-            )
+            cluster.kubectl("delete", "-n", NAMESPACE, "applications", "--all", "--timeout=60s", check=False)
         finally:
             running.stop()

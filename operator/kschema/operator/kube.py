@@ -83,7 +83,7 @@ class Kube:
 
     async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
         try:
-            created = await self.core.create_namespaced_event(namespace, body)
+            created = await self.core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]  # a dict is sent as is
         except (client.ApiException, aiohttp.ClientError, TimeoutError) as error:
             raise EventNotPosted(str(error)) from error
         return str(created.metadata.name)

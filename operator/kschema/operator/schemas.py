@@ -11,10 +11,17 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import SCHEMA_KIND, SCHEMA_PLURAL, SUBJECT_KIND, SchemaSpec, SchemaState, SpecError, schema_from_body
+from kschema.model import (
+    SCHEMA_KIND,
+    SCHEMA_PLURAL,
+    SUBJECT_KIND,
+    SchemaSpec,
+    SchemaState,
+    SpecError,
+    schema_from_body,
+)
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
-from kschema.operator.events import Note, ObjectRef
 from kschema.operator.context import (
     OperatorContext,
     api_blocked,
@@ -26,6 +33,7 @@ from kschema.operator.context import (
     retry_deletion_or_give_up,
     set_status,
 )
+from kschema.operator.events import Note, ObjectRef
 from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_schema, subject_entry
 from kschema.operator.registration import (
     Blocked,
@@ -150,7 +158,11 @@ def _registration_notes(
 
 
 def _deleted_note(
-    where: ObjectRef, registry_subject: str, spec: SchemaSpec, schema_id: object, projection: Projection | None
+    where: ObjectRef,
+    registry_subject: str,
+    spec: SchemaSpec,
+    schema_id: object,
+    projection: Projection | None,
 ) -> Note:
     """What the deletion did, and what clients asking for the latest version get now (a Warning when
     that changed, as the webhook warns on DELETE)."""

@@ -13,7 +13,6 @@ from kubernetes_asyncio import client
 from kschema.model import SUBJECT_KIND, SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
-from kschema.operator.events import Note, ObjectRef
 from kschema.operator.context import (
     SUBJECT_UID_ANNOTATION,
     OperatorContext,
@@ -26,6 +25,7 @@ from kschema.operator.context import (
     retry_deletion_or_give_up,
     set_status,
 )
+from kschema.operator.events import Note, ObjectRef
 from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_subject, schema_entries
 from kschema.operator.registration import Blocked, blocked_by_store, soft_delete_subject, upsert_subject
 from kschema.store import StoreError
@@ -113,7 +113,9 @@ async def reconcile(
             patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
         )
         if not blocked.temporary:
-            memo.note(Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}"))
+            memo.note(
+                Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
+            )
         fail(blocked, retry, memo.settings)
     set_status(
         patch,
@@ -183,7 +185,8 @@ def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[
         where,
         "Warning",
         "SubjectDeleted",
-        f"{message}; {len(staying)} Schema(s) still refer to it and report Ready=False until deleted: {names}",
+        f"{message}; {len(staying)} Schema(s) still refer to it and report Ready=False "
+        f"until deleted: {names}",
     )
 
 
