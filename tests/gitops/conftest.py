@@ -47,6 +47,13 @@ class Kschema:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
+    def eventually(self, path: str, expected: tuple[int, Any], timeout: float = 30) -> None:
+        """The read API follows the store's change feed: waits until `path` answers `expected`."""
+        deadline = time.monotonic() + timeout
+        while (got := self.get(path)) != expected:
+            assert time.monotonic() < deadline, f"GET {path} answered {got}, expected {expected}"
+            time.sleep(0.2)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

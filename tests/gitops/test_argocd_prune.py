@@ -5,6 +5,7 @@ cleans up the same way, and moving manifests around in git changes nothing in th
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Any
 
 import pytest
@@ -30,9 +31,11 @@ def _ids(argocd: ArgoCD) -> dict[str, int]:
 
 
 def _assert_soft_deleted(kschema: Kschema, subject: str, versions: list[int], ids: list[int]) -> None:
-    code, _ = kschema.get(f"/subjects/{subject}/versions")
-    assert code == 404, subject
-    assert kschema.get(f"/subjects/{subject}/versions?deleted=true") == (200, versions)
+    deadline = time.monotonic() + 30
+    while (code := kschema.get(f"/subjects/{subject}/versions")[0]) != 404:
+        assert time.monotonic() < deadline, f"{subject} is still listed ({code})"
+        time.sleep(0.2)
+    kschema.eventually(f"/subjects/{subject}/versions?deleted=true", (200, versions))
     for schema_id in ids:
         assert kschema.get(f"/schemas/ids/{schema_id}")[0] == 200, schema_id
 
@@ -50,8 +53,8 @@ def test_pruning_a_schema_soft_deletes_its_version_and_tells_the_subject(
     results = status(app)["operationState"]["syncResult"]["resources"]
     assert [r["message"] for r in results if r["name"] == "shipments-value-v2"] == ["pruned"]
     assert ("Schema", "shipments-value-v2") not in live(argocd)
-    assert kschema.get("/subjects/shipments-value/versions") == (200, [1])
-    assert kschema.get("/subjects/shipments-value/versions?deleted=true") == (200, [1, 2])
+    kschema.eventually("/subjects/shipments-value/versions", (200, [1]))
+    kschema.eventually("/subjects/shipments-value/versions?deleted=true", (200, [1, 2]))
     assert kschema.get(f"/schemas/ids/{pruned_id}")[0] == 200
     # Argo CD shows no admission warning on prune; the Subject (still in the Application) carries it.
     subject = live(argocd)[("Subject", "shipments-value")]
@@ -102,14 +105,15 @@ def test_deleting_the_application_soft_deletes_everything_it_synced(
 ) -> None:
     create(argocd, contracts)
     ids = _ids(argocd)
-    code, subjects = kschema.get("/subjects")
-    assert code == 200
-    assert len(subjects) == 7
+    deadline = time.monotonic() + 30
+    while len(subjects := kschema.get("/subjects")[1]) != 7:  # the read API follows the store
+        assert time.monotonic() < deadline, subjects
+        time.sleep(0.2)
 
     argocd.delete(APP)
 
     assert live(argocd) == {}
-    assert kschema.get("/subjects") == (200, [])
+    kschema.eventually("/subjects", (200, []))
     code, deleted = kschema.get("/subjects?deleted=true")
     assert code == 200
     assert set(deleted) == set(subjects)
@@ -142,7 +146,7 @@ def test_moving_manifests_between_files_and_directories_registers_nothing_new(
         k: o["metadata"]["uid"] for k, o in before.items()
     }
     assert _ids(argocd) == ids
-    assert kschema.get("/subjects/orders-value/versions") == (200, [1, 2])
+    kschema.eventually("/subjects/orders-value/versions", (200, [1, 2]))
     assert kschema.get(f"/schemas/ids/{max(ids.values()) + 1}")[0] == 404
     moved = after[("Schema", "orders-value-v2")]
     # One registration Event (Registered, or Restored when an earlier test deleted it), none for the move.

@@ -35,7 +35,8 @@ ARGOCD_CM = REPO_ROOT / "gitops" / "argocd" / "argocd-cm.yaml"
 APPLICATION = REPO_ROOT / "gitops" / "argocd" / "application.yaml"
 NAMESPACE = "argocd"
 # How often the controller compares every Application with git and the cluster on its own (Argo CD's
-# default is 180 s; `timeout.reconciliation` in argocd-cm). Short here so tests see several cycles.
+# default is 120 s plus up to 60 s of jitter; `timeout.reconciliation` in argocd-cm). Short and without
+# jitter here, so that tests see several cycles.
 RESYNC_SECONDS = 10
 
 # What argocd-server would create on first start.
@@ -250,6 +251,7 @@ class ArgoCD:
                 f"--redis={redis}",
                 f"--repo-server=127.0.0.1:{repo_port}",
                 f"--app-resync={RESYNC_SECONDS}",
+                "--app-resync-jitter=0",
                 # Argo CD 3.x keeps per-resource health in redis for argocd-server; persist it in the
                 # Application's status so that tests (and `kubectl get application`) see it.
                 "--persist-resource-health",

@@ -166,7 +166,8 @@ async def release(
 
 async def _live_ids(memo: OperatorContext, subject: str) -> list[int]:
     try:
-        return [v.schema_id for v in await memo.store.list_versions(subject)]
+        # Deleted versions too: Argo CD may prune the Schemas first, and their IDs resolve all the same.
+        return [v.schema_id for v in await memo.store.list_versions(subject, include_deleted=True)]
     except StoreError as error:
         raise blocked_by_store(error) from error
 
