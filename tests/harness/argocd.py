@@ -322,18 +322,23 @@ def build() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def _wait_established(cluster: Cluster, *crds: str, timeout: float = 60) -> None:
+    # Polled: `kubectl wait` fails outright while a new CRD has no status.conditions yet.
+    deadline = time.monotonic() + timeout
+    for crd in crds:
+        query = '{.status.conditions[?(@.type=="Established")].status}'
+        while cluster.kubectl("get", "crd", crd, "-o", f"jsonpath={query}", check=False).stdout != "True":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"CRD {crd} was not Established in {timeout}s")
+            time.sleep(0.2)
+
+
 def install(cluster: Cluster, home: Path) -> None:
     """CRDs, namespace, argocd-cm with the project's health checks merged in as documented, and what
     argocd-server would create."""
     # Server-side: the Application CRD is over the 256 KiB of client-side apply's annotation.
     cluster.kubectl("apply", "--server-side", "-k", str(home / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/applications.argoproj.io",
-        "crd/appprojects.argoproj.io",
-    )
+    _wait_established(cluster, "applications.argoproj.io", "appprojects.argoproj.io")
     cluster.kubectl("create", "namespace", NAMESPACE)
     cluster.kubectl("apply", "-f", "-", input=BASE_ARGOCD_CM)
     cluster.kubectl("-n", NAMESPACE, "patch", "configmap", "argocd-cm", "--patch-file", str(ARGOCD_CM))
