@@ -166,8 +166,11 @@ class ArgoCD:
         )
 
     def sync(self, name: str, initiated_by: str) -> None:
-        """What `argocd app sync` asks for: an operation on the Application, run by the controller."""
-        operation = {"operation": {"initiatedBy": {"username": initiated_by}, "sync": {"prune": True}}}
+        """What `argocd app sync` asks for: an operation on the Application, run by the controller. As the
+        CLI does, it carries the Application's sync options (an operation does not read them itself)."""
+        options = self.get(name)["spec"]["syncPolicy"].get("syncOptions", [])
+        sync = {"prune": True, "syncOptions": options}
+        operation = {"operation": {"initiatedBy": {"username": initiated_by}, "sync": sync}}
         self.cluster.kubectl(
             "patch", "-n", NAMESPACE, "application", name, "--type", "merge", "-p", json.dumps(operation)
         )

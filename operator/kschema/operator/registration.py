@@ -112,7 +112,7 @@ class Registered:
     compatibility: CompatibilityResult
     checked_against: tuple[int, ...]  # the version numbers the new one was checked against
     already_registered: bool
-    state_changed: bool = False  # spec.state or spec.sunset differed from the store's and was written
+    state_changed: bool = False  # a registered version's state or sunset changed to the spec's
     restored: bool = False  # the same content was registered before and soft-deleted: it is listed again
 
 
@@ -200,9 +200,12 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
                 sunset=spec.sunset,
             )
         )
-        state_changed = version.state is not spec.state or version.sunset != spec.sunset
-        if state_changed:
+        if version.state is not spec.state or version.sunset != spec.sunset:
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
+        before = existing.version if existing is not None and already else None
+        state_changed = before is not None and (
+            before.state is not spec.state or before.sunset != spec.sunset
+        )
     except StoreError as error:
         raise blocked_by_store(error) from error
     return Registered(version, parsed.fingerprint, result, against, already, state_changed, restored)
