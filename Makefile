@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm argocd demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane helm clients argocd demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL, redis) and the cached control-plane, helm and Argo CD binaries
-setup: $(STAMP) system-deps controlplane helm argocd
+## setup: Python environment, Debian packages (PostgreSQL, redis), the cached control-plane, helm and Argo CD
+## binaries and the client programs
+setup: $(STAMP) system-deps controlplane helm clients argocd
 
 system-deps:
 	bash dev/system-deps.sh
@@ -25,6 +26,11 @@ controlplane:
 helm:
 	bash dev/helm/build.sh >/dev/null
 
+## clients: the Go and Node Schema Registry client programs the suite drives against the read API
+clients:
+	bash dev/clients/build.sh all
+
+## argocd: Argo CD's application controller and repo server for the GitOps tests
 argocd:
 	bash dev/argocd/build.sh >/dev/null
 

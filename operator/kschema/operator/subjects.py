@@ -88,7 +88,7 @@ async def reconcile(
     namespace = namespace or ""  # both kinds are namespaced
     schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
     try:
-        spec = subject_from_body(body)
+        spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError as error:
         memo.note(Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error)
@@ -141,7 +141,7 @@ async def release(
     namespace = namespace or ""  # both kinds are namespaced
     schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
     try:
-        spec = subject_from_body(body)
+        spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError:
         return  # never registered anything
     target = ProjectionTarget(spec, str(meta.get("uid")))
