@@ -7,10 +7,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from tests.gitops.conftest import APP, NAMESPACE
 from tests.harness.argocd import ArgoCD, GitRepo
 
 KSCHEMA_KINDS = ("Subject", "Schema")
+
+
+def declared(repo: GitRepo) -> set[tuple[str, str]]:
+    """(kind, name) of every Subject and Schema in the repository's working copy."""
+    found = set()
+    for path in (repo.work / "contracts").rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") in KSCHEMA_KINDS:
+                found.add((str(doc["kind"]), str(doc["metadata"]["name"])))
+    return found
 
 
 def status(app: Mapping[str, Any]) -> dict[str, Any]:

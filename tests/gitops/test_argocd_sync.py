@@ -15,6 +15,7 @@ from tests.gitops.conftest import APP, Kschema
 from tests.gitops.steps import (
     KSCHEMA_KINDS,
     create,
+    declared,
     describe,
     live,
     push,
@@ -27,9 +28,6 @@ from tests.harness.argocd import RESYNC_SECONDS, ArgoCD, GitRepo
 
 pytestmark = pytest.mark.cluster
 
-# 6 Subjects and 9 Schemas in examples/, one Subject and two Schemas in tests/data/gitops.
-EXPECTED = 18
-
 
 def test_the_examples_sync_and_each_resource_shows_the_operators_ready_message_as_its_health(
     argocd: ArgoCD, kschema: Kschema, contracts: GitRepo
@@ -38,7 +36,7 @@ def test_the_examples_sync_and_each_resource_shows_the_operators_ready_message_a
 
     resources = {(r["kind"], r["name"]): r for r in status(app)["resources"] if r["kind"] in KSCHEMA_KINDS}
     objects = live(argocd)
-    assert len(objects) == EXPECTED
+    assert set(objects) == declared(contracts)
     assert set(resources) == set(objects)
     for key, obj in objects.items():
         health = resources[key]["health"]
@@ -148,7 +146,7 @@ def test_no_drift_over_several_comparisons(
     results = [
         r for r in status(app)["operationState"]["syncResult"]["resources"] if r["kind"] in KSCHEMA_KINDS
     ]
-    assert len(results) == EXPECTED
+    assert len(results) == len(declared(contracts))
     expected = "serverside-applied" if sync_options else "unchanged"
     assert {r["message"].rsplit(" ", 1)[-1] for r in results} == {expected}, results
 
