@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm clients apicurio demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane helm clients apicurio argocd demo demo-down test lint unit bench cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL), the cached control-plane and helm binaries, the
-## client programs, and Apicurio Registry (the third-party source registry of the import tests)
-setup: $(STAMP) system-deps controlplane helm clients apicurio
+## setup: Python environment, Debian packages (PostgreSQL, redis), the cached control-plane, helm and Argo CD
+## binaries, the client programs, and Apicurio Registry (the third-party source registry of the import tests)
+setup: $(STAMP) system-deps controlplane helm clients apicurio argocd
 
 system-deps:
 	bash dev/system-deps.sh
@@ -32,6 +32,10 @@ clients:
 
 apicurio:
 	bash dev/apicurio/setup.sh
+
+## argocd: Argo CD's application controller and repo server for the GitOps tests
+argocd:
+	bash dev/argocd/build.sh >/dev/null
 
 ## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
 lint: $(STAMP)

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.harness.apicurio",
+    "tests.harness.argocd",
     "tests.harness.cluster",
     "tests.harness.postgres",
     "tests.harness.stores",

@@ -4,6 +4,7 @@ API server: the examples turn Healthy, an incompatible version turns Degraded wi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,14 @@ def test_an_incompatible_version_is_degraded_with_the_operators_message(
     assert status == "Degraded"
     assert message == _ready_message(refused)
     assert "compatible" in message
+    # What the operator itself refuses is also a Warning Event on the resource, for `kubectl describe`.
+    deadline = time.monotonic() + 30
+    while f"Refused: {message}" not in (shown := _describe(cluster, namespace, "schema/orders-value-v3")):
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.5)
+    assert "Warning Refused" in shown
+
+
+def _describe(cluster: Cluster, namespace: str, what: str) -> str:
+    # kubectl describe folds long lines of the Events table; compare without the wrapping.
+    return " ".join(cluster.kubectl("describe", "-n", namespace, what).stdout.split())

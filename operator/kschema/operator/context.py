@@ -18,6 +18,7 @@ from kschema.compute import WorkerPool
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.configmaps import Projector
+from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked
 from kschema.operator.settings import OperatorSettings
@@ -92,6 +93,7 @@ class OperatorContext:
     store_reads: StoreReads = field(default_factory=StoreReads)
     _kube: Kube | None = None
     _projector: Projector | None = None
+    _events: EventRecorder | None = None
 
     @property
     def kube(self) -> Kube:
@@ -105,8 +107,18 @@ class OperatorContext:
             raise RuntimeError("the projector is created by the start-up handler")
         return self._projector
 
-    def attach(self, kube: Kube) -> None:
+    @property
+    def events(self) -> EventRecorder:
+        if self._events is None:
+            raise RuntimeError("the event recorder is created by the start-up handler")
+        return self._events
+
+    def note(self, note: Note) -> None:
+        self.events.record(note)
+
+    def attach(self, kube: Kube, instance: str) -> None:
         self._kube = kube
+        self._events = EventRecorder(kube, component="kschema-operator", instance=instance)
         self._projector = Projector(
             self.store,
             kube,
@@ -212,6 +224,11 @@ def register_kind(
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile")(reconcile)
     kopf.on.delete(*resource, registry=registry, id="release")(release)
+
+
+def object_ref(kind: str, body: kopf.Body) -> ObjectRef:
+    meta = body.meta
+    return ObjectRef(kind, str(meta.get("namespace") or ""), str(meta.get("name")), str(meta.get("uid")))
 
 
 def ready_of(status: Mapping[str, Any]) -> bool:

@@ -29,6 +29,7 @@ class SchemaEntry:
     name: str
     nudged_uid: str | None
     ready: bool
+    deleting: bool = False
 
 
 async def index_subject(
@@ -48,7 +49,8 @@ async def index_schema(
     if not isinstance(subject, str):
         return {}
     nudged = meta.annotations.get(SUBJECT_UID_ANNOTATION)
-    return {(namespace, subject): SchemaEntry(name, nudged, ready_of(status))}
+    deleting = bool(meta.get("deletionTimestamp"))
+    return {(namespace, subject): SchemaEntry(name, nudged, ready_of(status), deleting)}
 
 
 def subject_entry(index: kopf.Index[Any, Any], namespace: str, name: str) -> SubjectEntry | None:

@@ -7,10 +7,12 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import kopf
 from kubernetes_asyncio import client, config
 
 from kschema.model import GROUP, SCHEMA_PLURAL, SUBJECT_PLURAL, VERSION
+from kschema.operator.events import EventNotPosted
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -78,6 +80,21 @@ class Kube:
             {"metadata": {"annotations": annotations}},
             _content_type=MERGE_PATCH,
         )
+
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
+        try:
+            created = await self.core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]  # a dict is sent as is
+        except (client.ApiException, aiohttp.ClientError, TimeoutError) as error:
+            raise EventNotPosted(str(error)) from error
+        return str(created.metadata.name)
+
+    async def patch_event(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        try:
+            await self.core.patch_namespaced_event(  # type: ignore[call-arg]  # as above
+                name, namespace, body, _content_type=MERGE_PATCH
+            )
+        except (client.ApiException, aiohttp.ClientError, TimeoutError) as error:
+            raise EventNotPosted(str(error)) from error
 
     async def ensure_cluster_peering(self, name: str) -> None:
         """Creates the ClusterKopfPeering object replicas elect a leader through, when it is missing."""

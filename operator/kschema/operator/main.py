@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -36,7 +37,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
         legacy_key="last-handled-configuration",
         watched_annotations=(TRANSFER_ANNOTATION,),
     )
-    # Conditions carry the outcome; a Kubernetes Event per handler run would double the API writes.
+    # Conditions carry the outcome, and the operator posts its own Events (kschema.operator.events,
+    # aggregated); one more Event per handler run from kopf's log would double the API writes.
     configured.posting.level = logging.WARNING
     configured.watching.server_timeout = 300
     configured.watching.client_timeout = 330
@@ -50,6 +52,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     """A registry of our own (no module-level decorators, so two operators in one process never mix)."""
     registry = kopf.OperatorRegistry()
+    tasks: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     async def login(memo: OperatorContext, **_: Any) -> kopf.ConnectionInfo:
@@ -65,13 +68,18 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
                     await kube.ensure_namespaced_peering(namespace, settings.peering)
             else:
                 await kube.ensure_cluster_peering(settings.peering)
-        memo.attach(kube)
+        memo.attach(kube, instance=socket.gethostname())
+        tasks.append(asyncio.create_task(memo.events.run(), name="kschema events"))
         logger.info(
             "Started the operator namespaces=%s peering=%s", settings.namespaces or "*", settings.peering
         )
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: OperatorContext, **_: Any) -> None:
+        for task in tasks:  # the recorder posts what is still waiting on its way out
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await memo.kube.close()
         logger.info("Stopped the operator")
 

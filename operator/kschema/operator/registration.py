@@ -148,6 +148,8 @@ class Registered:
     checked_against: tuple[int, ...]  # the version numbers the new one was checked against
     already_registered: bool
     accepted_history: bool = False  # within the Subject's spec.acceptedHistory: not checked
+    state_changed: bool = False  # a registered version's state or sunset changed to the spec's
+    restored: bool = False  # the same content was registered before and soft-deleted: it is listed again
 
 
 async def _stored_text(store: RegistryStore, subject: SubjectRecord, version: SubjectVersion) -> SchemaText:
@@ -238,6 +240,7 @@ async def register_version(
             fingerprint, existing.schema.contract
         )
         accepted = accepted_through is not None and spec.version <= accepted_through
+        restored = already and existing is not None and existing.version.deleted
         earlier: list[tuple[SubjectVersion, Contract]] = []
         if already and existing is not None:
             # Checked when first registered; re-checking on every resume would parse whole histories.
@@ -275,6 +278,10 @@ async def register_version(
         )
         if version.state is not spec.state or version.sunset != spec.sunset:
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
+        before = existing.version if existing is not None and already else None
+        state_changed = before is not None and (
+            before.state is not spec.state or before.sunset != spec.sunset
+        )
     except StoreError as error:
         raise blocked_by_store(error) from error
     return Registered(
@@ -284,6 +291,8 @@ async def register_version(
         against,
         already,
         accepted and not already,
+        state_changed,
+        restored,
     )
 
 

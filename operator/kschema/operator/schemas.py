@@ -11,13 +11,24 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import GROUP, SCHEMA_PLURAL, VERSION, SchemaSpec, SpecError, schema_from_body
+from kschema.model import (
+    GROUP,
+    SCHEMA_KIND,
+    SCHEMA_PLURAL,
+    SUBJECT_KIND,
+    VERSION,
+    SchemaSpec,
+    SchemaState,
+    SpecError,
+    schema_from_body,
+)
 from kschema.operator.conditions import Condition
-from kschema.operator.configmaps import ProjectionTarget
+from kschema.operator.configmaps import Projection, ProjectionTarget
 from kschema.operator.context import (
     OperatorContext,
     api_blocked,
     fail,
+    object_ref,
     ready_of,
     refuse_invalid_spec,
     register_kind,
@@ -25,6 +36,7 @@ from kschema.operator.context import (
     retry_deletion_or_give_up,
     set_status,
 )
+from kschema.operator.events import Note, ObjectRef
 from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_schema, subject_entry
 from kschema.operator.registration import (
     Blocked,
@@ -81,6 +93,7 @@ async def reconcile(
     try:
         spec = schema_from_body(body)
     except SpecError as error:
+        memo.note(Note(object_ref(SCHEMA_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error, NOT_CHECKED)
     subject = subject_entry(subjects_by_name, namespace, spec.subject)
     if subject is None or subject.deleting or subject.spec is None:
@@ -94,6 +107,8 @@ async def reconcile(
         set_status(patch, body, [Condition("Ready", False, reason, message), NOT_CHECKED])
         return
     target = ProjectionTarget(subject.spec, subject.uid)
+    here = object_ref(SCHEMA_KIND, body)
+    subject_ref = ObjectRef(SUBJECT_KIND, namespace, subject.spec.resource_name, subject.uid)
     try:
         async with memo.subject_locks(subject.spec.name):
             memo.store_reads.read(namespace, name, subject.spec.name)
@@ -112,15 +127,70 @@ async def reconcile(
             fingerprint=registered.fingerprint,
             registrySubject=record.subject,
         )
+        for note in _registration_notes(here, subject_ref, registered, spec):
+            memo.note(note)
         await memo.projector.project(target)
     except client.ApiException as error:
         fail(api_blocked(error), retry, memo.settings)
     except Blocked as blocked:
         set_status(patch, body, _blocked_conditions(blocked))
+        if not blocked.temporary:
+            memo.note(Note(here, "Warning", "Refused", f"Refused: {blocked.message}", subject_ref))
         fail(blocked, retry, memo.settings)
     logger.debug(
         "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
     )
+
+
+def _registration_notes(
+    here: ObjectRef, subject: ObjectRef, registered: Registered, spec: SchemaSpec
+) -> list[Note]:
+    """The Events of a successful reconcile: a new version, a new state. Nothing when nothing changed."""
+    version = registered.version
+    of = f"version {version.version} of {version.subject}"
+    sunset = f"; Sunset {spec.sunset}" if spec.sunset and spec.state is SchemaState.DEPRECATED else ""
+    notes = []
+    state = "" if spec.state is SchemaState.ACTIVE else f" ({spec.state}{sunset})"
+    if not registered.already_registered:
+        notes.append(
+            Note(here, "Normal", "Registered", f"Registered {of} as ID {version.schema_id}{state}", subject)
+        )
+    elif registered.restored:
+        message = f"Restored {of} (deleted before) with its ID {version.schema_id}{state}"
+        notes.append(Note(here, "Normal", "Restored", message, subject))
+    elif registered.state_changed:
+        if spec.state is SchemaState.DEPRECATED:
+            reason, message = "Deprecated", f"Deprecated {of}{sunset}"
+        elif spec.state is SchemaState.ARCHIVED:
+            reason = "Archived"
+            message = f"Archived {of}: hidden from listings, ID {version.schema_id} still resolves"
+        else:
+            reason, message = "StateChanged", f"{of[0].upper()}{of[1:]} is now {spec.state}"
+        notes.append(Note(here, "Normal", reason, message, subject))
+    return notes
+
+
+def _deleted_note(
+    where: ObjectRef,
+    registry_subject: str,
+    spec: SchemaSpec,
+    schema_id: object,
+    projection: Projection | None,
+) -> Note:
+    """What the deletion did, and what clients asking for the latest version get now (a Warning when
+    that changed, as the webhook warns on DELETE)."""
+    message = f"Soft-deleted version {spec.version} of {registry_subject}"
+    if isinstance(schema_id, int):
+        message += f"; ID {schema_id} still resolves"
+    if projection is None:
+        return Note(where, "Normal", "VersionDeleted", message)
+    latest = projection.latest_version
+    if latest is None:
+        return Note(where, "Warning", "VersionDeleted", message + "; no version is left to serve as latest")
+    if latest < spec.version and spec.state in (SchemaState.ACTIVE, SchemaState.DEPRECATED):
+        message += f"; clients asking for the latest version now get version {latest}"
+        return Note(where, "Warning", "VersionDeleted", message)
+    return Note(where, "Normal", "VersionDeleted", message)
 
 
 def _registered_message(registered: Registered, spec: SchemaSpec) -> str:
@@ -156,17 +226,24 @@ async def release(
     registry_subject = registry_subject or status.get("registrySubject")
     if not isinstance(registry_subject, str):
         return
+    projection: Projection | None = None
     try:
         async with memo.subject_locks(registry_subject):
             await soft_delete_version(memo.store, registry_subject, spec.version)
         if subject is not None and subject.spec is not None and not subject.deleting:
-            await memo.projector.project(ProjectionTarget(subject.spec, subject.uid))
+            projection = await memo.projector.project(ProjectionTarget(subject.spec, subject.uid))
     except client.ApiException as error:
         retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
         return
     except Blocked as blocked:
         release_refused(blocked, "version", retry, runtime, memo.settings, namespace, name)
         return
+    # On the Subject when it stays: a pruned Schema is gone from `kubectl describe` and from Argo CD's
+    # resource view, and the webhook's warnings on DELETE reach kubectl users only.
+    where = object_ref(SCHEMA_KIND, body)
+    if subject is not None and subject.spec is not None and not subject.deleting:
+        where = ObjectRef(SUBJECT_KIND, namespace, subject.spec.resource_name, subject.uid)
+    memo.note(_deleted_note(where, registry_subject, spec, status.get("id"), projection))
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 

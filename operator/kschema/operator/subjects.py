@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client
 
-from kschema.model import SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
+from kschema.model import SUBJECT_KIND, SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
 from kschema.operator.context import (
@@ -18,14 +18,17 @@ from kschema.operator.context import (
     OperatorContext,
     api_blocked,
     fail,
+    object_ref,
     refuse_invalid_spec,
     register_kind,
     release_refused,
     retry_deletion_or_give_up,
     set_status,
 )
+from kschema.operator.events import Note, ObjectRef
 from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_subject, schema_entries
-from kschema.operator.registration import Blocked, soft_delete_subject, upsert_subject
+from kschema.operator.registration import Blocked, blocked_by_store, soft_delete_subject, upsert_subject
+from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +63,14 @@ async def nudge_schemas(
 
 
 def _ready_message(spec: SubjectSpec, projection: Projection | None) -> str:
+    """No version count here: Schemas registered after this reconcile change it without a new Subject
+    reconcile, and a stale count would show as the health message in Argo CD. `status.versionCount` and
+    `status.latestVersion` (the printer columns) are kept current by every projection instead."""
     if projection is None:
         return f"subject {spec.name!r} is registered; projection is disabled"
     return (
-        f"subject {spec.name!r} is registered; {projection.version_count} versions, "
-        f"projected into ConfigMap {spec.config_map_name}"
+        f"subject {spec.name!r} is registered; "
+        f"its versions are projected into ConfigMap {spec.config_map_name}"
     )
 
 
@@ -84,6 +90,7 @@ async def reconcile(
     try:
         spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError as error:
+        memo.note(Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error)
     target = ProjectionTarget(spec, str(meta.get("uid")))
     try:
@@ -105,6 +112,10 @@ async def reconcile(
         set_status(
             patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
         )
+        if not blocked.temporary:
+            memo.note(
+                Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
+            )
         fail(blocked, retry, memo.settings)
     set_status(
         patch,
@@ -137,6 +148,7 @@ async def release(
     target = ProjectionTarget(spec, str(meta.get("uid")))
     try:
         async with memo.subject_locks(spec.name):
+            ids = await _live_ids(memo, spec.name)
             await soft_delete_subject(memo.store, spec.name, spec.namespace)
         await memo.projector.remove(target)
         await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
@@ -148,7 +160,36 @@ async def release(
         if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
             await memo.projector.remove(target)
         return
+    staying = [e.name for e in schema_entries(schemas_by_subject, namespace, name) if not e.deleting]
+    memo.note(_deleted_note(object_ref(SUBJECT_KIND, body), spec.name, ids, staying))
     logger.info("Deleted Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
+
+
+async def _live_ids(memo: OperatorContext, subject: str) -> list[int]:
+    try:
+        # Deleted versions too: Argo CD may prune the Schemas first, and their IDs resolve all the same.
+        return [v.schema_id for v in await memo.store.list_versions(subject, include_deleted=True)]
+    except StoreError as error:
+        raise blocked_by_store(error) from error
+
+
+def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[str]) -> Note:
+    shown = ", ".join(str(i) for i in ids[:10]) + (", …" if len(ids) > 10 else "")
+    message = f"Subject {subject!r} soft-deleted; " + (
+        f"ID{'s' if len(ids) > 1 else ''} {shown} still resolve{'' if len(ids) > 1 else 's'}"
+        if ids
+        else "it had no versions"
+    )
+    if not staying:
+        return Note(where, "Normal", "SubjectDeleted", message)
+    names = ", ".join(staying[:5]) + (" …" if len(staying) > 5 else "")
+    return Note(
+        where,
+        "Warning",
+        "SubjectDeleted",
+        f"{message}; {len(staying)} Schema(s) still refer to it and report Ready=False "
+        f"until deleted: {names}",
+    )
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
