@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm demo demo-down test lint unit bench cluster-up cluster-down clean
+.PHONY: setup system-deps controlplane node certmanager helm image demo demo-fast demo-down test lint unit bench cluster-up cluster-down node-up node-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL) and the cached control-plane and helm binaries
-setup: $(STAMP) system-deps controlplane helm
+## setup: Python environment, Debian packages and the cached control-plane, node, cert-manager and helm binaries
+setup: $(STAMP) system-deps controlplane node certmanager helm
 
 system-deps:
 	bash dev/system-deps.sh
@@ -24,6 +24,16 @@ controlplane:
 
 helm:
 	bash dev/helm/build.sh >/dev/null
+
+node: controlplane
+	bash dev/node/build.sh >/dev/null
+
+certmanager:
+	bash dev/certmanager/build.sh >/dev/null
+
+## image: the project's image built by a dockerd of its own (base from debootstrap), loaded into a running node
+image: $(STAMP) system-deps
+	$(BIN)/python -m kschema.devcluster.image
 
 ## lint: ruff, mypy --strict, import-linter layering contracts, hadolint
 lint: $(STAMP)
@@ -55,6 +65,13 @@ cluster-up: setup
 	$(BIN)/kschema dev up
 
 cluster-down: $(STAMP)
+	$(BIN)/kschema dev down
+
+## node-up: a one-node cluster that runs pods (root): containerd, kubelet, kube-proxy, scheduler, CoreDNS
+node-up: setup
+	$(BIN)/kschema dev up --node
+
+node-down: $(STAMP)
 	$(BIN)/kschema dev down
 
 clean:

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test harness and the demo need, when they are missing:
 # PostgreSQL (server binaries for the throwaway test cluster) and kubectl's fallback, Go (to build the
-# control plane). Runs as root (CI and the dev machines) or through sudo.
+# control plane), and for the local node: containerd, runc, the CNI plugins, conntrack, iptables, and
+# docker.io + debootstrap to build the image with no registry. Runs as root (CI and the dev machines) or
+# through sudo. Debian's docker.io and containerd packages start no daemon here (no systemd); the harness
+# starts and stops its own.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v go >/dev/null || need+=(golang-go)
 command -v openssl >/dev/null || need+=(openssl)
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v iptables >/dev/null || need+=(iptables)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

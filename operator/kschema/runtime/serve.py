@@ -16,6 +16,7 @@ from kschema.api.app import create_app as create_api_app
 from kschema.api.settings import ApiSettings
 from kschema.operator.main import run_operator
 from kschema.runtime.config import RuntimeConfig
+from kschema.runtime.tempdir import warn_if_temp_dir_unexpected
 from kschema.store.base import RegistryStore
 from kschema.store.factory import open_store
 from kschema.webhook import run_webhook
@@ -40,6 +41,7 @@ async def serve(config: RuntimeConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    warn_if_temp_dir_unexpected()
     store = await open_store(config.store_url)
     logger.info("Opened the registry store components=%s", ",".join(config.components))
     try:

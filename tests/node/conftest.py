@@ -1,0 +1,66 @@
+"""Fixtures of the node tests: one real node per session (containerd, kubelet, kube-proxy, CoreDNS), the
+project's image built by dockerd and loaded into it, cert-manager, helm, and the chart installed once per
+topology with many checks against each install. The host is checked to be as it was after tear-down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kschema.devcluster import hoststate
+from kschema.devcluster.node import BRIDGE, Node, missing_prerequisites
+from tests.node.images import Images, build_images
+from tests.node.kube import Kube
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def images() -> Images:
+    """kschema:dev, a rebuilt tag of it, and the test client image, built by a dockerd started for it."""
+    return build_images()
+
+
+@pytest.fixture(scope="session")
+def node(images: Images) -> Iterator[Node]:
+    missing = missing_prerequisites()
+    assert not missing, f"the node tests need: {', '.join(missing)} (dev/system-deps.sh installs them)"
+    before = hoststate.snapshot()
+    node = Node()
+    node.start()
+    try:
+        for archive in images.archives():
+            node.load_image(archive)
+        yield node
+    finally:
+        node.stop()
+        left = hoststate.leftovers(before, bridge=BRIDGE)
+        assert not left, f"the node left host state behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def kube(node: Node) -> Kube:
+    return Kube(node)
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "dev" / "helm" / "build.sh")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"building helm failed:\n{done.stderr[-4000:]}"
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The node is host-wide (one per machine): KSCHEMA_NODE_TESTS=0 leaves these tests out on machines that
+    # cannot or must not run one.
+    if os.environ.get("KSCHEMA_NODE_TESTS", "1") == "0":
+        skip = pytest.mark.skip(reason="KSCHEMA_NODE_TESTS=0")
+        for item in items:
+            if "tests/node/" in str(item.fspath):
+                item.add_marker(skip)
