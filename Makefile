@@ -54,11 +54,16 @@ unit: $(STAMP)
 bench: setup
 	$(BIN)/python -m bench
 
-## demo: control plane up, kschema running, examples applied, lookups shown
-demo: $(STAMP) system-deps controlplane
+## demo: a one-node cluster (root), the image built and loaded, the chart installed, examples applied, a lookup from a pod
+demo: $(STAMP) system-deps controlplane node certmanager helm
+	$(BIN)/python dev/demo_node.py
+
+## demo-fast: the same story with loose processes beside a control plane, no node (no root needed)
+demo-fast: $(STAMP) system-deps controlplane
 	$(BIN)/python dev/demo.py
 
 demo-down: $(STAMP)
+	$(BIN)/python dev/demo_node.py down
 	$(BIN)/python dev/demo.py down
 
 cluster-up: setup

@@ -1,8 +1,8 @@
 """The local demo: a real control plane, kschema running against it, the examples applied, lookups
 through the read API, and an incompatible change refused by the admission webhook.
 
-    make demo              # shows everything, then stops cleanly
-    make demo KEEP=1       # leaves the control plane and kschema running, with instructions
+    make demo-fast         # shows everything, then stops cleanly (`make demo` runs it on a real node)
+    make demo-fast KEEP=1  # leaves the control plane and kschema running, with instructions
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ topology with many checks against each install. The host is checked to be as it 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kschema.devcluster import hoststate
+from kschema.devcluster import certmanager, hoststate
 from kschema.devcluster.node import BRIDGE, Node, missing_prerequisites
 from tests.node.images import Images, build_images
 from tests.node.kube import Kube
@@ -54,6 +55,29 @@ def helm_binary() -> Path:
     )
     assert done.returncode == 0, f"building helm failed:\n{done.stderr[-4000:]}"
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def cert_manager(node: Node) -> None:
+    """cert-manager's controller and cainjector beside the node (stopped with it), with its CRDs."""
+    certmanager.start(node)
+
+
+# The Prometheus Operator release whose ServiceMonitor CRD the chart's `metrics.serviceMonitor` targets; the
+# CRD comes from its module on the Go module proxy.
+PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.80.1"
+
+
+@pytest.fixture(scope="session")
+def service_monitor_crd(node: Node) -> None:
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", PROMETHEUS_OPERATOR],
+        capture_output=True, text=True, check=False, env={**os.environ, "GOFLAGS": "-mod=mod"}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folder = Path(json.loads(done.stdout)["Dir"]) / "example" / "prometheus-operator-crd"
+    node.kubectl("apply", "--server-side", "-f", str(folder / "monitoring.coreos.com_servicemonitors.yaml"))
+    node.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

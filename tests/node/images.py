@@ -9,22 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kschema.devcluster import image
+from tests.node import postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KSCHEMA = "kschema:dev"
 # The same build with one more label: a new image ID, as a rebuilt release would have, for `helm upgrade`.
 KSCHEMA_REBUILT = "kschema:dev-rebuilt"
 CLIENT = "kschema.local/test-client:1"
+POSTGRES = postgres.IMAGE
 
 
 @dataclass(frozen=True)
 class Images:
     kschema: Path  # both kschema tags
     client: Path
+    postgres: Path
     seconds: float
 
     def archives(self) -> tuple[Path, ...]:
-        return (self.kschema, self.client)
+        return (self.kschema, self.client, self.postgres)
 
 
 def build_images() -> Images:
@@ -35,6 +38,8 @@ def build_images() -> Images:
         shutil.copy(REPO_ROOT / "constraints.txt", context)
         shutil.copy(Path(__file__).parent / "client" / "Dockerfile", context)
         image.build(daemon, CLIENT, context=Path(context))
+        image.build(daemon, POSTGRES, context=Path(__file__).parent / "postgres")
         kschema = image.save(daemon, KSCHEMA, KSCHEMA_REBUILT)
         client = image.save(daemon, CLIENT)
-    return Images(kschema=kschema, client=client, seconds=time.monotonic() - started)
+        pg = image.save(daemon, POSTGRES)
+    return Images(kschema=kschema, client=client, postgres=pg, seconds=time.monotonic() - started)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kschema.devcluster.node import Node
-from tests.node import certmanager
 from tests.node.images import CLIENT, KSCHEMA_REBUILT
 from tests.node.kube import Kube, eventually
 from tests.node.release import Release
@@ -23,12 +21,6 @@ EXAMPLES = REPO_ROOT / "examples"
 NAMESPACE = "kschema-system"
 APPS = "apps"  # where the examples' Subjects and Schemas live
 CLIENTS = "clients"  # workloads in another namespace than the registry's
-
-
-@pytest.fixture(scope="module")
-def cert_manager(node: Node) -> Iterator[None]:
-    with certmanager.running(node, certmanager.build(), node.directory):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,18 @@ def test_the_cli_exits_2_with_the_message_on_bad_configuration(capsys: pytest.Ca
 
     assert main(["api", "--api-port", "0"]) == 2
     assert "--api-port (KSCHEMA_API_PORT) must be between 1 and 65535, got 0" in capsys.readouterr().err
+
+
+def test_a_random_priority_differs_between_replicas() -> None:
+    # kopf pauses every replica sharing the highest priority, so the replicas of one Deployment draw theirs.
+    drawn = {
+        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "random"}).operator.priority for _ in range(20)
+    }
+
+    assert len(drawn) == 20
+    assert all(0 < p < 2**31 for p in drawn)
+
+
+def test_a_priority_that_is_neither_a_number_nor_random_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--priority \(KSCHEMA_PRIORITY\) must be an integer"):
+        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "randomly"})

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kschema.devcluster import hoststate
 from kschema.devcluster.controlplane import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ _SLIM_EXCLUDES = (
     "./usr/share/locale/*",
     "./usr/share/doc/*",
     "./var/log/*",
+    "./proc/*",
+    "./sys/*",
 )
 _HOST_PATHS = ("/run/containerd", "/var/run/docker.sock", "/run/docker")
 
@@ -223,6 +226,8 @@ def build_base(daemon: Docker) -> None:
         if imported.returncode != 0 or tar.returncode != 0:
             raise ImageError(f"importing the base failed:\n{imported.stderr}")
     finally:
+        # debootstrap mounts /proc and /sys in the tree while it works; a failed run leaves them mounted.
+        hoststate.unmount_under(rootfs)
         shutil.rmtree(rootfs, ignore_errors=True)
     logger.info("Built the base image %s seconds=%.0f", BASE_IMAGE, time.monotonic() - started)
 

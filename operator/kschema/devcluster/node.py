@@ -307,6 +307,16 @@ class Node:
             time.sleep(0.5)
         raise NodeError(f"the node did not become Ready in time:\n{self._tail('kubelet')}")
 
+    @property
+    def address(self) -> str:
+        return NODE_ADDRESS
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        """Starts a host process that belongs to the node (cert-manager, ...): stopped, by pid, before the
+        node itself."""
+        self._spawn(name, argv)
+        self._save()
+
     def _spawn(self, name: str, argv: list[str]) -> None:
         with (self.directory / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
@@ -424,7 +434,7 @@ def stop_node(directory: Path = DEFAULT_NODE_DIR, *, remove: bool = True) -> boo
     kubeconfig = state["kubeconfig"]
     if "kubelet" in pids and _alive(pids["kubelet"]) and "kube-apiserver" in cp_pids:
         _drain(kubeconfig)
-    for name in ("provisioner", "kube-proxy", "kubelet"):
+    for name in [n for n in pids if n not in _NODE_PROCESSES] + ["provisioner", "kube-proxy", "kubelet"]:
         if name in pids:
             _terminate(pids[name])
     node_bin = os.environ.get("KSCHEMA_NODE_BIN") or str(
