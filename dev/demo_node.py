@@ -46,7 +46,9 @@ def step(text: str) -> None:
 
 
 def helm() -> str:
-    done = subprocess.run(["bash", str(REPO / "dev" / "helm" / "build.sh")], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["bash", str(REPO / "dev" / "helm" / "build.sh")], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -88,7 +90,10 @@ def main() -> int:
             capture_output=True, text=True, check=False, env=node.env(),
         )  # fmt: skip
         if done.returncode != 0:
-            raise SystemExit(f"helm install failed:\n{done.stderr}\n{run(node, '-n', NAMESPACE, 'get', 'all', check=False)}")
+            raise SystemExit(
+                f"helm install failed:\n{done.stderr}\n"
+                + run(node, "-n", NAMESPACE, "get", "all", check=False)
+            )
         say(run(node, "-n", NAMESPACE, "get", "pods,svc,pvc"))
 
         step(f"Applying examples/ in namespace {APPS} (admitted by the webhook through its Service)")
@@ -105,7 +110,15 @@ def main() -> int:
         run(node, "create", "namespace", "lookup")
         run(node, "-n", "lookup", "run", "lookup", "--image=kschema:dev", "--image-pull-policy=Never",
             "--restart=Never", "--command", "--", "python", "-c", LOOKUP)  # fmt: skip
-        run(node, "-n", "lookup", "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/lookup", "--timeout=120s")
+        run(
+            node,
+            "-n",
+            "lookup",
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "pod/lookup",
+            "--timeout=120s",
+        )
         say(run(node, "-n", "lookup", "logs", "lookup"))
         say(f"\n(demo took {time.monotonic() - started:.0f}s)")
         if keep:

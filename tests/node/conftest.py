@@ -77,7 +77,9 @@ def service_monitor_crd(node: Node) -> None:
     assert done.returncode == 0, done.stderr
     folder = Path(json.loads(done.stdout)["Dir"]) / "example" / "prometheus-operator-crd"
     node.kubectl("apply", "--server-side", "-f", str(folder / "monitoring.coreos.com_servicemonitors.yaml"))
-    node.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s")
+    node.kubectl(
+        "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -35,7 +35,9 @@ class Kube:
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
         return self.node.kubectl(*args, input=input, check=False, timeout=timeout)
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 180) -> str:
@@ -50,7 +52,9 @@ class Kube:
         args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
         return self(*args, input=yaml.safe_dump_all(documents))
 
-    def wait_pod_ready(self, namespace: str, selector: str, *, count: int = 1, timeout: float = 240) -> list[str]:
+    def wait_pod_ready(
+        self, namespace: str, selector: str, *, count: int = 1, timeout: float = 240
+    ) -> list[str]:
         def ready() -> list[str] | None:
             pods = self.json("-n", namespace, "get", "pods", "-l", selector)["items"]
             names = [
@@ -58,12 +62,15 @@ class Kube:
                 for p in pods
                 if p["metadata"].get("deletionTimestamp") is None
                 and any(
-                    c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in p.get("status", {}).get("conditions", [])
                 )
             ]
             return names if len(names) >= count else None
 
         return eventually(ready, timeout=timeout, what=f"{count} Ready pod(s) {selector} in {namespace}")
 
-    def exec(self, namespace: str, pod: str, *command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, namespace: str, pod: str, *command: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return self.run("-n", namespace, "exec", pod, "--", *command, timeout=timeout)

@@ -12,7 +12,8 @@ PASSWORD = "kschema-node-test"
 START = """set -eu
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf '%s\\n' "$PASSWORD" > /tmp/pw
-  initdb --username=kschema --pwfile=/tmp/pw --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA" >/dev/null
+  initdb --username=kschema --pwfile=/tmp/pw --auth-local=trust --auth-host=scram-sha-256 \\
+    -D "$PGDATA" >/dev/null
   rm /tmp/pw
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
 fi

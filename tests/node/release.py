@@ -24,7 +24,11 @@ NODE_VALUES: dict[str, Any] = {
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        out[key] = merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        out[key] = (
+            merge(out[key], value)
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+            else value
+        )
     return out
 
 
@@ -33,14 +37,18 @@ class Release:
         self.binary, self.kube, self.name, self.namespace, self._work = helm, kube, name, namespace, work
         self._count = 0
 
-    def helm(self, *args: str, values: Mapping[str, Any] | None = None, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    def helm(
+        self, *args: str, values: Mapping[str, Any] | None = None, timeout: float = 400
+    ) -> subprocess.CompletedProcess[str]:
         argv = [str(self.binary), *args, "--namespace", self.namespace]
         if values is not None:
             self._count += 1
             path = self._work / f"{self.name}-values-{self._count}.yaml"
             path.write_text(yaml.safe_dump(merge(NODE_VALUES, values)))
             argv += ["--values", str(path)]
-        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=self.kube.node.env())
+        return subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=timeout, env=self.kube.node.env()
+        )
 
     def install(self, values: Mapping[str, Any], *, upgrade: bool = False) -> str:
         action = ["upgrade", "--install"] if upgrade else ["install", "--create-namespace"]
@@ -50,7 +58,8 @@ class Release:
 
     def diagnose(self) -> str:
         pods = self.kube.run("-n", self.namespace, "get", "pods,pvc,events", "-o", "wide").stdout
-        logs = self.kube.run("-n", self.namespace, "logs", "-l", "app.kubernetes.io/name=kschema", "--tail=40",
+        logs = self.kube.run("-n", self.namespace, "logs", "-l", "app.kubernetes.io/name=kschema",
+                             "--tail=40",
                              "--all-containers", "--prefix").stdout  # fmt: skip
         return f"{pods}\n{logs}"
 

@@ -18,6 +18,10 @@ from tests.node.images import CLIENT
 from tests.node.kube import Kube, eventually
 from tests.node.release import Release
 
+# The first test of a session also waits for the images, the node and cert-manager (cold: minutes).
+pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 NAMESPACE = "kschema-system"
@@ -79,7 +83,9 @@ def apply(kube: Kube, *folders: str, dry_run: bool = False) -> Any:
     return kube.run(*args, *(["--dry-run=server"] if dry_run else []))
 
 
-def test_every_component_is_ready_with_its_replicas_and_helm_test_passes(release: Release, kube: Kube) -> None:
+def test_every_component_is_ready_with_its_replicas_and_helm_test_passes(
+    release: Release, kube: Kube
+) -> None:
     for component, count in (("operator", 2), ("webhook", 2), ("api", 2)):
         kube.wait_pod_ready(NAMESPACE, f"app.kubernetes.io/component={component}", count=count)
     budgets = {p["metadata"]["name"]: p for p in kube.json("-n", NAMESPACE, "get", "pdb")["items"]}
@@ -96,14 +102,19 @@ def test_examples_are_served_by_every_api_replica(release: Release, kube: Kube) 
     assert done.returncode == 0, done.stderr
     kube("-n", APPS, "wait", "--for=condition=Ready", "subjects,schemas", "--all", "--timeout=120s")
 
-    endpoints = kube.json("-n", NAMESPACE, "get", "endpointslices", "-l", "kubernetes.io/service-name=kschema")
+    endpoints = kube.json(
+        "-n", NAMESPACE, "get", "endpointslices", "-l", "kubernetes.io/service-name=kschema"
+    )
     addresses = [a for s in endpoints["items"] for e in s["endpoints"] for a in e["addresses"]]
     assert len(addresses) == 2
     for address in addresses:
         url = f"http://{address}:8081/subjects"
         code = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
-        eventually(lambda code=code: len(json.loads(client_python(kube, code))) == 6, timeout=60,
-                   what=f"6 subjects from {address}")  # fmt: skip
+
+        def six(code: str = code) -> bool:
+            return len(json.loads(client_python(kube, code))) == 6
+
+        eventually(six, timeout=60, what=f"6 subjects from {address}")
 
 
 def test_one_operator_works_and_the_other_stands_by(release: Release, kube: Kube) -> None:
@@ -153,7 +164,11 @@ def test_deleting_a_webhook_pod_during_a_stream_of_applies_loses_no_decision(
 def test_with_every_webhook_pod_gone_applies_are_refused_never_admitted(release: Release, kube: Kube) -> None:
     kube("-n", NAMESPACE, "scale", "deployment", "kschema-webhook", "--replicas=0")
     eventually(
-        lambda: not kube.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=webhook")["items"],
+        lambda: (
+            not kube.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=webhook")[
+                "items"
+            ]
+        ),
         timeout=120,
         what="every webhook pod gone",
     )
@@ -168,16 +183,20 @@ def test_with_every_webhook_pod_gone_applies_are_refused_never_admitted(release:
         kube.wait_pod_ready(NAMESPACE, "app.kubernetes.io/component=webhook", count=2)
 
 
-def test_the_service_monitor_targets_are_scraped_from_inside_the_cluster(release: Release, kube: Kube) -> None:
+def test_the_service_monitor_targets_are_scraped_from_inside_the_cluster(
+    release: Release, kube: Kube
+) -> None:
     monitor = kube.json("-n", NAMESPACE, "get", "servicemonitor", "kschema")
     [endpoint] = monitor["spec"]["endpoints"]
     selector = ",".join(f"{k}={v}" for k, v in monitor["spec"]["selector"]["matchLabels"].items())
     services = kube.json("-n", NAMESPACE, "get", "services", "-l", selector)["items"]
     assert [s["metadata"]["name"] for s in services] == ["kschema"]
     port = next(p for p in services[0]["spec"]["ports"] if p["name"] == endpoint["port"])
+    # The Service's named targetPort `http` is the containers' 8081.
+    container_port = port["targetPort"] if isinstance(port["targetPort"], int) else 8081
     slices = kube.json("-n", NAMESPACE, "get", "endpointslices", "-l", "kubernetes.io/service-name=kschema")
     targets = [
-        f"http://{address}:{port['targetPort'] if isinstance(port['targetPort'], int) else 8081}{endpoint['path']}"
+        f"http://{address}:{container_port}{endpoint['path']}"
         for s in slices["items"]
         for e in s["endpoints"]
         for address in e["addresses"]
@@ -186,6 +205,8 @@ def test_the_service_monitor_targets_are_scraped_from_inside_the_cluster(release
 
     for target in targets:
         text = client_python(
-            kube, f"import urllib.request; print(urllib.request.urlopen({target!r}, timeout=10).read().decode())"
+            kube,
+            f"import urllib.request; print(urllib.request.urlopen({target!r}, timeout=10).read().decode())",
         )
-        assert "# TYPE" in text and "kschema_" in text, text[:500]
+        assert "# TYPE" in text, text[:500]
+        assert "kschema_" in text, text[:500]

@@ -16,6 +16,10 @@ from tests.node.images import CLIENT, KSCHEMA_REBUILT
 from tests.node.kube import Kube, eventually
 from tests.node.release import Release
 
+# The first test of a session also waits for the images, the node and cert-manager (cold: minutes).
+pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 NAMESPACE = "kschema-system"
@@ -62,7 +66,8 @@ def apply_examples(kube: Kube, *folders: str, dry_run: bool = False) -> Any:
 def test_every_pod_is_ready_and_helm_test_passes(release: Release, kube: Kube) -> None:
     kube.wait_pod_ready(NAMESPACE, "app.kubernetes.io/instance=kschema")
     pvc = kube.json("-n", NAMESPACE, "get", "pvc", "kschema-data")
-    assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["storageClassName"] == "local-path"
+    assert pvc["status"]["phase"] == "Bound"
+    assert pvc["spec"]["storageClassName"] == "local-path"
 
     done = release.helm("test", "kschema", "--timeout=120s", "--logs")
 
@@ -70,7 +75,9 @@ def test_every_pod_is_ready_and_helm_test_passes(release: Release, kube: Kube) -
     assert "/readyz 200" in done.stdout
 
 
-def test_cert_manager_issued_the_webhook_certificate_and_injected_its_ca(release: Release, kube: Kube) -> None:
+def test_cert_manager_issued_the_webhook_certificate_and_injected_its_ca(
+    release: Release, kube: Kube
+) -> None:
     kube("-n", NAMESPACE, "wait", "--for=condition=Ready", "certificate", "--all", "--timeout=60s")
     secret = kube.json("-n", NAMESPACE, "get", "secret", "kschema-webhook-tls")
     configuration = kube.json("get", "validatingwebhookconfiguration", "kschema-webhook")
@@ -100,7 +107,7 @@ def test_examples_are_admitted_through_the_webhook_service_and_served(release: R
     )
     kube.wait_pod_ready(CLIENTS, "app=client", timeout=120)
     subjects = eventually(
-        lambda: (s := json.loads(client_get(kube, f"{release.api_url}/subjects"))) if len(s) == 6 else None,
+        lambda: s if len(s := json.loads(client_get(kube, f"{release.api_url}/subjects"))) == 6 else None,
         timeout=60,
         what="6 subjects served",
     )
@@ -138,7 +145,11 @@ def _subject_with_projection(version: int, fields: list[dict[str, Any]]) -> list
             "apiVersion": "kschema.io/v1alpha1",
             "kind": "Subject",
             "metadata": {"name": "it-events", "namespace": APPS},
-            "spec": {"format": "AVRO", "compatibility": "BACKWARD", "projection": {"configMapName": "it-events"}},
+            "spec": {
+                "format": "AVRO",
+                "compatibility": "BACKWARD",
+                "projection": {"configMapName": "it-events"},
+            },
         },
         {
             "apiVersion": "kschema.io/v1alpha1",
@@ -193,7 +204,9 @@ def test_deleting_the_registry_pod_loses_nothing(release: Release, kube: Kube) -
 
     [new] = kube.wait_pod_ready(NAMESPACE, "app.kubernetes.io/component=registry")
     assert new != old
-    assert eventually(lambda: ids(release, kube) == before or None, timeout=60, what="the same IDs after a restart")
+    assert eventually(
+        lambda: ids(release, kube) == before or None, timeout=60, what="the same IDs after a restart"
+    )
 
 
 def test_helm_upgrade_to_a_rebuilt_image_keeps_every_id_and_admits_a_valid_change(
@@ -207,8 +220,11 @@ def test_helm_upgrade_to_a_rebuilt_image_keeps_every_id_and_admits_a_valid_chang
     pods = kube.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=registry")["items"]
     assert [p["spec"]["containers"][0]["image"] for p in pods] == [f"kschema:{tag}"]
     assert ids(release, kube) == before
-    v3_fields = [{"name": "id", "type": "string"}, {"name": "note", "type": "string", "default": ""},
-                 {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []}]  # fmt: skip
+    v3_fields: list[dict[str, Any]] = [
+        {"name": "id", "type": "string"},
+        {"name": "note", "type": "string", "default": ""},
+        {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []},
+    ]
     kube.apply(*_subject_with_projection(3, v3_fields))
     kube("-n", APPS, "wait", "--for=condition=Ready", "schema/it-events-v3", "--timeout=60s")
 
@@ -218,7 +234,8 @@ def test_helm_uninstall_keeps_the_crds_and_the_resources(release: Release, kube:
     assert done.returncode == 0, done.stderr
 
     crds = kube("get", "crd", "-o", "name")
-    assert "subjects.kschema.io" in crds and "schemas.kschema.io" in crds
+    assert "subjects.kschema.io" in crds
+    assert "schemas.kschema.io" in crds
     assert len(kube.json("-n", APPS, "get", "schemas")["items"]) >= 12
     assert kube.run("get", "validatingwebhookconfiguration", "kschema-webhook").returncode != 0
 
@@ -243,7 +260,8 @@ def test_the_existing_secret_tls_path_serves_the_webhook(release: Release, kube:
     assert all(w["clientConfig"]["caBundle"] == ca for w in configuration["webhooks"])
     assert kube.run("-n", NAMESPACE, "get", "certificates").stdout.strip() == ""
     refused = apply_examples(kube, "incompatible")
-    assert refused.returncode != 0 and "BACKWARD" in refused.stderr, refused.stderr
+    assert refused.returncode != 0
+    assert "BACKWARD" in refused.stderr, refused.stderr
     kube.wait_pod_ready(NAMESPACE, "app.kubernetes.io/instance=kschema")
     assert release.helm("test", "kschema", "--timeout=120s").returncode == 0
     done = release.helm("uninstall", "kschema", "--wait", "--timeout=120s")

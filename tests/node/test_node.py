@@ -7,8 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.node.images import CLIENT
 from tests.node.kube import Kube, eventually
+
+# The first test of a session also waits for the images, the node and cert-manager (cold: minutes).
+pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
+
 
 NS = "node-check"
 
@@ -17,7 +23,8 @@ import json, socket, ssl, urllib.request
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 token = open(sa + "/token").read()
 context = ssl.create_default_context(cafile=sa + "/ca.crt")
-request = urllib.request.Request("https://kubernetes.default.svc/version", headers={"Authorization": "Bearer " + token})
+url = "https://kubernetes.default.svc/version"
+request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
 with urllib.request.urlopen(request, context=context, timeout=10) as response:
     version = json.load(response)["gitVersion"]
 print(json.dumps({"dns": socket.gethostbyname("kubernetes.default.svc.cluster.local"), "version": version}))
@@ -28,7 +35,9 @@ def test_a_pod_resolves_and_reaches_the_api_server_and_writes_a_provisioned_volu
     nodes = kube.json("get", "nodes")["items"]
     assert [n["metadata"]["name"] for n in nodes] == ["kschema-node"]
     classes = kube.json("get", "storageclass")["items"]
-    assert [c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] for c in classes] == ["true"]
+    assert [c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] for c in classes] == [
+        "true"
+    ]
     kube("create", "namespace", NS)
     kube.apply(
         {
@@ -58,8 +67,11 @@ def test_a_pod_resolves_and_reaches_the_api_server_and_writes_a_provisioned_volu
     )
 
     phase = eventually(
-        lambda: (p := kube.json("-n", NS, "get", "pod", "probe")["status"].get("phase")) in ("Succeeded", "Failed")
-        and p,
+        lambda: (
+            (p := kube.json("-n", NS, "get", "pod", "probe")["status"].get("phase"))
+            in ("Succeeded", "Failed")
+            and p
+        ),
         timeout=120,
         what="the probe pod to finish",
     )

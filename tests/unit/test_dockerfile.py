@@ -94,7 +94,8 @@ def test_extra_ca_is_trusted_in_the_builder_stage_only() -> None:
     final = " ".join(f"{keyword} {rest}" for keyword, rest in _final_stage())
 
     assert "EXTRA_CA" in DOCKERFILE.read_text()
-    assert "EXTRA_CA" not in final and "ca-certificates" not in final
+    assert "EXTRA_CA" not in final
+    assert "ca-certificates" not in final
     assert "COPY --from=builder /opt/venv /opt/venv" in final
 
 

@@ -115,7 +115,8 @@ def test_the_cli_exits_2_with_the_message_on_bad_configuration(capsys: pytest.Ca
 def test_a_random_priority_differs_between_replicas() -> None:
     # kopf pauses every replica sharing the highest priority, so the replicas of one Deployment draw theirs.
     drawn = {
-        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "random"}).operator.priority for _ in range(20)
+        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "random"}).operator.priority
+        for _ in range(20)
     }
 
     assert len(drawn) == 20

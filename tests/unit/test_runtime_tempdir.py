@@ -32,7 +32,8 @@ def test_a_different_temp_dir_is_reported(tmp_path: Path, monkeypatch: pytest.Mo
 
     problem = temp_dir_problem(str(tmp_path))
 
-    assert problem is not None and str(other) in problem
+    assert problem is not None
+    assert str(other) in problem
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
@@ -43,7 +44,8 @@ def test_an_unwritable_expected_folder_is_reported(tmp_path: Path, monkeypatch: 
 
     problem = temp_dir_problem(str(locked))
 
-    assert problem is not None and "not writable" in problem
+    assert problem is not None
+    assert "not writable" in problem
 
 
 def test_the_warning_names_the_fix(
@@ -56,4 +58,5 @@ def test_the_warning_names_the_fix(
     with caplog.at_level(logging.WARNING, logger="kschema.runtime.tempdir"):
         warn_if_temp_dir_unexpected(str(tmp_path))
 
-    assert "--tmpfs" in caplog.text and str(other) in caplog.text
+    assert "--tmpfs" in caplog.text
+    assert str(other) in caplog.text

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 from kschema.devcluster.controlplane import DEFAULT_STATE_DIR, STATE_FILE, start_detached, stop_detached
-from kschema.devcluster.node import DEFAULT_NODE_DIR, NODE_STATE
+from kschema.devcluster.node import DEFAULT_NODE_DIR, NODE_STATE, stop_node
 from kschema.devcluster.node import start_detached as start_node
-from kschema.devcluster.node import stop_node
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     up.add_argument(
         "--node", action="store_true",
-        help="a node that runs pods: containerd, kubelet, kube-proxy, scheduler, CoreDNS, a StorageClass (root)",
+        help="a node that runs pods (root): containerd, kubelet, kube-proxy, scheduler, CoreDNS, storage",
     )  # fmt: skip
     actions.add_parser("down", help="stop the control plane (and the node) and remove its state")
     actions.add_parser("env", help="print the KUBECONFIG export line for the running control plane")

@@ -41,14 +41,22 @@ def coredns(dns_ip: str) -> list[dict[str, Any]]:
                     "resources": ["endpoints", "services", "pods", "namespaces"],
                     "verbs": ["list", "watch"],
                 },
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
             ],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
             "metadata": {"name": "system:coredns"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:coredns",
+            },
             "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}],
         },
         {
@@ -124,6 +132,8 @@ state = "{directory}/state"
 [grpc]
   address = "{directory}/containerd.sock"
 [plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{directory}/opt"
   [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = "{PAUSE_IMAGE}"
     disable_apparmor = true

@@ -28,8 +28,9 @@ SYSCTLS = (
     "net.ipv4.ip_forward",
     "net.bridge.bridge-nf-call-iptables",
 )
-# Created by the kubelet outside its --root-dir.
-HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers")
+# Created outside the node's folder whatever it is told: by the kubelet (device-plugin socket, log links)
+# and by containerd's shims (their sockets).
+HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/run/containerd")
 IPTABLES = ("iptables", "ip6tables")
 TABLES = ("filter", "nat", "mangle")
 _OUR_CHAINS = re.compile(r"^(KUBE-|CNI-)")

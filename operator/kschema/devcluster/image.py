@@ -66,7 +66,9 @@ def extra_ca() -> str:
     """PEM of the CAs added to this host's trust store (KSCHEMA_EXTRA_CA_FILE overrides): a TLS-intercepting
     proxy's CA that the builder stage needs to reach PyPI. Empty when there is none."""
     override = os.environ.get("KSCHEMA_EXTRA_CA_FILE")
-    paths = [Path(override)] if override else sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt"))
+    paths = (
+        [Path(override)] if override else sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt"))
+    )
     return "".join(p.read_text() for p in paths if p.is_file())
 
 
@@ -128,7 +130,9 @@ class Docker:
             env={**os.environ, "DOCKER_BUILDKIT": "0"},
         )
         if check and done.returncode != 0:
-            raise ImageError(f"docker {' '.join(args[:3])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise ImageError(
+                f"docker {' '.join(args[:3])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def has_image(self, name: str) -> bool:
@@ -202,7 +206,11 @@ def build_base(daemon: Docker) -> None:
             raise ImageError(f"debootstrap failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
         local = rootfs / "usr" / "local" / "bin"
         local.mkdir(parents=True, exist_ok=True)
-        for link, target in (("python3.11", "/usr/bin/python3.11"), ("python3", "python3.11"), ("python", "python3")):
+        for link, target in (
+            ("python3.11", "/usr/bin/python3.11"),
+            ("python3", "python3.11"),
+            ("python", "python3"),
+        ):
             (local / link).unlink(missing_ok=True)
             (local / link).symlink_to(target)
         tar = subprocess.Popen(
@@ -233,7 +241,12 @@ def build_base(daemon: Docker) -> None:
 
 
 def build(
-    daemon: Docker, tag: str = DEFAULT_TAG, *, context: Path = REPO_ROOT, dockerfile: Path | None = None, label: str = ""
+    daemon: Docker,
+    tag: str = DEFAULT_TAG,
+    *,
+    context: Path = REPO_ROOT,
+    dockerfile: Path | None = None,
+    label: str = "",
 ) -> None:
     started = time.monotonic()
     build_base(daemon)
@@ -270,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         build(daemon, args.tag)
         archive = save(daemon, args.tag)
     sys.stdout.write(f"{args.tag} saved to {archive}\n")
-    from kschema.devcluster.node import NODE_STATE, load_into  # noqa: PLC0415  # the node is optional here
+    from kschema.devcluster.node import NODE_STATE, load_into  # the node is optional here
 
     if (args.load_into / NODE_STATE).exists():
         load_into(args.load_into, archive)

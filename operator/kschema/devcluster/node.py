@@ -290,7 +290,9 @@ class Node:
                 "--v=1",
             ],
         )
-        self._spawn("kube-proxy", [str(node_bin / "kube-proxy"), f"--config={d / 'kube-proxy.yaml'}", "--v=1"])
+        self._spawn(
+            "kube-proxy", [str(node_bin / "kube-proxy"), f"--config={d / 'kube-proxy.yaml'}", "--v=1"]
+        )
         self._save()
 
     def _wait_node_ready(self, deadline: float) -> None:
@@ -299,7 +301,11 @@ class Node:
                 if not _alive(self._pids[name]):
                     raise NodeError(f"{name} exited:\n{self._tail(name)}")
             done = self.kubectl(
-                "get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+                "get",
+                "node",
+                NODE_NAME,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
                 check=False,
             )
             if done.stdout.strip() == "True":
@@ -409,7 +415,11 @@ def _drain(kubeconfig: str) -> None:
     for kind in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
         _kubectl(kubeconfig, "delete", kind, "--all", "--wait=false")
     _kubectl(
-        kubeconfig, "delete", "deployments,statefulsets,daemonsets,replicasets,jobs", "--all", "-A",
+        kubeconfig,
+        "delete",
+        "deployments,statefulsets,daemonsets,replicasets,jobs",
+        "--all",
+        "-A",
         "--wait=false",
     )
     _kubectl(kubeconfig, "delete", "pods", "--all", "-A", "--grace-period=2", "--wait=false")

@@ -115,7 +115,11 @@ class Provisioner:
                         "nodeSelectorTerms": [
                             {
                                 "matchExpressions": [
-                                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [self._node]}
+                                    {
+                                        "key": "kubernetes.io/hostname",
+                                        "operator": "In",
+                                        "values": [self._node],
+                                    }
                                 ]
                             }
                         ]

@@ -5,6 +5,7 @@ version and read back by a separate client (as a consumer would). Prints one JSO
 import json
 import struct
 import sys
+from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
@@ -17,7 +18,7 @@ url = sys.argv[1]
 ctx = SerializationContext("roundtrip", MessageField.VALUE)
 
 
-def conf(subject):
+def conf(subject: str) -> dict[str, Any]:
     return {
         "auto.register.schemas": False,
         "use.latest.version": True,
@@ -25,11 +26,12 @@ def conf(subject):
     }
 
 
-def report(fmt, subject, frame, back, sent):
+def report(fmt: str, subject: str, frame: bytes, back: object, sent: object) -> None:
     latest = SchemaRegistryClient({"url": url}).get_latest_version(subject)
     schema_id = struct.unpack(">bI", frame[:5])[1]
-    print(json.dumps({"format": fmt, "subject": subject, "schema_id": schema_id, "latest_id": latest.schema_id,
-                      "equal": back == sent}), flush=True)
+    line = {"format": fmt, "subject": subject, "schema_id": schema_id, "latest_id": latest.schema_id}
+    sys.stdout.write(json.dumps({**line, "equal": back == sent}) + "\n")
+    sys.stdout.flush()
 
 
 # Avro: the Customer record.
@@ -52,16 +54,25 @@ report("JSON", json_subject, frame, back, money)
 proto_subject = "acme/money.proto"
 file = descriptor_pb2.FileDescriptorProto(name="acme/money.proto", package="acme", syntax="proto3")
 message = file.message_type.add(name="Money")
-message.field.add(name="units", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-message.field.add(name="currency", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+message.field.add(
+    name="units",
+    number=1,
+    type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
+    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+)
+message.field.add(
+    name="currency",
+    number=2,
+    type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+)
 pool = descriptor_pool.DescriptorPool()
 pool.Add(file)
 Money = message_factory.GetMessageClass(pool.FindMessageTypeByName("acme.Money"))
 value = Money(units=42, currency="CHF")
 proto_conf = {**conf(proto_subject), "use.deprecated.format": False}
 frame = ProtobufSerializer(Money, SchemaRegistryClient({"url": url}), conf=proto_conf)(value, ctx)
-back = ProtobufDeserializer(Money, {"use.deprecated.format": False},
-                            schema_registry_client=SchemaRegistryClient({"url": url}))(frame, ctx)
+back = ProtobufDeserializer(
+    Money, {"use.deprecated.format": False}, schema_registry_client=SchemaRegistryClient({"url": url})
+)(frame, ctx)
 report("PROTOBUF", proto_subject, frame, back, value)
