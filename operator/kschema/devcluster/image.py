@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 CACHE = Path(os.environ.get("KSCHEMA_CACHE_DIR") or Path.home() / ".cache" / "kschema")
 # The Dockerfile's public base, made locally: Debian's python3.11 with the official image's links.
 BASE_IMAGE = "kschema.local/python:3.11-slim"
+DEBIAN_IMAGE = "kschema.local/debian:bookworm-slim"
+BASE_DOCKERFILE = REPO_ROOT / "dev" / "image" / "python-base.Dockerfile"
 DEFAULT_TAG = "kschema:dev"
 SUITE = "bookworm"
 # Trimmed like the official slim images: no docs, man pages or locales.
@@ -181,63 +183,57 @@ def docker() -> Iterator[Docker]:
 
 
 def build_base(daemon: Docker) -> None:
-    """The Dockerfile's base (python:3.11-slim's layout) from debootstrap, when it is not there yet."""
+    """The Dockerfile's base (python:3.11-slim's layout) when it is not there yet: a Debian root from
+    debootstrap, imported, then Debian's python3.11 installed on it by dev/image/python-base.Dockerfile."""
     if daemon.has_image(BASE_IMAGE):
         return
+    started = time.monotonic()
+    if not daemon.has_image(DEBIAN_IMAGE):
+        _import_debootstrap(daemon)
+    daemon.docker(
+        "build", "--network=host", "--build-arg", f"DEBIAN={DEBIAN_IMAGE}", "-t", BASE_IMAGE,
+        "-f", str(BASE_DOCKERFILE), str(BASE_DOCKERFILE.parent),
+    )  # fmt: skip
+    logger.info("Built the base image %s seconds=%.0f", BASE_IMAGE, time.monotonic() - started)
+
+
+def _import_debootstrap(daemon: Docker) -> None:
     if shutil.which("debootstrap") is None:
         raise ImageError("debootstrap is missing: install it (dev/system-deps.sh)")
-    started = time.monotonic()
     rootfs = Path(tempfile.mkdtemp(prefix="kschema-rootfs-", dir="/var/tmp"))
+    mirror = debian_mirror()
     try:
         done = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3.11,python3.11-venv,ca-certificates",
-                SUITE,
-                str(rootfs),
-                debian_mirror(),
-            ],
+            ["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirror],
             capture_output=True,
             text=True,
             check=False,
         )
         if done.returncode != 0:
-            raise ImageError(f"debootstrap failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-        local = rootfs / "usr" / "local" / "bin"
-        local.mkdir(parents=True, exist_ok=True)
-        for link, target in (
-            ("python3.11", "/usr/bin/python3.11"),
-            ("python3", "python3.11"),
-            ("python", "python3"),
-        ):
-            (local / link).unlink(missing_ok=True)
-            (local / link).symlink_to(target)
+            log = rootfs / "debootstrap" / "debootstrap.log"
+            detail = log.read_text(errors="replace")[-3000:] if log.exists() else done.stdout[-3000:]
+            raise ImageError(f"debootstrap failed:\n{detail}\n{done.stderr[-2000:]}")
+        security = mirror.rstrip("/").rsplit("/", 1)[0] + "/debian-security"
+        (rootfs / "etc" / "apt" / "sources.list").write_text(
+            f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
+            f"deb {security} {SUITE}-security main\n"
+        )
         tar = subprocess.Popen(
             ["tar", "-C", str(rootfs), "-c", *(f"--exclude={e}" for e in _SLIM_EXCLUDES), "."],
             stdout=subprocess.PIPE,
         )
         assert tar.stdout is not None
         imported = daemon.docker(
-            "import",
-            "--change",
-            "ENV LANG=C.UTF-8",
-            "--change",
-            'CMD ["python3"]',
-            "-",
-            BASE_IMAGE,
-            stdin=tar.stdout.fileno(),
-            check=False,
+            "import", "--change", 'CMD ["bash"]', "-", DEBIAN_IMAGE, stdin=tar.stdout.fileno(), check=False
         )
         tar.stdout.close()
         tar.wait()
         if imported.returncode != 0 or tar.returncode != 0:
-            raise ImageError(f"importing the base failed:\n{imported.stderr}")
+            raise ImageError(f"importing the debootstrap root failed:\n{imported.stderr}")
     finally:
         # debootstrap mounts /proc and /sys in the tree while it works; a failed run leaves them mounted.
         hoststate.unmount_under(rootfs)
         shutil.rmtree(rootfs, ignore_errors=True)
-    logger.info("Built the base image %s seconds=%.0f", BASE_IMAGE, time.monotonic() - started)
 
 
 def build(
