@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 NAMESPACE = "kschema"
 APPS = "shop"
-# The values of the README's quickstart: the image loaded into the node, nothing pulled.
-VALUES = {"image": {"repository": "kschema", "tag": "dev", "pullPolicy": "Never"}}
+# The values of the README's quickstart; the image is already in the node's containerd, so nothing is pulled.
+VALUES = {"image": {"repository": "kschema", "tag": "dev"}}
 
 LOOKUP = """
 import json, urllib.request

@@ -15,10 +15,8 @@ from tests.node.kube import Kube
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "kschema"
 
-# The image loaded into the node's containerd; nothing is pulled.
-NODE_VALUES: dict[str, Any] = {
-    "image": {"repository": KSCHEMA.split(":")[0], "tag": KSCHEMA.split(":")[1], "pullPolicy": "Never"}
-}
+# The README quickstart's values: the image is already in the node's containerd (IfNotPresent pulls nothing).
+NODE_VALUES: dict[str, Any] = {"image": {"repository": KSCHEMA.split(":")[0], "tag": KSCHEMA.split(":")[1]}}
 
 
 def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
