@@ -173,8 +173,9 @@ class Node:
             self._save()
             remaining = max(10.0, started + timeout - time.monotonic())
             self.kubectl(
-                "-n", "kube-system", "rollout", "status", "deploy/coredns", f"--timeout={int(remaining)}s"
-            )
+                "-n", "kube-system", "rollout", "status", "deploy/coredns", f"--timeout={int(remaining)}s",
+                timeout=remaining + 30,
+            )  # fmt: skip
         except BaseException:
             logger.error("The node failed to start; restoring the host")
             self.stop()
@@ -511,6 +512,9 @@ def load_into(directory: Path, archive: Path) -> None:
 def start_detached(directory: Path = DEFAULT_NODE_DIR) -> Node:
     """Starts a node that outlives this process (`kschema dev up --node`, the demo)."""
     stop_node(directory)
+    # A fresh start: the last run's folder (kept for its logs) holds etcd data and keys of another cluster.
+    hoststate.unmount_under(directory)
+    shutil.rmtree(directory, ignore_errors=True)
     node = Node(directory, detach=True)
     node.start()
     if node._lock is not None:  # the lock protects the start; the state file marks the running node
