@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kschema.devcluster import image
 from kschema.devcluster.node import Node
 from tests.node.images import CLIENT, KSCHEMA_REBUILT
 from tests.node.kube import Kube, eventually
@@ -259,6 +260,12 @@ def test_the_existing_secret_tls_path_serves_the_webhook(release: Release, kube:
     configuration = kube.json("get", "validatingwebhookconfiguration", "kschema-webhook")
     assert all(w["clientConfig"]["caBundle"] == ca for w in configuration["webhooks"])
     assert kube.run("-n", NAMESPACE, "get", "certificates").stdout.strip() == ""
+    # The uninstall took the volume: the new registry re-registers every Schema from the cluster.
+    eventually(
+        lambda: len(json.loads(client_get(kube, f"{release.api_url}/subjects"))) == 7,
+        timeout=120,
+        what="the 7 subjects re-registered into the new store",
+    )
     refused = apply_examples(kube, "incompatible")
     assert refused.returncode != 0
     assert "BACKWARD" in refused.stderr, refused.stderr
@@ -266,3 +273,26 @@ def test_the_existing_secret_tls_path_serves_the_webhook(release: Release, kube:
     assert release.helm("test", "kschema", "--timeout=120s").returncode == 0
     done = release.helm("uninstall", "kschema", "--wait", "--timeout=120s")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_running_image_has_no_pip_and_not_the_build_ca(release: Release, kube: Kube) -> None:
+    # Runs last: the release of the existing-Secret test is gone, so start a throwaway pod of the image.
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "image-check", "namespace": CLIENTS, "labels": {"app": "image-check"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "c", "image": "kschema:dev", "command": ["sleep", "600"]}],
+            },
+        }
+    )
+    kube.wait_pod_ready(CLIENTS, "app=image-check", timeout=120)
+    find_pip = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('pip') is None else 3)"
+
+    assert kube.exec(CLIENTS, "image-check", "python", "-c", find_pip).returncode == 0
+    bundle = kube.exec(CLIENTS, "image-check", "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
+    for pem in image.extra_ca().split("-----END CERTIFICATE-----")[:-1]:
+        body = pem.split("-----BEGIN CERTIFICATE-----")[1].strip()
+        assert body.splitlines()[1] not in bundle, "the build's extra CA reached the final image"
