@@ -226,7 +226,9 @@ class Node:
             ImageSpec(PAUSE_IMAGE, (ImageFile(node_bin / "pause", "/pause"),), ("/pause",)),
             ImageSpec(COREDNS_IMAGE, (ImageFile(node_bin / "coredns", "/coredns"),), ("/coredns",)),
         ):
-            archive = node_bin.parent / "images" / (spec.name.split("/")[-1].replace(":", "-") + ".tar")
+            # Keyed by the binary's build, so a rebuilt binary gets a new archive.
+            built = spec.files[0].source.stat().st_mtime_ns
+            archive = node_bin.parent / "images" / f"{spec.name.split('/')[-1].replace(':', '-')}-{built}.tar"
             if not archive.exists():
                 archive.parent.mkdir(exist_ok=True)
                 write_archive(spec, archive.with_suffix(".partial"))
