@@ -9,6 +9,7 @@ The image is saved as an archive the local node's containerd imports.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from kschema.devcluster import hoststate
 from kschema.devcluster.controlplane import REPO_ROOT
@@ -84,12 +86,16 @@ class Docker:
         self.socket = self.run_dir / "docker.sock"
         self._proc: subprocess.Popen[bytes] | None = None
         self._existing = [p for p in _HOST_PATHS if os.path.lexists(p)]
+        self._lock: IO[str] | None = None
         self._cgroups = set(Path("/sys/fs/cgroup").glob("*/docker"))
 
     def start(self, timeout: float = 60) -> Docker:
         if shutil.which("dockerd") is None:
             raise ImageError("dockerd is missing: install Debian's docker.io (dev/system-deps.sh)")
         self.data_root.mkdir(parents=True, exist_ok=True)
+        # One dockerd per data root: a second build waits for the first one's daemon to stop.
+        self._lock = (self.data_root.parent / "docker.lock").open("w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         log = (self.run_dir / "dockerd.log").open("ab")
         self._proc = subprocess.Popen(
             [
@@ -171,6 +177,9 @@ class Docker:
                 except OSError as exc:
                     logger.warning("Could not remove cgroup %s: %s", sub, exc)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 @contextmanager
@@ -242,7 +251,6 @@ def build(
     *,
     context: Path = REPO_ROOT,
     dockerfile: Path | None = None,
-    label: str = "",
 ) -> None:
     started = time.monotonic()
     build_base(daemon)
@@ -250,8 +258,6 @@ def build(
     ca = extra_ca()
     if ca:
         args += ["--build-arg", f"EXTRA_CA={ca}"]
-    if label:
-        args += ["--label", f"io.kschema.build={label}"]
     if dockerfile is not None:
         args += ["-f", str(dockerfile)]
     daemon.docker(*args, str(context))
