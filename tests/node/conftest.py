@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def kube(node: Node) -> Kube:
 
 @pytest.fixture(scope="session")
 def helm_binary() -> Path:
+    # `make setup` may still be building helm into the shared cache: wait for it rather than race it.
+    deadline = time.monotonic() + 1200
+    building = ["pgrep", "-f", "dev/helm/build.sh"]
+    while subprocess.run(building, capture_output=True, check=False).returncode == 0:
+        assert time.monotonic() < deadline, "helm's build by another process did not finish"
+        time.sleep(2)
     done = subprocess.run(
         ["bash", str(REPO_ROOT / "dev" / "helm" / "build.sh")], capture_output=True, text=True, check=False
     )
