@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane node certmanager helm image demo demo-fast demo-down test lint unit bench cluster-up cluster-down node-up node-down clean
+.PHONY: setup system-deps controlplane node certmanager helm clients image demo demo-fast demo-down test lint unit bench cluster-up cluster-down node-up node-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages and the cached control-plane, node, cert-manager and helm binaries
-setup: $(STAMP) system-deps controlplane node certmanager helm
+## setup: Python environment, Debian packages, the cached control-plane, node, cert-manager and helm binaries
+## and the client programs
+setup: $(STAMP) system-deps controlplane node certmanager helm clients
 
 system-deps:
 	bash dev/system-deps.sh
@@ -30,6 +31,10 @@ node: controlplane
 
 certmanager:
 	bash dev/certmanager/build.sh >/dev/null
+
+## clients: the Go and Node Schema Registry client programs the suite drives against the read API
+clients:
+	bash dev/clients/build.sh all
 
 ## image: the project's image built by a dockerd of its own (base from debootstrap), loaded into a running node
 image: $(STAMP) system-deps

@@ -51,10 +51,13 @@ class SubjectSpec:
     namespace: str
     name: str  # the registry subject string
     format: SchemaFormat
+    # The level checked: `spec.compatibility`, or the cluster-wide default when the Subject sets none.
     compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
     projection: ProjectionSpec = field(default_factory=ProjectionSpec)
     description: str = ""
     owners: tuple[str, ...] = ()
+    # Whether `spec.compatibility` is set (Confluent's subject-level config) or inherited.
+    compatibility_declared: bool = True
 
     @property
     def config_map_name(self) -> str:
@@ -121,7 +124,11 @@ def _positive_int(value: Any, field_path: str) -> int:
     return value
 
 
-def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
+def subject_from_body(
+    body: Mapping[str, Any], default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
+) -> SubjectSpec:
+    """The Subject's spec; a Subject without `spec.compatibility` inherits `default_compatibility`, the
+    cluster-wide level (`--default-compatibility`), as Confluent's subjects inherit the global config."""
     name, namespace = _meta(body)
     spec = _spec(body)
     projection = spec.get("projection") or {}
@@ -135,7 +142,8 @@ def subject_from_body(body: Mapping[str, Any]) -> SubjectSpec:
         namespace=namespace,
         name=_string(spec, "name", default=name),
         format=_enum(spec, "format", SchemaFormat, None),
-        compatibility=_enum(spec, "compatibility", CompatibilityLevel, CompatibilityLevel.BACKWARD),
+        compatibility=_enum(spec, "compatibility", CompatibilityLevel, default_compatibility),
+        compatibility_declared=spec.get("compatibility") is not None,
         projection=ProjectionSpec(
             enabled=bool(projection.get("enabled", True)),
             config_map_name=projection.get("configMapName") or None,

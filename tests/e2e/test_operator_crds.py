@@ -53,12 +53,13 @@ def test_the_crd_files_are_the_ones_applied(cluster: Cluster, crds: None) -> Non
     ]
 
 
-def test_a_subject_gets_backward_compatibility_and_an_enabled_projection_by_default(
+def test_a_subject_without_a_level_keeps_none_and_gets_an_enabled_projection_by_default(
     cluster: Cluster, namespace: str, crds: None
 ) -> None:
+    # No CRD default for spec.compatibility: the Subject inherits the cluster-wide level at run time.
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=_subject("orders"))
     spec = _get(cluster, namespace, "ksub", "orders")["spec"]
-    assert spec == {"format": "AVRO", "compatibility": "BACKWARD", "projection": {"enabled": True}}
+    assert spec == {"format": "AVRO", "projection": {"enabled": True}}
 
 
 def test_a_subject_with_an_unknown_format_is_refused_naming_the_field(

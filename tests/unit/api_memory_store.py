@@ -216,10 +216,13 @@ async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
 
 @contextlib.asynccontextmanager
 async def api_client(
-    store: MemoryStore, wait_ready: bool = True
+    store: MemoryStore, wait_ready: bool = True, global_compatibility: CompatibilityLevel | None = None
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """The read API over `store` behind aiohttp's test server; waits for its first load."""
-    app = create_app(ApiSettings(feed_wait_seconds=0.05, feed_retry_seconds=0.01), store)
+    settings = ApiSettings(feed_wait_seconds=0.05, feed_retry_seconds=0.01)
+    if global_compatibility is not None:
+        settings = replace(settings, global_compatibility=global_compatibility)
+    app = create_app(settings, store)
     async with TestClient(TestServer(app)) as client:
         if wait_ready:
             await wait_for(lambda: app[INDEX].loaded)

@@ -36,8 +36,6 @@ async def test_the_precomputed_body_is_the_id_response() -> None:
     body = index.schema_body(1)
     assert body is not None
     assert json.loads(body) == {
-        "schema": record("A"),
-        "schemaType": "AVRO",
-        "references": [],
+        "schema": json.dumps(json.loads(record("A")), separators=(",", ":")),
         "guid": schema_guid(store.schemas[1].fingerprint),
     }

@@ -55,6 +55,11 @@ CUSTOMER = json.dumps(
 EVENT_JSON = json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
 
 
+def served(text: str) -> str:
+    """The text the API serves for an Avro or JSON schema: the author's JSON without whitespace."""
+    return json.dumps(json.loads(text), separators=(",", ":"))
+
+
 @pytest.fixture
 async def store() -> MemoryStore:
     s = MemoryStore()
@@ -119,12 +124,7 @@ async def test_a_schema_is_served_by_id_with_type_references_and_guid(
     assert r.status == 200
     assert r.content_type == SR
     body = await body_of(r)
-    assert body == {
-        "schema": ORDER_V1,
-        "schemaType": "AVRO",
-        "references": [],
-        "guid": schema_guid(store.schemas[1].fingerprint),
-    }
+    assert body == {"schema": served(ORDER_V1), "guid": schema_guid(store.schemas[1].fingerprint)}
     customer = await body_of(
         await client.get(f"/schemas/ids/{store.versions[('customers-value', 1)].schema_id}")
     )
@@ -155,7 +155,7 @@ async def test_a_boolean_parameter_that_is_not_a_boolean_is_a_bad_request(client
 async def test_the_raw_schema_is_served_by_id(client: Client) -> None:
     r = await client.get("/schemas/ids/2/schema")
     assert r.status == 200
-    assert await r.text() == ORDER_V2
+    assert await r.text() == served(ORDER_V2)
 
 
 async def test_the_versions_and_subjects_of_an_id_are_listed(client: Client, store: MemoryStore) -> None:
@@ -183,7 +183,7 @@ async def test_a_schema_is_served_by_guid_and_the_guid_maps_to_its_id(
     client: Client, store: MemoryStore
 ) -> None:
     guid = schema_guid(store.schemas[2].fingerprint)
-    assert (await body_of(await client.get(f"/schemas/guids/{guid}")))["schema"] == ORDER_V2
+    assert (await body_of(await client.get(f"/schemas/guids/{guid}")))["schema"] == served(ORDER_V2)
     assert await body_of(await client.get(f"/schemas/guids/{guid}/ids")) == [2]
     await assert_error(await client.get("/schemas/guids/00000000-0000-4000-8000-000000000000"), 404, 40403)
 
@@ -225,9 +225,7 @@ async def test_a_version_is_served_by_number_latest_and_minus_one(client: Client
         "version": 1,
         "id": 1,
         "guid": schema_guid(store.schemas[1].fingerprint),
-        "schemaType": "AVRO",
-        "schema": ORDER_V1,
-        "references": [],
+        "schema": served(ORDER_V1),
     }
     for alias in ("latest", "-1"):
         assert (await body_of(await client.get(f"/subjects/orders-value/versions/{alias}")))["version"] == 2
@@ -252,7 +250,8 @@ async def test_a_draft_version_is_never_latest_but_resolves_by_number(
     await store.add("orders-value", 3, ORDER_BREAKING, state=SchemaState.DRAFT)
     await caught_up(client, store)
     assert (await body_of(await client.get("/subjects/orders-value/versions/latest")))["version"] == 2
-    assert (await body_of(await client.get("/subjects/orders-value/versions/3")))["schema"] == ORDER_BREAKING
+    third = await body_of(await client.get("/subjects/orders-value/versions/3"))
+    assert third["schema"] == served(ORDER_BREAKING)
 
 
 async def test_an_archived_version_leaves_listings_but_resolves_by_id_and_number(
@@ -269,7 +268,7 @@ async def test_an_archived_version_leaves_listings_but_resolves_by_id_and_number
 async def test_the_raw_schema_of_a_version_is_served(client: Client) -> None:
     r = await client.get("/subjects/orders-value/versions/latest/schema")
     assert r.status == 200
-    assert await r.text() == ORDER_V2
+    assert await r.text() == served(ORDER_V2)
     await assert_error(await client.get("/subjects/orders-value/versions/9/schema"), 404, 40402)
 
 

@@ -172,6 +172,9 @@ resources:
 {{- $root := .root -}}
 - name: KSCHEMA_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
+# The level of Subjects without spec.compatibility; the webhook, the operator and the read API must agree.
+- name: KSCHEMA_DEFAULT_COMPATIBILITY
+  value: {{ $root.Values.defaultCompatibility | quote }}
 {{- if eq .component "operator" "registry" }}
 # The operator's liveness endpoint (/healthz), probed by the kubelet.
 - name: KSCHEMA_HEALTH_PORT

@@ -11,7 +11,9 @@ from aiohttp import web
 from kschema.api.errors import error_middleware
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
+from kschema.api.listing import listing_routes
 from kschema.api.metrics import ApiMetrics
+from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
 from kschema.api.state import FOLLOWER, INDEX, METRICS, SETTINGS
@@ -26,7 +28,7 @@ def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
     app = web.Application(
-        middlewares=[error_middleware(metrics)],
+        middlewares=[error_middleware(metrics), accept_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -34,6 +36,7 @@ def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
+    app.router.add_routes(listing_routes)
     app.cleanup_ctx.append(_follow_store)
     return app
 

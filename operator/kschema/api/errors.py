@@ -49,6 +49,19 @@ def subject_config_not_found(subject: str) -> ApiError:
     return ApiError(404, 40408, f"Subject '{subject}' does not have subject-level compatibility configured")
 
 
+def subject_mode_not_found(subject: str) -> ApiError:
+    return ApiError(404, 40409, f"Subject '{subject}' does not have subject-level mode configured")
+
+
+def not_acceptable(accept: str) -> ApiError:
+    return ApiError(
+        406,
+        406,
+        f"HTTP 406 Not Acceptable: cannot answer with any type of '{accept}'; accepted are "
+        "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json and application/json",
+    )
+
+
 def invalid_schema(reason: str) -> ApiError:
     return ApiError(422, 42201, f"Invalid schema: {reason}")
 

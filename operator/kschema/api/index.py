@@ -39,6 +39,54 @@ def references_json(references: Iterable[Reference]) -> list[dict[str, object]]:
     return [{"name": r.name, "subject": r.subject, "version": r.version} for r in references]
 
 
+def compact_json(text: str) -> str:
+    """JSON text with the whitespace between tokens removed; strings, numbers and key order are kept
+    byte for byte (a reparse would turn 1e400 into Infinity and reorder nothing useful)."""
+    out: list[str] = []
+    in_string = escaped = False
+    start = 0
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in " \t\r\n":
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return "".join(out)
+
+
+def served_text(schema: StoredSchema) -> str:
+    """The schema text the read API serves. Confluent serves its canonical string, not the author's
+    text: for JSON Schema that is the JSON without whitespace, key order kept, which kschema serves too
+    for Avro and JSON Schema, so tools that compare the text byte for byte with Confluent's see the same
+    string (Avro's own Java printer also reorders attributes and shortens `{"type": "string"}`, which
+    kschema does not copy). Protobuf is served as its author wrote it: Confluent's `.proto` printer is
+    not reproducible byte for byte, and tools that compare against what they declared (GitOps drift
+    checks, Terraform) need the declared text; `format=serialized` gives the descriptor."""
+    if schema.format is SchemaFormat.PROTOBUF:
+        return schema.schema
+    return compact_json(schema.schema)
+
+
+def schema_json(schema: StoredSchema, text: str | None = None) -> dict[str, object]:
+    """The schema part of Confluent's responses: `schemaType` left out for Avro and `references` left out
+    when empty, as Confluent does."""
+    body: dict[str, object] = {}
+    if schema.format is not SchemaFormat.AVRO:
+        body["schemaType"] = schema.format.value
+    body["schema"] = served_text(schema) if text is None else text
+    if schema.references:
+        body["references"] = references_json(schema.references)
+    return body
+
+
 def _default_parser(fmt: SchemaFormat, text: str, refs: tuple[ResolvedReference, ...]) -> ParsedSchema:
     return parse_schema(fmt, text, refs)
 
@@ -60,6 +108,7 @@ class RegistryIndex:
         self._referrers: dict[tuple[str, int], set[int]] = {}
         self._parsed: dict[int, ParsedSchema] = {}
         self._serialized: dict[int, str] = {}
+        self._resolved: dict[int, str] = {}
         # When this index first saw a version DEPRECATED; the store keeps no such date.
         self._deprecated_since: dict[tuple[str, int], float] = {}
 
@@ -132,14 +181,7 @@ class RegistryIndex:
         self._schemas[schema.id] = schema
         guid = schema_guid(schema.fingerprint)
         self._guids[guid] = schema.id
-        self._bodies[schema.id] = json.dumps(
-            {
-                "schema": schema.schema,
-                "schemaType": schema.format.value,
-                "references": references_json(schema.references),
-                "guid": guid,
-            }
-        ).encode()
+        self._bodies[schema.id] = json.dumps({**schema_json(schema), "guid": guid}).encode()
         for ref in schema.references:
             self._referrers.setdefault((ref.subject, ref.version), set()).add(schema.id)
         self.max_id = max(self.max_id, schema.id)
@@ -147,6 +189,7 @@ class RegistryIndex:
     def _forget_caches(self, schema_id: int) -> None:
         self._parsed.pop(schema_id, None)
         self._serialized.pop(schema_id, None)
+        self._resolved.pop(schema_id, None)
 
     # Schemas by ID ---------------------------------------------------------------------------------
     def schema(self, schema_id: int) -> StoredSchema | None:
@@ -172,17 +215,28 @@ class RegistryIndex:
     def subject(self, subject: str) -> SubjectRecord | None:
         return self._subjects.get(subject)
 
-    def subjects(self, include_deleted: bool, prefix: str = "") -> list[str]:
-        """Subjects with at least one listed version."""
+    def subjects(self, include_deleted: bool, prefix: str = "", deleted_only: bool = False) -> list[str]:
+        """Subjects with at least one listed version (with `deleted_only`, at least one deleted one)."""
         return sorted(
             name
             for name, versions in self._versions.items()
-            if name.startswith(prefix) and any(self._listed(v, include_deleted) for v in versions.values())
+            if name.startswith(prefix)
+            and any(self._selected(v, include_deleted, deleted_only) for v in versions.values())
         )
 
-    def versions(self, subject: str, include_deleted: bool) -> list[SubjectVersion]:
-        found = [v for v in self._versions.get(subject, {}).values() if self._listed(v, include_deleted)]
+    def versions(
+        self, subject: str, include_deleted: bool, deleted_only: bool = False
+    ) -> list[SubjectVersion]:
+        found = [
+            v
+            for v in self._versions.get(subject, {}).values()
+            if self._selected(v, include_deleted, deleted_only)
+        ]
         return sorted(found, key=lambda v: v.version)
+
+    def _selected(self, v: SubjectVersion, include_deleted: bool, deleted_only: bool) -> bool:
+        # Confluent: deletedOnly wins over deleted.
+        return self._deleted(v) if deleted_only else self._listed(v, include_deleted)
 
     def version(self, subject: str, number: int, include_deleted: bool) -> SubjectVersion | None:
         found = self._versions.get(subject, {}).get(number)
@@ -252,6 +306,19 @@ class RegistryIndex:
                 raise ApiError(404, 40403, f"Schema {schema_id} not found")
             found = self._parser(stored.format, stored.schema, self.resolve(stored.references))
             self._parsed[schema_id] = found
+        return found
+
+    def resolved_avro(self, schema_id: int) -> str:
+        """An Avro schema with its references' named types inlined (Confluent's `format=resolved`)."""
+        found = self._resolved.get(schema_id)
+        if found is None:
+            from kschema.formats import avro
+
+            parsed = self.parsed(schema_id)
+            if not isinstance(parsed, avro.AvroSchema):
+                raise ApiError(422, 42201, f"Schema {schema_id} is {parsed.format}, not AVRO")
+            found = avro.resolved_text(parsed)
+            self._resolved[schema_id] = found
         return found
 
     def serialized(self, schema_id: int) -> str:

@@ -26,10 +26,11 @@ from kschema.api.errors import (
     read_only,
     schema_not_found,
     subject_config_not_found,
+    subject_mode_not_found,
     subject_not_found,
     version_not_found,
 )
-from kschema.api.index import RegistryIndex, references_json, schema_guid
+from kschema.api.index import RegistryIndex, schema_guid, schema_json, served_text
 from kschema.api.state import INDEX, METRICS, SETTINGS
 from kschema.compat import VersionedSchema, check_compatibility
 from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
@@ -173,7 +174,9 @@ def _schema_text(index: RegistryIndex, schema_id: int, fmt: str | None) -> str:
         raise schema_not_found(f"Schema {schema_id} not found")
     if fmt == "serialized" and stored.format is SchemaFormat.PROTOBUF:
         return index.serialized(schema_id)
-    return stored.schema
+    if fmt == "resolved" and stored.format is SchemaFormat.AVRO and stored.references:
+        return index.resolved_avro(schema_id)
+    return served_text(stored)
 
 
 def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -> dict[str, Any]:
@@ -184,9 +187,7 @@ def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -
         "version": v.version,
         "id": v.schema_id,
         "guid": schema_guid(stored.fingerprint),
-        "schemaType": stored.format.value,
-        "schema": _schema_text(index, v.schema_id, fmt),
-        "references": references_json(stored.references),
+        **schema_json(stored, _schema_text(index, v.schema_id, fmt)),
     }
 
 
@@ -226,6 +227,12 @@ async def server_version(request: web.Request) -> web.Response:
     return _respond({"version": kschema.__version__, "commitId": ""})
 
 
+@routes.get("/v1/metadata/id")
+async def server_id(request: web.Request) -> web.Response:
+    # Confluent's shape; kschema serves no Kafka cluster of its own, so only the registry is named.
+    return _respond({"scope": {"path": [], "clusters": {"schema-registry-cluster": "kschema"}}})
+
+
 @routes.get("/schemas/types")
 async def schema_types(request: web.Request) -> web.Response:
     return _respond(["JSON", "PROTOBUF", "AVRO"])
@@ -251,7 +258,7 @@ async def schema_by_id(request: web.Request) -> web.Response:
     fetch_max_id = _flag(request, "fetchMaxId")
     stored = index.schema(schema_id)
     assert stored is not None
-    if not fetch_max_id and (fmt != "serialized" or stored.format is not SchemaFormat.PROTOBUF):
+    if not fetch_max_id and _schema_text(index, schema_id, fmt) == served_text(stored):
         return web.Response(body=body, headers=_HEADERS)
     payload = json.loads(body)
     payload["schema"] = _schema_text(index, schema_id, fmt)
@@ -313,27 +320,6 @@ async def ids_by_guid(request: web.Request) -> web.Response:
 
 
 # Subjects and versions ------------------------------------------------------------------------
-@routes.get("/subjects")
-async def list_subjects(request: web.Request) -> web.Response:
-    index = _ready_index(request)
-    prefix = request.query.get("subjectPrefix", "")
-    # Confluent's default context prefix `:*:` means "every subject".
-    if prefix in (":*:", ":.:"):
-        prefix = ""
-    return _respond(index.subjects(_flag(request, "deleted"), prefix))
-
-
-@routes.get("/subjects/{subject}/versions")
-async def list_versions(request: web.Request) -> web.Response:
-    index = _ready_index(request)
-    subject = request.match_info["subject"]
-    include_deleted = _flag(request, "deleted")
-    versions = index.versions(subject, include_deleted)
-    if not versions:
-        raise subject_not_found(subject)
-    return _respond([v.version for v in versions])
-
-
 @routes.get("/subjects/{subject}/versions/{version}")
 async def get_version(request: web.Request) -> web.Response:
     index = _ready_index(request)
@@ -442,7 +428,8 @@ async def subject_config(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     record = index.subject(subject)
-    if record is None or record.deleted:
+    if record is None or record.deleted or not record.compatibility_declared:
+        # Confluent: a subject without its own level has no subject config unless the global one is asked.
         if _flag(request, "defaultToGlobal"):
             return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
         raise subject_config_not_found(subject)
@@ -450,9 +437,18 @@ async def subject_config(request: web.Request) -> web.Response:
 
 
 @routes.get("/mode")
-@routes.get("/mode/{subject}")
 async def mode(request: web.Request) -> web.Response:
-    # The whole registry is read-only through this API, so every subject reports it.
+    # The whole registry is read-only through this API.
+    return _respond({"mode": "READONLY"})
+
+
+@routes.get("/mode/{subject}")
+async def subject_mode(request: web.Request) -> web.Response:
+    """Every known subject is read-only here; an unknown one has no mode, as in Confluent (40409)."""
+    index = _ready_index(request)
+    subject = request.match_info["subject"]
+    if not index.has_subject(subject) and not _flag(request, "defaultToGlobal"):
+        raise subject_mode_not_found(subject)
     return _respond({"mode": "READONLY"})
 
 
@@ -488,7 +484,13 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
         history = index.versions(subject, include_deleted=False)
     new = _body_schema(index, body)
     record = index.subject(subject)
-    level = record.compatibility if record is not None else request.app[SETTINGS].global_compatibility
+    # A Subject without spec.compatibility inherits the cluster-wide level, as the operator applies it.
+    declared = record is not None and record.compatibility_declared
+    level = (
+        record.compatibility
+        if record is not None and declared
+        else request.app[SETTINGS].global_compatibility
+    )
     result = check_compatibility(
         VersionedSchema(None, new),
         [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],

@@ -22,10 +22,11 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TextIO, TypeVar
 
+from kschema.compat import CompatibilityLevel
 from kschema.formats import InvalidSchemaError, ParsedSchema, ResolvedReference, SchemaFormat, parse_schema
 from kschema.manifests import Declared, Location, ManifestProblem, Manifests, parse_manifests
 from kschema.model import SCHEMA_KIND, SUBJECT_KIND, SchemaSpec, SubjectSpec
@@ -74,12 +75,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "REF are reviewed, and changing an existing Schema's content is refused"
         ),
     )
+    parser.add_argument(
+        "--default-compatibility",
+        type=_level,
+        # A string default goes through `type`, so a bad variable is reported like a bad flag.
+        default=os.environ.get("KSCHEMA_DEFAULT_COMPATIBILITY") or "BACKWARD",
+        metavar="LEVEL",
+        help=(
+            "level of Subjects without spec.compatibility: the cluster's --default-compatibility "
+            "(env KSCHEMA_DEFAULT_COMPATIBILITY; default BACKWARD)"
+        ),
+    )
     parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output style")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = check(args.paths, namespace=args.namespace, against=args.against)
+    report = check(
+        args.paths,
+        namespace=args.namespace,
+        against=args.against,
+        default_compatibility=args.default_compatibility,
+    )
     if args.output == "json":
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
@@ -248,11 +265,19 @@ def _location_json(location: Location) -> dict[str, Any]:
 # Reading manifests
 
 
-def check(paths: Sequence[str], *, namespace: str, against: str | None = None) -> Report:
-    """Reads the manifests under `paths` (and at `against`, when given) and reviews them."""
+def check(
+    paths: Sequence[str],
+    *,
+    namespace: str,
+    against: str | None = None,
+    default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD,
+) -> Report:
+    """Reads the manifests under `paths` (and at `against`, when given) and reviews them. Subjects
+    without `spec.compatibility` get `default_compatibility`, as the cluster's `--default-compatibility`
+    gives them."""
     report = Report(namespace, against)
     for path in paths:
-        report.manifests.extend(_read_path(path, namespace))
+        report.manifests.extend(_with_default_level(_read_path(path, namespace), default_compatibility))
     for problem in report.manifests.problems:
         severity: Severity = "error" if problem.unusable else "refused"
         report.findings.append(
@@ -264,7 +289,9 @@ def check(paths: Sequence[str], *, namespace: str, against: str | None = None) -
         unreadable = False
         for path in paths:
             try:
-                previous.extend(_read_path_at(path, against, namespace))
+                previous.extend(
+                    _with_default_level(_read_path_at(path, against, namespace), default_compatibility)
+                )
             except _GitError as exc:
                 message = f"cannot compare with Git revision {against!r}: {exc}"
                 report.findings.append(Finding("error", Location(path, 0), message))
@@ -287,6 +314,23 @@ def check(paths: Sequence[str], *, namespace: str, against: str | None = None) -
     _review(report, previous)
     report.findings.sort(key=lambda f: _order(f.location))
     return report
+
+
+def _level(raw: str) -> CompatibilityLevel:
+    try:
+        return CompatibilityLevel(raw.strip().upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(CompatibilityLevel)}, got {raw!r}"
+        ) from None
+
+
+def _with_default_level(found: Manifests, level: CompatibilityLevel) -> Manifests:
+    found.subjects = [
+        d if d.spec.compatibility_declared else replace(d, spec=replace(d.spec, compatibility=level))
+        for d in found.subjects
+    ]
+    return found
 
 
 def _order(location: Location) -> tuple[str, int, int]:

@@ -20,7 +20,14 @@ from kschema.formats import (
     parse_schema,
 )
 
-__all__ = ["CaseVerdict", "evaluate_case", "expected_verdict", "resolved_references", "schema_text"]
+__all__ = [
+    "CaseVerdict",
+    "evaluate_case",
+    "expected_verdict",
+    "parse_field",
+    "resolved_references",
+    "schema_text",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ def resolved_references(value: Any) -> tuple[ResolvedReference, ...]:
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             raise InvalidSchemaError("a reference needs a string 'name'", f"references/{index}")
         schema = item.get("schema")
+        if schema is None:
+            if _is_built_in(item["name"]):
+                continue  # the bundled file of that name is used, as Confluent does
+            raise InvalidSchemaError(
+                f"reference {item['name']!r} has no schema text, and no built-in file has that name",
+                f"references/{index}/schema",
+            )
         if not isinstance(schema, str):
             schema = json.dumps(schema)
         # Confluent's "latest" version is -1; corpus records always name one, but be explicit about it.
@@ -74,6 +88,13 @@ def resolved_references(value: Any) -> tuple[ResolvedReference, ...]:
     return tuple(result)
 
 
+def _is_built_in(name: str) -> bool:
+    """Whether an import path names a file every Protobuf schema can import without a reference."""
+    from kschema.formats.protobuf.protoc import is_known_import
+
+    return is_known_import(name)
+
+
 def evaluate_case(record: Mapping[str, Any]) -> CaseVerdict:
     """Runs the record's check: for `kind == "pair"` whether `reader_or_new` reads data written with
     `writer_or_old`; for `kind == "level"` the registry check of `reader_or_new` against
@@ -81,9 +102,9 @@ def evaluate_case(record: Mapping[str, Any]) -> CaseVerdict:
     case_id = str(record.get("id", ""))
     try:
         fmt = SchemaFormat(record["format"])
-        new = _parse(fmt, record["reader_or_new"], record.get("references_new"), "reader_or_new")
+        new = parse_field(fmt, record["reader_or_new"], record.get("references_new"), "reader_or_new")
         if record["kind"] == "pair":
-            old = _parse(fmt, record["writer_or_old"], record.get("references_old"), "writer_or_old")
+            old = parse_field(fmt, record["writer_or_old"], record.get("references_old"), "writer_or_old")
             issues = check_reader_writer(new, old)
             messages = [f"{i.location}: {i.message}" if i.location else i.message for i in issues]
             return CaseVerdict(case_id, not issues, messages)
@@ -96,7 +117,7 @@ def evaluate_case(record: Mapping[str, Any]) -> CaseVerdict:
         history = [
             VersionedSchema(
                 number,
-                _parse(fmt, schema, refs, f"previous_schemas/{number - 1}"),
+                parse_field(fmt, schema, refs, f"previous_schemas/{number - 1}"),
             )
             for number, (schema, refs) in enumerate(zip(previous, previous_refs, strict=True), start=1)
         ]
@@ -106,7 +127,8 @@ def evaluate_case(record: Mapping[str, Any]) -> CaseVerdict:
         return CaseVerdict(case_id, None, [str(exc)])
 
 
-def _parse(fmt: SchemaFormat, value: Any, references: Any, where: str) -> ParsedSchema:
+def parse_field(fmt: SchemaFormat, value: Any, references: Any, where: str) -> ParsedSchema:
+    """Parses one schema field of a record (`where` names it in errors) with its references."""
     try:
         return parse_schema(fmt, schema_text(fmt, value), resolved_references(references))
     except InvalidSchemaError as exc:

@@ -190,6 +190,12 @@ def parse(schema: str, references: tuple[ResolvedReference, ...] = ()) -> AvroSc
         raise InvalidSchemaError(f"invalid Avro schema: {exc}") from None
 
 
+def resolved_text(schema: AvroSchema) -> str:
+    """The schema with the named types of its references written out at their first use (Confluent's
+    `format=resolved`), as compact JSON in the canonical key order."""
+    return _Emitter(done=set()).emit(schema.root)
+
+
 def _parse(schema: str, references: tuple[ResolvedReference, ...]) -> AvroSchema:
     if not isinstance(schema, str):
         raise InvalidSchemaError(f"schema must be text, not {type(schema).__name__}")

@@ -32,10 +32,10 @@ class SchemaEntry:
 
 
 async def index_subject(
-    namespace: str | None, name: str, body: kopf.Body, meta: kopf.Meta, **_: Any
+    namespace: str | None, name: str, body: kopf.Body, meta: kopf.Meta, memo: Any, **_: Any
 ) -> dict[Any, Any]:
     try:
-        spec: SubjectSpec | None = subject_from_body(body)
+        spec: SubjectSpec | None = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError:
         spec = None
     return {(namespace, name): SubjectEntry(spec, str(meta.get("uid")), bool(meta.get("deletionTimestamp")))}

@@ -72,6 +72,7 @@ async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectReco
         compatibility=spec.compatibility,
         deleted=False,
         description=spec.description,
+        compatibility_declared=spec.compatibility_declared,
     )
     try:
         return await store.upsert_subject(record)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kschema.compat import CompatibilityLevel
+
 
 @dataclass(frozen=True, slots=True)
 class OperatorSettings:
@@ -49,6 +51,9 @@ class OperatorSettings:
 
     liveness_endpoint: str | None = None
     """kopf's health endpoint, e.g. `http://0.0.0.0:8080/healthz`; None serves none."""
+
+    default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD
+    """The level of Subjects without `spec.compatibility` (`--default-compatibility`)."""
 
     def backoff(self, retry: int) -> float:
         """Delay before retry number `retry` (0-based) of a temporary error."""

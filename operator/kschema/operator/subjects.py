@@ -82,7 +82,7 @@ async def reconcile(
     namespace = namespace or ""  # both kinds are namespaced
     schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
     try:
-        spec = subject_from_body(body)
+        spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError as error:
         refuse_invalid_spec(patch, body, error)
     target = ProjectionTarget(spec, str(meta.get("uid")))
@@ -130,7 +130,7 @@ async def release(
     namespace = namespace or ""  # both kinds are namespaced
     schemas_by_subject: kopf.Index[Any, Any] = kwargs[SCHEMAS_INDEX]
     try:
-        spec = subject_from_body(body)
+        spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError:
         return  # never registered anything
     target = ProjectionTarget(spec, str(meta.get("uid")))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kschema.api.settings import ApiSettings
+from kschema.compat import CompatibilityLevel
 from kschema.operator.settings import OperatorSettings
 from kschema.store.base import StoreError
 from kschema.store.factory import store_from_url
@@ -54,6 +55,12 @@ OPTIONS: tuple[Option, ...] = (
         "comma-separated namespaces to serve; empty serves the whole cluster",
     ),
     Option("--log-level", "KSCHEMA_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option(
+        "--default-compatibility",
+        "KSCHEMA_DEFAULT_COMPATIBILITY",
+        "BACKWARD",
+        "compatibility level of Subjects without spec.compatibility, and of GET /config",
+    ),
     Option("--api-host", "KSCHEMA_API_HOST", "0.0.0.0", "read API listen address"),
     Option("--api-port", "KSCHEMA_API_PORT", "8081", "read API port (HTTP)"),
     Option("--webhook-host", "KSCHEMA_WEBHOOK_HOST", "0.0.0.0", "admission webhook listen address"),
@@ -87,6 +94,17 @@ OPTIONS: tuple[Option, ...] = (
         "seconds a deletion waits for an unavailable store before letting the resource go",
     ),
 )
+
+
+def parse_level(raw: str) -> CompatibilityLevel:
+    """The `--default-compatibility` value, case-insensitively; ConfigError names the choices."""
+    try:
+        return CompatibilityLevel(raw.strip().upper())
+    except ValueError:
+        raise ConfigError(
+            "--default-compatibility (KSCHEMA_DEFAULT_COMPATIBILITY) must be one of "
+            f"{', '.join(CompatibilityLevel)}, got {raw!r}"
+        ) from None
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +169,8 @@ def load_config(
             f"--log-level (KSCHEMA_LOG_LEVEL) must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
         )
 
+    default_compatibility = parse_level(text("default_compatibility"))
+
     kubeconfig = Path(text("kubeconfig")) if text("kubeconfig") else None
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(f"--kubeconfig (KUBECONFIG): no such file {str(kubeconfig)!r}")
@@ -176,6 +196,7 @@ def load_config(
         ),
         deletion_timeout=deletion_timeout,
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+        default_compatibility=default_compatibility,
     )
 
     cert_dir = Path(text("webhook_cert_dir"))
@@ -191,9 +212,14 @@ def load_config(
         host=text("webhook_host"),
         port=number("webhook_port", low=1, high=65535),
         kubeconfig=kubeconfig,
+        default_compatibility=default_compatibility,
     )
     try:
-        api = ApiSettings(host=text("api_host"), port=number("api_port", low=1, high=65535))
+        api = ApiSettings(
+            host=text("api_host"),
+            port=number("api_port", low=1, high=65535),
+            global_compatibility=default_compatibility,
+        )
     except ValueError as exc:
         raise ConfigError(f"read API settings: {exc}") from None
     return RuntimeConfig(components, store_url, log_level, operator, webhook, api)

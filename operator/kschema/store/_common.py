@@ -250,6 +250,7 @@ def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
         compatibility=check_compatibility(record.compatibility),
         deleted=False,
         description=record.description,
+        compatibility_declared=bool(record.compatibility_declared),
     )
 
 
@@ -272,7 +273,7 @@ def decode_references(text: str) -> tuple[Reference, ...]:
 
 # Column lists shared by both backends, in the order the `*_from_row` functions read them.
 SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs"
-SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description"
+SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description, compatibility_declared"
 VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
 
 
@@ -295,6 +296,7 @@ def subject_from_row(row: Any) -> SubjectRecord:
         compatibility=CompatibilityLevel(row[3]),
         deleted=bool(row[4]),
         description=row[5],
+        compatibility_declared=bool(row[6]),
     )
 
 

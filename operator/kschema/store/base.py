@@ -50,6 +50,8 @@ class SubjectRecord:
     compatibility: CompatibilityLevel
     deleted: bool
     description: str = ""
+    # False when the Subject sets no level and `compatibility` is the cluster-wide default it inherited.
+    compatibility_declared: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,21 +176,23 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         await conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared) VALUES ($1, $2, $3, $4, $5, $6)",
             record.subject,
             record.namespace,
             record.format.value,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
         )
     else:
         await conn.execute(
             "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, deleted = FALSE, "
-            "updated_at = now() WHERE subject = $4",
+            "compatibility_declared = $4, updated_at = now() WHERE subject = $5",
             record.namespace,
             record.compatibility.value,
             record.description,
+            record.compatibility_declared,
             record.subject,
         )
     await _append(conn, common.KIND_SUBJECT, subject=record.subject)

@@ -291,21 +291,28 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
         return False
     if existing is None:
         conn.execute(
-            "INSERT INTO subjects (subject, namespace, format, compatibility, description) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
+            "compatibility_declared) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
                 record.format.value,
                 record.compatibility.value,
                 record.description,
+                int(record.compatibility_declared),
             ),
         )
     else:
         conn.execute(
             "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
-            f"updated_at = {_NOW} WHERE subject = ?",
-            (record.namespace, record.compatibility.value, record.description, record.subject),
+            f"compatibility_declared = ?, updated_at = {_NOW} WHERE subject = ?",
+            (
+                record.namespace,
+                record.compatibility.value,
+                record.description,
+                int(record.compatibility_declared),
+                record.subject,
+            ),
         )
     _append(conn, common.KIND_SUBJECT, subject=record.subject)
     return True

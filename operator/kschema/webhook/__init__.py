@@ -44,7 +44,7 @@ async def run_webhook(
     registered outside the cluster, version numbers used before."""
     tls = ReloadingTLS(settings.cert_file, settings.key_file)
     api_client = await _api_client(settings)
-    cache = DeclaredCache(api_client, settings.watch_timeout_seconds)
+    cache = DeclaredCache(api_client, settings.watch_timeout_seconds, settings.default_compatibility)
     runner = web.AppRunner(create_app(settings, cache, store), access_log=None)
     await runner.setup()
     try:

@@ -133,9 +133,10 @@ async def _decide(reviewer: Reviewer, kind: str, request: Mapping[str, Any]) -> 
     who = f"{kind} {meta.get('namespace', '')}/{meta.get('name', '')}"
     try:
         if kind == SUBJECT_KIND:
-            new_subject = subject_from_body(new_body) if new_body else None
+            default = reviewer.settings.default_compatibility
+            new_subject = subject_from_body(new_body, default) if new_body else None
             try:
-                old_subject = subject_from_body(old_body) if old_body else None
+                old_subject = subject_from_body(old_body, default) if old_body else None
             except SpecError:
                 old_subject = None  # an old object the current model cannot read must not block changes
             if new_subject is None and old_subject is None:

@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from kschema.compat import CompatibilityLevel
 from kschema.model import (
     GROUP,
     SCHEMA_PLURAL,
@@ -39,9 +40,9 @@ def _key(body: Mapping[str, Any]) -> _Key:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
-def _subject(body: Mapping[str, Any]) -> SubjectSpec | None:
+def _subject(body: Mapping[str, Any], default_compatibility: CompatibilityLevel) -> SubjectSpec | None:
     try:
-        return subject_from_body(body)
+        return subject_from_body(body, default_compatibility)
     except SpecError as exc:
         log.warning("Ignored a Subject that does not parse: resource=%s/%s error=%s", *_key(body), exc)
         return None
@@ -125,8 +126,14 @@ class _Collection:
 class DeclaredCache:
     """The declared Subjects and Schemas of the cluster, as a `Catalog` snapshot rebuilt on change."""
 
-    def __init__(self, api_client: client.ApiClient, watch_timeout_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        watch_timeout_seconds: int = 300,
+        default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD,
+    ) -> None:
         self._api = client.CustomObjectsApi(api_client)
+        self._default_compatibility = default_compatibility
         self._generation = 0
         self._catalog: tuple[int, Catalog] | None = None
         self._subjects = _Collection(self._api, SUBJECT_PLURAL, watch_timeout_seconds, self._changed)
@@ -157,7 +164,11 @@ class DeclaredCache:
     def catalog(self) -> Catalog:
         generation = self._generation
         if self._catalog is None or self._catalog[0] != generation:
-            subjects = [s for s in map(_subject, self._subjects.items.values()) if s is not None]
+            subjects = [
+                s
+                for s in (_subject(b, self._default_compatibility) for b in self._subjects.items.values())
+                if s is not None
+            ]
             schemas = [s for s in map(_schema, self._schemas.items.values()) if s is not None]
             self._catalog = (generation, Catalog(subjects, schemas))
         return self._catalog[1]
@@ -167,6 +178,10 @@ class DeclaredCache:
         subjects, _ = await self._subjects.list()
         schemas, _ = await self._schemas.list()
         return Catalog(
-            [s for s in map(_subject, subjects.values()) if s is not None],
+            [
+                s
+                for s in (_subject(b, self._default_compatibility) for b in subjects.values())
+                if s is not None
+            ],
             [s for s in map(_schema, schemas.values()) if s is not None],
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kschema.compat import CompatibilityLevel
+
 # One path per kind; the reference ValidatingWebhookConfiguration (webhook/ at the repository root) and
 # the chart use exactly these.
 SUBJECTS_PATH = "/validate/subjects"
@@ -33,3 +35,5 @@ class WebhookSettings:
     store_timeout: float = 2.0
     watch_timeout_seconds: int = 300
     parse_cache_size: int = 4096
+    # The level of Subjects without spec.compatibility (`--default-compatibility`).
+    default_compatibility: CompatibilityLevel = CompatibilityLevel.BACKWARD

@@ -1,0 +1,48 @@
+"""`Accept` negotiation as Confluent's REST layer does it: Schema Registry's media types, plain JSON and
+wildcards are served (always as `application/vnd.schemaregistry.v1+json`); a request that accepts none of
+them gets 406 in Confluent's error shape. Health and metrics endpoints are left alone (Prometheus asks
+for text formats)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kschema.api.errors import Handler, not_acceptable
+
+__all__ = ["accept_middleware", "acceptable"]
+
+SERVED = frozenset(
+    {
+        "application/vnd.schemaregistry.v1+json",
+        "application/vnd.schemaregistry+json",
+        "application/json",
+        "application/*",
+        "*/*",
+    }
+)
+_NOT_NEGOTIATED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def acceptable(header: str) -> bool:
+    """Whether an `Accept` header admits a type the API answers with (a `q=0` entry refuses it)."""
+    for entry in header.split(","):
+        media, *parameters = (part.strip() for part in entry.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and media.lower() in SERVED:
+            return True
+    return False
+
+
+@web.middleware
+async def accept_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    header = request.headers.get("Accept", "")
+    if header.strip() and request.path not in _NOT_NEGOTIATED and not acceptable(header):
+        raise not_acceptable(header[:200])
+    return await handler(request)

@@ -1,0 +1,195 @@
+"""Rules for objects: properties, required properties, dependencies, and open, partly open or closed
+content models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from kschema.compat.jsonschema.differences import DifferenceType as D
+from kschema.compat.jsonschema.limits import OBJECT_LIMITS, check_limits
+from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.jsonschema.unevaluated import UNEVALUATED_PROPERTIES, compare_unevaluated
+
+if TYPE_CHECKING:
+    from kschema.compat.jsonschema.context import Context
+
+__all__ = ["compare_object"]
+
+
+def compare_object(ctx: Context, original: Node, update: Node) -> None:
+    original_properties, update_properties = original.properties(), update.properties()
+    original_required, update_required = original.required(), update.required()
+    with ctx.enter("required"):
+        for name in original_properties:
+            if name not in update_properties:
+                continue
+            if name in original_required and name not in update_required:
+                ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
+            elif name not in original_required and name in update_required:
+                with_default = _has_default(update_properties[name])
+                ctx.add(
+                    D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED if with_default else D.REQUIRED_ATTRIBUTE_ADDED,
+                    name,
+                )
+    with ctx.enter("properties"):
+        for name in _union(original_properties, update_properties):
+            with ctx.enter(name):
+                _compare_property(
+                    ctx, original, update, name, original_properties, update_properties, update_required
+                )
+    with ctx.enter("dependencies"):
+        original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
+        for name in _union(original_deps, update_deps):
+            with ctx.enter(name):
+                before, after = original_deps.get(name), update_deps.get(name)
+                if after is None:
+                    ctx.add(D.DEPENDENCY_ARRAY_REMOVED)
+                elif before is None:
+                    ctx.add(D.DEPENDENCY_ARRAY_ADDED)
+                elif before != after:
+                    if after >= before:
+                        ctx.add(D.DEPENDENCY_ARRAY_EXTENDED)
+                    elif before >= after:
+                        ctx.add(D.DEPENDENCY_ARRAY_NARROWED)
+                    else:
+                        ctx.add(D.DEPENDENCY_ARRAY_CHANGED)
+        original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
+        for name in _union(original_schemas, update_schemas):
+            with ctx.enter(name):
+                if name not in update_schemas:
+                    ctx.add(D.DEPENDENCY_SCHEMA_REMOVED)
+                elif name not in original_schemas:
+                    ctx.add(D.DEPENDENCY_SCHEMA_ADDED)
+                else:
+                    ctx.compare(original_schemas[name], update_schemas[name])
+    with ctx.enter("additionalProperties"):
+        if original.permits_additional_properties() != update.permits_additional_properties():
+            ctx.add(
+                D.ADDITIONAL_PROPERTIES_ADDED
+                if update.permits_additional_properties()
+                else D.ADDITIONAL_PROPERTIES_REMOVED
+            )
+        else:
+            before_schema, after_schema = (
+                original.additional_properties_schema(),
+                update.additional_properties_schema(),
+            )
+            if before_schema is None and after_schema is not None:
+                ctx.add(D.ADDITIONAL_PROPERTIES_NARROWED)
+            elif after_schema is None and before_schema is not None:
+                ctx.add(D.ADDITIONAL_PROPERTIES_EXTENDED)
+            else:
+                ctx.compare(before_schema, after_schema)
+    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
+    check_limits(ctx, OBJECT_LIMITS, original, update)
+
+
+def _compare_property(
+    ctx: Context,
+    original: Node,
+    update: Node,
+    name: str,
+    original_properties: Mapping[str, Node],
+    update_properties: Mapping[str, Node],
+    update_required: set[str],
+) -> None:
+    before, after = original_properties.get(name), update_properties.get(name)
+    if after is None and before is not None:
+        # Only the reader's content model matters when it drops a property the writer may write.
+        if _is_open_object(update):
+            ctx.add(D.PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL)
+            return
+        partial = _partial_property_schema(update, name)
+        if partial is not None:
+            sub = ctx.sub()
+            sub.compare(before, partial)
+            ctx.extend(sub.diffs)
+            ctx.add(
+                D.PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+                if sub.compatible
+                else D.PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            )
+        elif before.kind is Kind.FALSE:
+            ctx.add(D.PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL)
+        else:
+            ctx.add(D.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL)
+    elif before is None and after is not None:
+        # Only the writer's content model matters when the reader adds a property.
+        if _is_open_object(original):
+            ctx.add(
+                D.PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL
+                if after.is_empty
+                else D.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL
+            )
+            return
+        partial = _partial_property_schema(original, name)
+        if partial is not None:
+            sub = ctx.sub()
+            sub.compare(partial, after)
+            ctx.extend(sub.diffs)
+            ctx.add(
+                D.PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+                if sub.compatible
+                else D.PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            )
+        if name in update_required:
+            ctx.add(
+                D.REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL
+                if _has_default(after)
+                else D.REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL
+            )
+        else:
+            ctx.add(D.OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL)
+    else:
+        ctx.compare(before, after)
+
+
+def _unevaluated(node: Node) -> Node | None:
+    """unevaluatedProperties where it can apply: `additionalProperties: true` evaluates every property."""
+    return None if node.get("additionalProperties") is True else node.unevaluated_properties()
+
+
+def _has_default(node: Node) -> bool:
+    return isinstance(node.json, Mapping) and "default" in node.json
+
+
+def _is_open_object(node: Node) -> bool:
+    """Fully open: no patternProperties, additionalProperties absent or `true`, and no unevaluatedProperties
+    other than an empty schema."""
+    if node.pattern_properties() or node.additional_properties_schema() is not None:
+        return False
+    if not node.permits_additional_properties():
+        return False
+    if node.get("additionalProperties") is True:
+        return True  # every property is evaluated, so unevaluatedProperties never applies
+    unevaluated = node.unevaluated_properties()
+    return unevaluated is None or unevaluated.is_empty
+
+
+def _partial_property_schema(node: Node, name: str) -> Node | None:
+    for pattern, schema in node.pattern_properties():
+        try:
+            if re.search(pattern, name):
+                return schema
+        except re.error:
+            continue  # the metaschema checks `pattern`, not patternProperties keys; a bad one matches nothing
+    additional = node.additional_properties_schema()
+    if additional is not None:
+        return additional
+    # With additionalProperties absent, a schema in unevaluatedProperties partly opens the content model.
+    unevaluated = node.unevaluated_properties()
+    if (
+        node.get("additionalProperties") is None
+        and unevaluated is not None
+        and unevaluated.kind is not Kind.FALSE
+        and not unevaluated.is_empty
+    ):
+        return unevaluated
+    return None
+
+
+def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:
+    """Keys of both, in a stable order so that messages come out in a stable order."""
+    return list(dict.fromkeys([*first, *second]))

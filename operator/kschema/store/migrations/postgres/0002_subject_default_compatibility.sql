@@ -1,0 +1,3 @@
+-- Whether a Subject sets spec.compatibility (Confluent's subject-level config) or inherits the
+-- cluster-wide default; `compatibility` keeps the level in force when the row was written.
+ALTER TABLE subjects ADD COLUMN compatibility_declared BOOLEAN NOT NULL DEFAULT TRUE;
