@@ -65,3 +65,13 @@ def test_operator_replicas_draw_distinct_leader_election_priorities(chart: Helm)
     env = operator["spec"]["template"]["spec"]["containers"][0]["env"]
 
     assert {"name": "KSCHEMA_PRIORITY", "value": "random"} in env
+
+
+@pytest.mark.parametrize("values", [{}, POSTGRES], ids=["sqlite", "postgres"])
+def test_no_pod_gets_service_link_variables(chart: Helm, values: dict[str, Any]) -> None:
+    # A Service named kschema-webhook would inject KSCHEMA_WEBHOOK_PORT=tcp://... and break the config.
+    kinds = _kinds(chart, values)
+    pods = [d["spec"]["template"]["spec"] for d in kinds["Deployment"]] + [p["spec"] for p in kinds["Pod"]]
+
+    assert pods
+    assert all(pod["enableServiceLinks"] is False for pod in pods)
