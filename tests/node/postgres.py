@@ -23,7 +23,8 @@ exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/t
 
 def manifests(namespace: str, secret_namespace: str) -> list[dict[str, Any]]:
     labels = {"app": "postgres"}
-    url = f"postgresql://kschema:{PASSWORD}@postgres.{namespace}.svc:5432/kschema"
+    # initdb makes the `postgres` database only; the registry migrates its own tables into it.
+    url = f"postgresql://kschema:{PASSWORD}@postgres.{namespace}.svc:5432/postgres"
     return [
         {
             "apiVersion": "apps/v1",
