@@ -127,7 +127,7 @@ def run(
         workdir = Path(tmp)
         kubectl(plane, "apply", "-f", str(REPO_ROOT / "crds"))
         kubectl(plane, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        api_client = config.new_client_from_config(str(plane.kubeconfig))  # type: ignore[no-untyped-call]  # untyped upstream
+        api_client = config.new_client_from_config(str(plane.kubeconfig))
         custom, core = client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
         docs = documents(subjects, versions)
 

@@ -94,6 +94,46 @@ def get(api: str, path: str) -> str:
     return f"GET {path}\n   -> {text}{extra}"
 
 
+def show_contract(api: str) -> None:
+    """The LLM telemetry contract executed by an unmodified Confluent serializer (its rules extra), and
+    the same CONDITION rules applied by kschema's validate endpoint."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.schema_registry.rules.cel.cel_executor import CelExecutor
+    from confluent_kafka.schema_registry.rules.cel.cel_field_executor import CelFieldExecutor
+    from confluent_kafka.schema_registry.rules.jsonata.jsonata_executor import JsonataExecutor
+    from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+
+    for executor in (CelExecutor, CelFieldExecutor, JsonataExecutor):
+        executor.register()  # type: ignore[no-untyped-call]
+    say(get(api, "/subjects/llm-inference-value/metadata?key=major_version&value=1"))
+    ctx = SerializationContext("llm-inference", MessageField.VALUE)
+    conf = {"auto.register.schemas": False, "use.latest.with.metadata": {"major_version": "1"}}
+    serializer = AvroSerializer(SchemaRegistryClient({"url": api}), None, conf=conf)
+    bad = {"request_id": "r-1", "model": "llama-3", "tokens": -12, "user_email": "ada@example.com"}
+    try:
+        serializer(dict(bad), ctx)  # the serializer transforms the record it is given
+        say("!! the serializer accepted a record with negative tokens")
+    except SerializationError as exc:
+        say(f"AvroSerializer({bad})\n   -> refused by the contract: {exc.__cause__}")
+    good = {**bad, "tokens": 12}
+    frame = serializer(dict(good), ctx)
+    read = AvroDeserializer(SchemaRegistryClient({"url": api}))(frame, ctx)
+    say(f"AvroSerializer({good})\n   -> written; a consumer reads {read} (PII masked on write)")
+    upgraded = AvroDeserializer(
+        SchemaRegistryClient({"url": api}), conf={"use.latest.with.metadata": {"major_version": "2"}}
+    )(frame, ctx)
+    say(f"   -> a consumer of major version 2 reads it upgraded by JSONata: {upgraded}")
+    request = urllib.request.Request(
+        f"{api}/kschema/v1/subjects/llm-inference-value/versions/1/validate",
+        data=json.dumps(bad).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as r:
+        say("POST /kschema/v1/subjects/llm-inference-value/versions/1/validate (the refused record)")
+        say(f"   -> {r.read().decode()}")
+
+
 def stop_kschema() -> None:
     pid_file = DEMO_DIR / "kschema.pid"
     if pid_file.exists():
@@ -204,6 +244,9 @@ def main() -> int:
         with urllib.request.urlopen(request, timeout=5) as r:
             say("POST /compatibility/subjects/orders-value/versions/latest (an Order with only `id`)")
             say(f"   -> {r.read().decode()}")
+
+        step("A data contract (examples/contracts/): a record refused by a rule, PII masked, a migration")
+        show_contract(api)
 
         step("Applying examples/incompatible/: the admission webhook refuses it")
         for manifest in sorted(INCOMPATIBLE.glob("*.yaml")):

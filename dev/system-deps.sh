@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test harness and the demo need, when they are missing:
 # PostgreSQL (server binaries for the throwaway test cluster) and kubectl's fallback, Go (to build the
-# control plane), a C compiler and Node.js (the third-party client programs), and for the local node:
-# containerd, runc, the CNI plugins, conntrack, iptables, and docker.io + debootstrap to build the image with
-# no registry. Runs as root (CI and the dev machines) or through sudo. Debian's docker.io and containerd
-# packages start no daemon here (no systemd); the harness starts and stops its own.
+# control plane), a C compiler and Node.js (the third-party client programs), wrk (HTTP load in bench/),
+# and for the local node: containerd, runc, the CNI plugins, conntrack, iptables, and docker.io +
+# debootstrap to build the image with no registry. Runs as root (CI and the dev machines) or through sudo.
+# Debian's docker.io and containerd packages start no daemon here (no systemd); the harness starts its own.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v go >/dev/null || need+=(golang-go)
 command -v openssl >/dev/null || need+=(openssl)
+command -v wrk >/dev/null || need+=(wrk)  # HTTP load for the benchmarks
 # The third-party client programs (dev/clients/build.sh): cgo for confluent-kafka-go, npm for the Node one.
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v npm >/dev/null || need+=(nodejs npm)

@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kschema.compat import CompatibilityLevel
+from kschema.contracts import (
+    Contract,
+    ContractError,
+    SubjectContract,
+    metadata_from_json,
+    rule_set_from_json,
+)
 from kschema.formats import Reference, SchemaFormat
 
 GROUP = "kschema.io"
@@ -58,6 +65,8 @@ class SubjectSpec:
     owners: tuple[str, ...] = ()
     # Whether `spec.compatibility` is set (Confluent's subject-level config) or inherited.
     compatibility_declared: bool = True
+    # Confluent's compatibilityGroup and default/override metadata and rule sets.
+    contract: SubjectContract = field(default_factory=SubjectContract)
 
     @property
     def config_map_name(self) -> str:
@@ -75,6 +84,7 @@ class SchemaSpec:
     state: SchemaState = SchemaState.ACTIVE
     pinned_id: int | None = None
     sunset: str | None = None
+    contract: Contract = field(default_factory=Contract)  # as declared, before the Subject's merge
 
 
 def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -150,7 +160,34 @@ def subject_from_body(
         ),
         description=_string(spec, "description"),
         owners=tuple(owners),
+        contract=subject_contract_from_spec(spec),
     )
+
+
+def subject_contract_from_spec(spec: Mapping[str, Any]) -> SubjectContract:
+    group = spec.get("compatibilityGroup")
+    if group is not None and (not isinstance(group, str) or not group or len(group) > 255):
+        raise SpecError("spec.compatibilityGroup", "must be a metadata property name of 1 to 255 characters")
+    try:
+        return SubjectContract(
+            compatibility_group=group or None,
+            default_metadata=metadata_from_json(spec.get("defaultMetadata"), "spec.defaultMetadata"),
+            override_metadata=metadata_from_json(spec.get("overrideMetadata"), "spec.overrideMetadata"),
+            default_rule_set=rule_set_from_json(spec.get("defaultRuleSet"), "spec.defaultRuleSet"),
+            override_rule_set=rule_set_from_json(spec.get("overrideRuleSet"), "spec.overrideRuleSet"),
+        )
+    except ContractError as exc:
+        raise SpecError(exc.field, exc.reason) from None
+
+
+def contract_from_spec(spec: Mapping[str, Any]) -> Contract:
+    try:
+        return Contract(
+            metadata_from_json(spec.get("metadata"), "spec.metadata"),
+            rule_set_from_json(spec.get("ruleSet"), "spec.ruleSet"),
+        )
+    except ContractError as exc:
+        raise SpecError(exc.field, exc.reason) from None
 
 
 def references_from_spec(raw: Any, field_path: str = "spec.references") -> tuple[Reference, ...]:
@@ -186,4 +223,5 @@ def schema_from_body(body: Mapping[str, Any]) -> SchemaSpec:
         state=_enum(spec, "state", SchemaState, SchemaState.ACTIVE),
         pinned_id=None if pinned is None else _positive_int(pinned, "spec.id"),
         sunset=_string(spec, "sunset") or None,
+        contract=contract_from_spec(spec),
     )

@@ -29,6 +29,13 @@ from dataclasses import dataclass, field
 
 from kschema.compat import CompatibilityLevel, Incompatibility, VersionedSchema, check_compatibility
 from kschema.compat.levels import LEVELS
+from kschema.contracts import (
+    contract_fingerprint,
+    group_of,
+    registered_contracts,
+    review_contract,
+    review_subject_contract,
+)
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
@@ -389,9 +396,13 @@ def _history_violations(
     if not (rule.backward or rule.forward):
         return []
     found: list[str] = []
+    # Compatibility groups: each version is compared with the versions of its own group only.
+    contracts = registered_contracts(subject.contract, [(v.spec.version, v.spec.contract) for v in versions])
+    groups = [group_of(subject.contract, contracts[v.spec.version]) for v in versions]
     for i in range(1, len(versions)):
         new = versions[i]
-        against = versions[:i] if rule.transitive else versions[i - 1 : i]
+        same = [v for v, g in zip(versions[:i], groups[:i], strict=True) if g == groups[i]]
+        against = same if rule.transitive else same[-1:]
         for inc in _incompatibilities(new, against, level):
             found.append(
                 f"version {new.spec.version} is not {level} compatible with version "
@@ -478,6 +489,7 @@ def review_subject(
         if old == new:
             return Decision()
 
+    reasons += [f"{who}: {p}" for p in review_subject_contract(new.contract)]
     same_name = others_catalog.subjects_named(new.name)
     for other in same_name:
         if other.namespace == new.namespace:
@@ -578,6 +590,8 @@ def _review_schema_update(new: SchemaSpec, old: SchemaSpec, others: Catalog) -> 
             ("spec.schema", old.schema, new.schema),
             ("spec.references", old.references, new.references),
             ("spec.id", old.pinned_id, new.pinned_id),
+            ("spec.metadata", old.contract.metadata, new.contract.metadata),
+            ("spec.ruleSet", old.contract.rule_set, new.contract.rule_set),
         )
         if a != b
     ]
@@ -688,9 +702,13 @@ def _review_schema_create(
             (*reasons, f"{who}: spec.schema is not a valid {subject.format} schema: {exc}"), tuple(warnings)
         )
 
+    distinct = [s for s in siblings if s.version != new.version]
+    contracts = registered_contracts(subject.contract, [(s.version, s.contract) for s in [*distinct, new]])
+    # A version's identity covers its metadata and rules (Confluent gives other rules another ID).
+    identity = contract_fingerprint(parsed.fingerprint, contracts[new.version])
     if registry.usable:
         stored = registry.versions.get((subject.name, new.version))
-        if stored is not None and stored.fingerprint != parsed.fingerprint:
+        if stored is not None and stored.fingerprint != identity:
             gone = " (since deleted)" if stored.deleted else ""
             reasons.append(
                 f'{who}: version {new.version} of subject "{subject.name}" was registered{gone} '
@@ -699,7 +717,7 @@ def _review_schema_create(
             )
         if new.pinned_id is not None:
             holder = registry.schemas.get(new.pinned_id)
-            if holder is not None and holder.fingerprint != parsed.fingerprint:
+            if holder is not None and holder.fingerprint != identity:
                 used = ", ".join(f'subject "{s}" version {v}' for s, v in holder.holders[:3])
                 reasons.append(
                     f"{who}: spec.id {new.pinned_id} is already held by other content"
@@ -712,6 +730,13 @@ def _review_schema_create(
         return Decision(tuple(reasons), tuple(warnings))
 
     distinct = [s for s in siblings if s.version != new.version]
+    review = review_contract(new.contract, contracts[new.version], subject.contract, parsed)
+    warnings += [f"{who}: {w}" for w in review.warnings]
+    if review.reasons:
+        return Decision(tuple(f"{who}: {r}" for r in review.reasons), tuple(warnings))
+    # Confluent's compatibility groups: a version is only checked against versions of its own group.
+    group = group_of(subject.contract, contracts[new.version])
+    distinct = [s for s in distinct if group_of(subject.contract, contracts[s.version]) == group]
     history, parse_warnings = _parsed_history(subject, distinct, others, registry, parse)
     warnings += [f"{who}: {w}" for w in parse_warnings]
     me = _Version(new, parsed)

@@ -22,7 +22,7 @@ from tests.harness.cluster import REPO_ROOT, Cluster
 CRD_DIR = REPO_ROOT / "crds"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 # The folders of examples that must become Ready (others show refusals, e.g. `incompatible/`).
-READY_EXAMPLES = ("avro", "json", "protobuf")
+READY_EXAMPLES = ("avro", "contracts", "json", "protobuf")
 CRDS = ("subjects.kschema.io", "schemas.kschema.io", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
 T = TypeVar("T")
 

@@ -34,6 +34,7 @@ EXAMPLE_SUBJECTS = {
     "payments-value": 2,
     "acme/money.proto": 1,
     "shipments-value": 2,
+    "llm-inference-value": 2,
 }
 
 

@@ -17,6 +17,7 @@ from kschema.api.negotiation import accept_middleware
 from kschema.api.routes import routes
 from kschema.api.settings import ApiSettings
 from kschema.api.state import FOLLOWER, INDEX, METRICS, SETTINGS
+from kschema.api.validate import routes as validate_routes
 from kschema.store import RegistryStore
 
 
@@ -36,6 +37,7 @@ def create_app(settings: ApiSettings, store: RegistryStore) -> web.Application:
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
     app.router.add_routes(routes)
+    app.router.add_routes(validate_routes)
     app.router.add_routes(listing_routes)
     app.cleanup_ctx.append(_follow_store)
     return app

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from kschema.api.errors import ApiError, invalid_schema
+from kschema.contracts import Contract, contract_fingerprint
+from kschema.contracts.conditions import ConditionSet
 from kschema.formats import ParsedSchema, Reference, ResolvedReference, SchemaFormat, parse_schema
 from kschema.model import SchemaState
 from kschema.store import Snapshot, StoredSchema, SubjectRecord, SubjectVersion
@@ -77,13 +79,15 @@ def served_text(schema: StoredSchema) -> str:
 
 def schema_json(schema: StoredSchema, text: str | None = None) -> dict[str, object]:
     """The schema part of Confluent's responses: `schemaType` left out for Avro and `references` left out
-    when empty, as Confluent does."""
+    when empty, as Confluent does; the version's data contract beside it."""
     body: dict[str, object] = {}
     if schema.format is not SchemaFormat.AVRO:
         body["schemaType"] = schema.format.value
     body["schema"] = served_text(schema) if text is None else text
     if schema.references:
         body["references"] = references_json(schema.references)
+    # Data contracts: `metadata` and `ruleSet` when the version has them (Confluent's NON_EMPTY).
+    body.update(schema.contract.to_json())
     return body
 
 
@@ -108,6 +112,7 @@ class RegistryIndex:
         self._referrers: dict[tuple[str, int], set[int]] = {}
         self._parsed: dict[int, ParsedSchema] = {}
         self._serialized: dict[int, str] = {}
+        self._conditions: dict[int, ConditionSet] = {}
         self._resolved: dict[int, str] = {}
         # When this index first saw a version DEPRECATED; the store keeps no such date.
         self._deprecated_since: dict[tuple[str, int], float] = {}
@@ -189,6 +194,7 @@ class RegistryIndex:
     def _forget_caches(self, schema_id: int) -> None:
         self._parsed.pop(schema_id, None)
         self._serialized.pop(schema_id, None)
+        self._conditions.pop(schema_id, None)
         self._resolved.pop(schema_id, None)
 
     # Schemas by ID ---------------------------------------------------------------------------------
@@ -256,17 +262,49 @@ class RegistryIndex:
                 best = v
         return best
 
-    def find_in_subject(self, subject: str, fingerprint: str, include_deleted: bool) -> SubjectVersion | None:
-        """The highest version of `subject` whose schema has this fingerprint."""
+    def find_in_subject(
+        self, subject: str, fingerprint: str, include_deleted: bool, contract: Contract | None = None
+    ) -> SubjectVersion | None:
+        """The highest version of `subject` whose schema has this fingerprint and, when `contract` is
+        given, this metadata and rule set (without one, as in Confluent, any contract matches)."""
         best: SubjectVersion | None = None
         for v in self._versions.get(subject, {}).values():
             if self._deleted(v) and not include_deleted:
                 continue
-            if self._schemas[v.schema_id].fingerprint != fingerprint:
+            stored = self._schemas[v.schema_id]
+            wanted = contract if contract is not None else stored.contract
+            if stored.fingerprint != contract_fingerprint(fingerprint, wanted):
                 continue
             if best is None or v.version > best.version:
                 best = v
         return best
+
+    def latest_with_metadata(
+        self, subject: str, wanted: dict[str, str], include_deleted: bool
+    ) -> SubjectVersion | None:
+        """The highest version (never DRAFT or ARCHIVED) whose metadata properties hold every pair."""
+        best: SubjectVersion | None = None
+        for v in self._versions.get(subject, {}).values():
+            if v.state in (SchemaState.DRAFT, SchemaState.ARCHIVED) or (
+                self._deleted(v) and not include_deleted
+            ):
+                continue
+            metadata = self._schemas[v.schema_id].contract.metadata
+            props = dict(metadata.properties) if metadata is not None else {}
+            if all(props.get(k) == value for k, value in wanted.items()) and (
+                best is None or v.version > best.version
+            ):
+                best = v
+        return best
+
+    def conditions(self, schema_id: int) -> ConditionSet:
+        """The CONDITION rules the validate endpoint applies for an ID, compiled on first use."""
+        found = self._conditions.get(schema_id)
+        if found is None:
+            stored = self._schemas.get(schema_id)
+            found = ConditionSet(stored.contract if stored is not None else Contract())
+            self._conditions[schema_id] = found
+        return found
 
     def deprecated_since(self, version: SubjectVersion) -> float | None:
         return self._deprecated_since.get((version.subject, version.version))

@@ -33,6 +33,7 @@ from kschema.api.errors import (
 from kschema.api.index import RegistryIndex, schema_guid, schema_json, served_text
 from kschema.api.state import INDEX, METRICS, SETTINGS
 from kschema.compat import VersionedSchema, check_compatibility
+from kschema.contracts import Contract, ContractError, contract_from_json, group_of, registered_contract
 from kschema.formats import ParsedSchema, Reference, SchemaFormat, parse_schema
 from kschema.model import SchemaState
 from kschema.store import SubjectVersion
@@ -189,6 +190,16 @@ def _version_payload(index: RegistryIndex, v: SubjectVersion, fmt: str | None) -
         "guid": schema_guid(stored.fingerprint),
         **schema_json(stored, _schema_text(index, v.schema_id, fmt)),
     }
+
+
+def _body_contract(body: Mapping[str, Any]) -> Contract | None:
+    """The `metadata` and `ruleSet` of a lookup or register request; None when it carries neither."""
+    if body.get("metadata") is None and body.get("ruleSet") is None:
+        return None
+    try:
+        return contract_from_json({"metadata": body.get("metadata"), "ruleSet": body.get("ruleSet")})
+    except ContractError as exc:
+        raise ApiError(422, 42210, f"Invalid ruleset or metadata: {exc}") from None
 
 
 def _lifecycle_headers(index: RegistryIndex, v: SubjectVersion) -> dict[str, str]:
@@ -349,13 +360,25 @@ async def referenced_by(request: web.Request) -> web.Response:
 
 @routes.get("/subjects/{subject}/metadata")
 async def latest_with_metadata(request: web.Request) -> web.Response:
+    """Confluent's latest-with-metadata: the highest version whose metadata properties hold every
+    `key`/`value` pair of the query (clients configured with `use.latest.with.metadata` call it)."""
     index = _ready_index(request)
     subject = request.match_info["subject"]
     include_deleted = _flag(request, "deleted")
-    if request.query.getall("key", []):
-        # kschema versions carry no Confluent metadata properties, so no version can match a filter.
-        raise schema_not_found(f"No version of subject '{subject}' has the requested metadata")
-    found = _version_of(index, subject, "latest", include_deleted)
+    keys, values = request.query.getall("key", []), request.query.getall("value", [])
+    if len(keys) != len(values):
+        raise bad_request("query parameters 'key' and 'value' must come in pairs")
+    if len(keys) > 64:
+        raise bad_request("at most 64 key/value pairs")
+    if not index.subject_exists(subject, include_deleted):
+        raise subject_not_found(subject)
+    found = index.latest_with_metadata(subject, dict(zip(keys, values, strict=True)), include_deleted)
+    if found is None:
+        raise ApiError(
+            404,
+            40403,
+            f"No version of subject '{subject}' has the metadata {dict(zip(keys, values, strict=True))}",
+        )
     payload = _version_payload(index, found, request.query.get("format"))
     return _respond(payload, _lifecycle_headers(index, found))
 
@@ -371,7 +394,7 @@ async def lookup(request: web.Request) -> web.Response:
     if not index.subject_exists(subject, include_deleted):
         raise subject_not_found(subject)
     parsed = _body_schema(index, body)
-    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted)
+    found = index.find_in_subject(subject, parsed.fingerprint, include_deleted, _body_contract(body))
     if found is None:
         raise schema_not_found(f"Schema not found under subject '{subject}'")
     payload = _version_payload(index, found, request.query.get("format"))
@@ -388,7 +411,7 @@ async def register(request: web.Request) -> web.Response:
     parsed = _body_schema(index, body)
     found = None
     if index.subject_exists(subject, include_deleted=False):
-        found = index.find_in_subject(subject, parsed.fingerprint, include_deleted=False)
+        found = index.find_in_subject(subject, parsed.fingerprint, False, _body_contract(body))
     if found is None:
         raise read_only(f"Subject '{subject}'")
     wanted_id = body.get("id")
@@ -428,12 +451,18 @@ async def subject_config(request: web.Request) -> web.Response:
     index = _ready_index(request)
     subject = request.match_info["subject"]
     record = index.subject(subject)
+    # Confluent's subject config also carries the data-contract group, defaults and overrides.
+    contract = record.contract.to_json() if record is not None and not record.deleted else {}
     if record is None or record.deleted or not record.compatibility_declared:
         # Confluent: a subject without its own level has no subject config unless the global one is asked.
         if _flag(request, "defaultToGlobal"):
-            return _respond({"compatibilityLevel": request.app[SETTINGS].global_compatibility.value})
-        raise subject_config_not_found(subject)
-    return _respond({"compatibilityLevel": record.compatibility.value})
+            return _respond(
+                {"compatibilityLevel": request.app[SETTINGS].global_compatibility.value, **contract}
+            )
+        if not contract:
+            raise subject_config_not_found(subject)
+        return _respond(contract)
+    return _respond({"compatibilityLevel": record.compatibility.value, **contract})
 
 
 @routes.get("/mode")
@@ -491,6 +520,13 @@ async def _compatibility(request: web.Request, version: str | None) -> web.Respo
         if record is not None and declared
         else request.app[SETTINGS].global_compatibility
     )
+    if record is not None and record.contract.compatibility_group:
+        # Confluent's compatibility groups: only versions of the candidate's group count.
+        config = record.contract
+        latest = history[-1] if history else None
+        previous = index.schema(latest.schema_id).contract if latest is not None else None  # type: ignore[union-attr]
+        group = group_of(config, registered_contract(config, _body_contract(body) or Contract(), previous))
+        history = [v for v in history if group_of(config, index.schema(v.schema_id).contract) == group]  # type: ignore[union-attr]
     result = check_compatibility(
         VersionedSchema(None, new),
         [VersionedSchema(v.version, index.parsed(v.schema_id)) for v in history],
@@ -510,26 +546,6 @@ async def compatibility_with_version(request: web.Request) -> web.Response:
 @routes.post("/compatibility/subjects/{subject}/versions")
 async def compatibility_with_history(request: web.Request) -> web.Response:
     return await _compatibility(request, None)
-
-
-@routes.post("/kschema/v1/subjects/{subject}/versions/{version}/validate")
-async def validate_payload(request: web.Request) -> web.Response:
-    """Checks a JSON payload (the request body) against a registered version."""
-    index = _ready_index(request)
-    subject = request.match_info["subject"]
-    found = _version_of(index, subject, request.match_info["version"], include_deleted=False)
-    payload = await _json_body(request)
-    issues = index.parsed(found.schema_id).validate(payload)
-    return _respond(
-        {
-            "subject": found.subject,
-            "version": found.version,
-            "id": found.schema_id,
-            "valid": not issues,
-            "errors": [{"location": i.location, "message": i.message} for i in issues],
-        },
-        _lifecycle_headers(index, found),
-    )
 
 
 # Health and metrics ------------------------------------------------------------------------

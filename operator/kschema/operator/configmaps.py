@@ -8,11 +8,12 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubernetes_asyncio import client
 
+from kschema.contracts import Contract
 from kschema.formats import SchemaFormat
 from kschema.model import (
     API_VERSION,
@@ -42,8 +43,15 @@ class Projection:
     version_count: int
 
 
-def render(fmt: SchemaFormat, versions: Sequence[tuple[SubjectVersion, str]]) -> Projection:
-    """The ConfigMap data for the subject's not deleted versions (with their texts), by version."""
+def render(
+    fmt: SchemaFormat,
+    versions: Sequence[tuple[SubjectVersion, str]],
+    contracts: Mapping[int, Contract] | None = None,
+) -> Projection:
+    """The ConfigMap data for the subject's not deleted versions (with their texts), by version.
+    `versions.json` carries each version's ID, state and, when it has them, its data-contract `metadata`
+    and `ruleSet` in Confluent's JSON shape."""
+    contracts = contracts or {}
     ext = EXTENSIONS[fmt]
     ordered = sorted(versions, key=lambda pair: pair[0].version)
     served = [(v, text) for v, text in ordered if v.state is not SchemaState.ARCHIVED]
@@ -52,7 +60,15 @@ def render(fmt: SchemaFormat, versions: Sequence[tuple[SubjectVersion, str]]) ->
     if latest:
         data[f"latest.{ext}"] = latest[-1][1]
     data["versions.json"] = json.dumps(
-        {str(v.version): {"id": v.schema_id, "state": str(v.state)} for v, _ in served}, indent=2
+        {
+            str(v.version): {
+                "id": v.schema_id,
+                "state": str(v.state),
+                **contracts.get(v.schema_id, Contract()).to_json(),
+            }
+            for v, _ in served
+        },
+        indent=2,
     )
     return Projection(data, latest[-1][0].version if latest else None, len(ordered))
 
@@ -94,6 +110,7 @@ class Projector:
         self._field_manager = field_manager
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._texts: OrderedDict[int, str] = OrderedDict()
+        self._contracts: dict[int, Contract] = {}  # beside `_texts`, for the IDs that have a contract
 
     async def project(self, target: ProjectionTarget, *, tidy: bool = False) -> Projection | None:
         """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
@@ -139,7 +156,9 @@ class Projector:
             pairs = [(v, await self._text(v.schema_id)) for v in versions]
         except StoreError as error:
             raise blocked_by_store(error) from error
-        return render(spec.format, pairs)
+        return render(
+            spec.format, pairs, {v.schema_id: self._contracts.get(v.schema_id, Contract()) for v in versions}
+        )
 
     async def _text(self, schema_id: int) -> str:
         text = self._texts.get(schema_id)
@@ -151,8 +170,11 @@ class Projector:
                 )
             text = stored.schema
             self._texts[schema_id] = text
+            if stored.contract:
+                self._contracts[schema_id] = stored.contract
             if len(self._texts) > SCHEMA_CACHE_SIZE:
-                self._texts.popitem(last=False)
+                evicted, _ = self._texts.popitem(last=False)
+                self._contracts.pop(evicted, None)
         return text
 
     async def _project_once(

@@ -14,6 +14,7 @@ from kschema.compat import (
     check_compatibility,
 )
 from kschema.compat.levels import LEVELS
+from kschema.contracts import Contract, contract_fingerprint, group_of, registered_contract
 from kschema.formats import InvalidSchemaError, ParsedSchema, Reference, ResolvedReference, parse_schema
 from kschema.model import SchemaSpec, SubjectSpec
 from kschema.store import (
@@ -73,6 +74,7 @@ async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectReco
         deleted=False,
         description=spec.description,
         compatibility_declared=spec.compatibility_declared,
+        contract=spec.contract,
     )
     try:
         return await store.upsert_subject(record)
@@ -129,16 +131,34 @@ async def _parse_stored(
     return parse_schema(subject.format, stored.schema, refs)
 
 
+async def _earlier_contracts(
+    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec
+) -> list[tuple[SubjectVersion, Contract]]:
+    """The registered, not deleted versions below the new one, with the contract each was registered with."""
+    found = []
+    for v in await store.list_versions(subject.subject):
+        if v.version < spec.version:
+            stored = await store.get_schema(v.schema_id)
+            found.append((v, stored.contract if stored is not None else Contract()))
+    return found
+
+
 async def _check_against_history(
-    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, parsed: ParsedSchema
+    store: RegistryStore,
+    subject: SubjectRecord,
+    spec: SchemaSpec,
+    parsed: ParsedSchema,
+    earlier_contracts: list[tuple[SubjectVersion, Contract]],
+    group: str | None,
 ) -> tuple[CompatibilityResult, tuple[int, ...]]:
     """Checks the new version against the registered, not deleted versions with lower numbers (versions
-    may arrive in any order: a higher one already registered is not history for this one)."""
+    may arrive in any order: a higher one already registered is not history for this one) that belong
+    to its compatibility group."""
     level = CompatibilityLevel(subject.compatibility)
     rule = LEVELS[level]
     if not (rule.backward or rule.forward):
         return CompatibilityResult(), ()
-    earlier = [v for v in await store.list_versions(subject.subject) if v.version < spec.version]
+    earlier = [v for v, c in earlier_contracts if group_of(subject.contract, c) == group]
     if not rule.transitive:
         earlier = earlier[-1:]
     history = []
@@ -175,12 +195,21 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
         except InvalidSchemaError as error:
             raise Blocked("InvalidSchema", f"spec.schema: {error}", temporary=False) from error
         existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
-        already = existing is not None and existing.schema.fingerprint == parsed.fingerprint
-        if already:
+        already = existing is not None and existing.schema.fingerprint == contract_fingerprint(
+            parsed.fingerprint, existing.schema.contract
+        )
+        earlier: list[tuple[SubjectVersion, Contract]] = []
+        if already and existing is not None:
             # Checked when first registered; re-checking on every resume would parse whole histories.
+            # Its contract is the one it was registered with, whatever the Subject's defaults became.
+            contract = existing.schema.contract
             result, against = CompatibilityResult(), tuple[int, ...]()
         else:
-            result, against = await _check_against_history(store, subject, spec, parsed)
+            earlier = await _earlier_contracts(store, subject, spec)
+            previous = earlier[-1][1] if earlier else None
+            contract = registered_contract(subject.contract, spec.contract, previous)
+            group = group_of(subject.contract, contract)
+            result, against = await _check_against_history(store, subject, spec, parsed, earlier, group)
             if not result.compatible:
                 raise Blocked("Incompatible", _incompatibility_message(subject, result), temporary=False)
         version = await store.register(
@@ -191,18 +220,19 @@ async def register_version(store: RegistryStore, subject: SubjectRecord, spec: S
                 format=subject.format,
                 schema=spec.schema,
                 canonical=parsed.canonical,
-                fingerprint=parsed.fingerprint,
+                fingerprint=contract_fingerprint(parsed.fingerprint, contract),
                 references=spec.references,
                 state=spec.state,
                 pinned_id=spec.pinned_id,
                 sunset=spec.sunset,
+                contract=contract,
             )
         )
         if version.state is not spec.state or version.sunset != spec.sunset:
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
     except StoreError as error:
         raise blocked_by_store(error) from error
-    return Registered(version, parsed.fingerprint, result, against, already)
+    return Registered(version, contract_fingerprint(parsed.fingerprint, contract), result, against, already)
 
 
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:

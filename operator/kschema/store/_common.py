@@ -15,9 +15,11 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from kschema.compat import CompatibilityLevel
+from kschema.contracts import Contract, ContractError, SubjectContract, contract_from_json
 from kschema.formats import Reference, SchemaFormat
-from kschema.model import SchemaState
+from kschema.model import SchemaState, subject_contract_from_spec
 from kschema.store.base import (
+    MAX_CONTRACT_BYTES,
     MAX_SCHEMA_BYTES,
     FormatConflictError,
     IdConflictError,
@@ -210,6 +212,7 @@ def validate_new_version(new: NewVersion) -> NewVersion:
             f"fingerprint must be 1 to {MAX_FINGERPRINT_LENGTH} characters", "fingerprint"
         )
     check_references(new.references)
+    _check_contract_size(encode_contract(new.contract), "contract")
     if new.pinned_id is not None:
         pinned = _check_int(new.pinned_id, "pinned_id")
         if not 1 <= pinned <= MAX_SCHEMA_ID:
@@ -228,6 +231,7 @@ def validate_new_version(new: NewVersion) -> NewVersion:
         state=state,
         pinned_id=new.pinned_id,
         sunset=sunset,
+        contract=new.contract,
     )
 
 
@@ -251,6 +255,7 @@ def validate_subject_record(record: SubjectRecord) -> SubjectRecord:
         deleted=False,
         description=record.description,
         compatibility_declared=bool(record.compatibility_declared),
+        contract=_checked_subject_contract(record.contract),
     )
 
 
@@ -258,7 +263,42 @@ def check_namespace(namespace: object) -> str:
     return _check_namespace(namespace)
 
 
+def _check_contract_size(text: str, field: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > MAX_CONTRACT_BYTES:
+        raise InvalidInputError(f"{field} is {size} bytes, the limit is {MAX_CONTRACT_BYTES}", field)
+    if "\x00" in text:
+        raise InvalidInputError(f"{field} must not contain NUL characters", field)
+
+
+def _checked_subject_contract(config: SubjectContract) -> SubjectContract:
+    _check_contract_size(encode_subject_contract(config), "contract")
+    return config
+
+
 # Encoding ---------------------------------------------------------------------------------------------
+
+
+def encode_contract(contract: Contract) -> str:
+    return json.dumps(contract.to_json(), sort_keys=True)
+
+
+def decode_contract(text: str) -> Contract:
+    try:
+        return contract_from_json(json.loads(text or "{}"))
+    except (ContractError, json.JSONDecodeError) as exc:
+        raise StoreError(f"a stored contract cannot be read: {exc}", "contract") from None
+
+
+def encode_subject_contract(config: SubjectContract) -> str:
+    return json.dumps(config.to_json(), sort_keys=True)
+
+
+def decode_subject_contract(text: str) -> SubjectContract:
+    try:
+        return subject_contract_from_spec(json.loads(text or "{}"))
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"a stored subject contract cannot be read: {exc}", "contract") from None
 
 
 def encode_references(references: tuple[Reference, ...]) -> str:
@@ -272,8 +312,10 @@ def decode_references(text: str) -> tuple[Reference, ...]:
 # Rows -------------------------------------------------------------------------------------------------
 
 # Column lists shared by both backends, in the order the `*_from_row` functions read them.
-SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs"
-SUBJECT_COLUMNS = "subject, namespace, format, compatibility, deleted, description, compatibility_declared"
+SCHEMA_COLUMNS = "id, format, schema_text, canonical, fingerprint, refs, contract"
+SUBJECT_COLUMNS = (
+    "subject, namespace, format, compatibility, deleted, description, compatibility_declared, contract"
+)
 VERSION_COLUMNS = "subject, version, schema_id, state, deleted, namespace, sunset"
 
 
@@ -285,6 +327,7 @@ def schema_from_row(row: Any) -> StoredSchema:
         canonical=row[3],
         fingerprint=row[4],
         references=decode_references(row[5]),
+        contract=decode_contract(row[6]),
     )
 
 
@@ -297,6 +340,7 @@ def subject_from_row(row: Any) -> SubjectRecord:
         deleted=bool(row[4]),
         description=row[5],
         compatibility_declared=bool(row[6]),
+        contract=decode_subject_contract(row[7]),
     )
 
 

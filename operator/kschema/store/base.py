@@ -9,16 +9,18 @@ a monotonic sequence number that readers (the read API's in-memory index) follow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from kschema.compat import CompatibilityLevel
+from kschema.contracts import Contract, SubjectContract
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaState
 
 MAX_SUBJECT_LENGTH = 255
 MAX_SCHEMA_BYTES = 8 * 1024 * 1024
+MAX_CONTRACT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +29,9 @@ class StoredSchema:
     format: SchemaFormat
     schema: str  # the text as first registered
     canonical: str
-    fingerprint: str
+    fingerprint: str  # of the schema and its contract: other metadata or rules are other content
     references: tuple[Reference, ...]
+    contract: Contract = field(default_factory=Contract)  # the metadata and rule set it was registered with
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class SubjectRecord:
     description: str = ""
     # False when the Subject sets no level and `compatibility` is the cluster-wide default it inherited.
     compatibility_declared: bool = True
+    # compatibilityGroup, default/override metadata and rules
+    contract: SubjectContract = field(default_factory=SubjectContract)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,9 @@ class NewVersion:
     state: SchemaState = SchemaState.ACTIVE
     pinned_id: int | None = None
     sunset: str | None = None
+    contract: Contract = field(
+        default_factory=Contract
+    )  # as registered (after the subject's defaults and overrides)
 
 
 class StoreError(Exception):

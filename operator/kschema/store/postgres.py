@@ -107,14 +107,15 @@ async def _register(conn: Any, high_water: int, new: NewVersion) -> tuple[Subjec
     schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
     if changed:
         await conn.execute(
-            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs, contract) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
             schema_id,
             new.format.value,
             new.schema,
             new.canonical,
             new.fingerprint,
             common.encode_references(new.references),
+            common.encode_contract(new.contract),
         )
         await conn.execute(
             "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1) WHERE singleton = 1",
@@ -177,22 +178,24 @@ async def _upsert_subject(conn: Any, record: SubjectRecord) -> bool:
     if existing is None:
         await conn.execute(
             "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
-            "compatibility_declared) VALUES ($1, $2, $3, $4, $5, $6)",
+            "compatibility_declared, contract) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             record.subject,
             record.namespace,
             record.format.value,
             record.compatibility.value,
             record.description,
             record.compatibility_declared,
+            common.encode_subject_contract(record.contract),
         )
     else:
         await conn.execute(
             "UPDATE subjects SET namespace = $1, compatibility = $2, description = $3, deleted = FALSE, "
-            "compatibility_declared = $4, updated_at = now() WHERE subject = $5",
+            "compatibility_declared = $4, contract = $5, updated_at = now() WHERE subject = $6",
             record.namespace,
             record.compatibility.value,
             record.description,
             record.compatibility_declared,
+            common.encode_subject_contract(record.contract),
             record.subject,
         )
     await _append(conn, common.KIND_SUBJECT, subject=record.subject)

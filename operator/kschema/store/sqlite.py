@@ -236,8 +236,8 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
     schema_id, changed = common.choose_schema_id(new, existing, content, holder, high_water)
     if changed:
         conn.execute(
-            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs, contract) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 schema_id,
                 new.format.value,
@@ -245,6 +245,7 @@ def _register(conn: sqlite3.Connection, new: NewVersion) -> tuple[SubjectVersion
                 new.canonical,
                 new.fingerprint,
                 common.encode_references(new.references),
+                common.encode_contract(new.contract),
             ),
         )
         conn.execute("UPDATE registry_counters SET id_high_water = max(id_high_water, ?)", (schema_id,))
@@ -292,7 +293,7 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
     if existing is None:
         conn.execute(
             "INSERT INTO subjects (subject, namespace, format, compatibility, description, "
-            "compatibility_declared) VALUES (?, ?, ?, ?, ?, ?)",
+            "compatibility_declared, contract) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 record.namespace,
@@ -300,17 +301,19 @@ def _upsert_subject(conn: sqlite3.Connection, record: SubjectRecord) -> bool:
                 record.compatibility.value,
                 record.description,
                 int(record.compatibility_declared),
+                common.encode_subject_contract(record.contract),
             ),
         )
     else:
         conn.execute(
             "UPDATE subjects SET namespace = ?, compatibility = ?, description = ?, deleted = 0, "
-            f"compatibility_declared = ?, updated_at = {_NOW} WHERE subject = ?",
+            f"compatibility_declared = ?, contract = ?, updated_at = {_NOW} WHERE subject = ?",
             (
                 record.namespace,
                 record.compatibility.value,
                 record.description,
                 int(record.compatibility_declared),
+                common.encode_subject_contract(record.contract),
                 record.subject,
             ),
         )
