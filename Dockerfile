@@ -1,25 +1,44 @@
 # kschema: one image, one CLI. `kschema run` (the default) runs the operator, the webhook and the read API in
 # one process; `kschema operator|webhook|api` run them apart. Built from the repository root.
 
-FROM python:3.11-slim AS builder
+# The base of both stages: any image with Python 3.11 at /usr/local/bin/python3.11 (the official slim image by
+# default; a build with no access to a registry passes a locally made equivalent).
+ARG BASE=python:3.11-slim
+
+FROM ${BASE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# A PEM CA to trust in this stage only, for builds behind a TLS-intercepting proxy. It never reaches the final
+# image, which copies nothing but the venv from here.
+ARG EXTRA_CA=""
+
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
+
+# The dependencies first, pinned by constraints.txt, in a layer of their own that a code change leaves cached.
+# The venv's interpreter link points at /usr/local/bin/python3.11, the same path in both stages, and pip
+# compiles the bytecode here so nothing is written at run time.
+RUN if [ -n "$EXTRA_CA" ]; then \
+      printf '%s\n' "$EXTRA_CA" > /usr/local/share/ca-certificates/build-extra-ca.crt \
+      && update-ca-certificates >/dev/null \
+      && export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; \
+    fi \
+ && python -m venv /opt/venv \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt --requirement /tmp/requirements.txt
+
 COPY operator/ operator/
 
-# Build the wheel, then install it with every dependency pinned by constraints.txt into a venv that the final
-# stage copies whole. The venv's interpreter link points at /usr/local/bin/python3.11, the same path in both
-# stages, and pip compiles the bytecode here so nothing is written at run time.
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
+# Then the wheel, with pip itself removed from the venv the final stage ships.
+RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
  && /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt /dist/kschema-*.whl \
+ && /opt/venv/bin/pip uninstall --yes --quiet pip \
  && /opt/venv/bin/kschema --help >/dev/null
 
 
-FROM python:3.11-slim
+FROM ${BASE}
 
 LABEL org.opencontainers.image.title="kschema" \
       org.opencontainers.image.description="A Kubernetes-native schema registry" \

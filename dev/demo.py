@@ -1,7 +1,7 @@
 """The local demo: a real control plane, kschema running against it, the examples applied, lookups
 through the read API, and an incompatible change refused by the admission webhook.
 
-    make demo              # shows everything, then stops cleanly
+    make demo              # shows everything, then stops cleanly (`make demo-node` runs it on a real node)
     make demo KEEP=1       # leaves the control plane and kschema running, with instructions
 """
 

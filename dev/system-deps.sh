@@ -2,8 +2,10 @@
 # Installs the Debian packages the test harness and the demo need, when they are missing:
 # PostgreSQL (server binaries for the throwaway test cluster) and kubectl's fallback, Go (to build the
 # control plane, helm and Argo CD), a C compiler and Node.js (the third-party client programs), wrk (HTTP load
-# in bench/), redis, git and gpg (the GitOps tests' Argo CD), Maven (Apicurio Registry for the import tests).
-# Runs as root (CI and the dev machines) or through sudo.
+# in bench/), redis, git and gpg (the GitOps tests' Argo CD), Maven (Apicurio Registry for the import tests),
+# and for the local node: containerd, runc, the CNI plugins, conntrack, iptables, and docker.io +
+# debootstrap to build the image with no registry. Runs as root (CI and the dev machines) or through sudo.
+# Debian's docker.io and containerd packages start no daemon here (no systemd); the harness starts its own.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
@@ -19,6 +21,14 @@ command -v mvn >/dev/null || need+=(maven)  # downloads Apicurio Registry (dev/a
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v git >/dev/null || need+=(git)
 command -v gpg >/dev/null || need+=(gpg)
+# The local node and the image build.
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v iptables >/dev/null || need+=(iptables)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

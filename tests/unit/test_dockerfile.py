@@ -86,7 +86,23 @@ def test_hadolint_reports_an_unpinned_dockerfile(tmp_path: Path) -> None:
 def test_image_is_two_stages_ending_in_python_slim() -> None:
     froms = [rest for keyword, rest in _instructions(DOCKERFILE.read_text()) if keyword == "FROM"]
 
-    assert froms == ["python:3.11-slim AS builder", "python:3.11-slim"]
+    assert froms == ["${BASE} AS builder", "${BASE}"]
+    assert "ARG BASE=python:3.11-slim" in DOCKERFILE.read_text().splitlines()
+
+
+def test_extra_ca_is_trusted_in_the_builder_stage_only() -> None:
+    final = " ".join(f"{keyword} {rest}" for keyword, rest in _final_stage())
+
+    assert "EXTRA_CA" in DOCKERFILE.read_text()
+    assert "EXTRA_CA" not in final
+    assert "ca-certificates" not in final
+    assert "COPY --from=builder /opt/venv /opt/venv" in final
+
+
+def test_runtime_venv_has_no_pip() -> None:
+    runs = " ".join(rest for keyword, rest in _instructions(DOCKERFILE.read_text()) if keyword == "RUN")
+
+    assert "pip uninstall --yes --quiet pip" in runs
 
 
 def test_builder_installs_the_wheel_with_every_dependency_pinned_by_constraints() -> None:

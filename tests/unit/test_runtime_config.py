@@ -156,3 +156,19 @@ def test_read_api_authentication_and_request_limits_come_from_their_variables() 
 
 def test_read_api_authentication_is_off_by_default() -> None:
     assert load_config(("api",), _args(), env={}).api.auth.mode == "off"
+
+
+def test_a_random_priority_differs_between_replicas() -> None:
+    # kopf pauses every replica sharing the highest priority, so the replicas of one Deployment draw theirs.
+    drawn = {
+        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "random"}).operator.priority
+        for _ in range(20)
+    }
+
+    assert len(drawn) == 20
+    assert all(0 < p < 2**31 for p in drawn)
+
+
+def test_a_priority_that_is_neither_a_number_nor_random_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--priority \(KSCHEMA_PRIORITY\) must be an integer"):
+        load_config(("operator",), _args(), env={"KSCHEMA_PRIORITY": "randomly"})

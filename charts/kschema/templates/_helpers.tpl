@@ -134,6 +134,9 @@ annotations:
 
 {{- define "kschema.podScheduling" -}}
 {{- $root := .root -}}
+{{- /* No Docker-link variables: a Service named `<release>-webhook` would otherwise inject
+       KSCHEMA_WEBHOOK_PORT=tcp://... into every pod of the namespace, overriding kschema's own setting. */}}
+enableServiceLinks: false
 {{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}

@@ -5,6 +5,7 @@ the demo and `kschema dev up|down`."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import os
@@ -32,8 +33,25 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".kschema" / "cluster"
 STATE_FILE = "state.json"
 
 
+LOOPBACK_SERVICE_RANGE = "10.0.0.0/24"
+
+
 class ControlPlaneError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class NodeAddressing:
+    """Where a control plane that serves a node listens: an address pods can route to (the node bridge's
+    own), the Service range (its first address is the `kubernetes` Service) and the node's name."""
+
+    address: str
+    api_port: int
+    service_range: str
+    node_name: str
+
+    def service_ip(self, index: int) -> str:
+        return str(ipaddress.ip_network(self.service_range)[index])
 
 
 def build_binaries() -> Path:
@@ -74,8 +92,10 @@ class ControlPlane:
         with_controller_manager: bool = True,
         bin_dir: Path | None = None,
         detach: bool = False,
+        node: NodeAddressing | None = None,
     ) -> None:
         self._owns_directory = directory is None
+        self._node = node
         # tmpfs keeps etcd fast; fall back to the normal temp dir elsewhere.
         shm = Path("/dev/shm")
         base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -104,8 +124,11 @@ class ControlPlane:
         bin_dir = self._bin_dir or build_binaries()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.pki.mkdir(exist_ok=True)
-        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
-        self.server = f"https://127.0.0.1:{api_port}"
+        etcd_port, peer_port = free_port(), free_port()
+        node = self._node
+        address = node.address if node else "127.0.0.1"
+        api_port = node.api_port if node else free_port()
+        self.server = f"https://{address}:{api_port}"
         self._write_pki()
         self._write_kubeconfig()
         try:
@@ -130,22 +153,18 @@ class ControlPlane:
                 [
                     str(bin_dir / "kube-apiserver"),
                     f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                    "--bind-address=127.0.0.1",
+                    f"--bind-address={address}",
                     f"--secure-port={api_port}",
-                    "--advertise-address=127.0.0.1",
-                    "--endpoint-reconciler-type=none",
+                    f"--advertise-address={address}",
                     f"--cert-dir={self.pki}",
                     f"--tls-cert-file={self.pki / 'apiserver.crt'}",
                     f"--tls-private-key-file={self.pki / 'apiserver.key'}",
                     f"--client-ca-file={self.ca_file}",
-                    "--authorization-mode=RBAC",
-                    f"--service-account-issuer=https://127.0.0.1:{api_port}",
                     f"--service-account-key-file={self.pki / 'sa.pub'}",
                     f"--service-account-signing-key-file={self.pki / 'sa.key'}",
-                    "--service-cluster-ip-range=10.0.0.0/24",
                     "--allow-privileged=true",
-                    "--disable-admission-plugins=ServiceAccount",
                     "--v=1",
+                    *(self._node_apiserver_flags(node) if node else self._loopback_apiserver_flags(api_port)),
                 ],
             )
             self._wait("kube-apiserver", f"{self.server}/readyz", deadline=started + timeout, tls=True)
@@ -154,14 +173,12 @@ class ControlPlane:
                     "kube-controller-manager",
                     [
                         str(bin_dir / "kube-controller-manager"),
-                        f"--kubeconfig={self.kubeconfig}",
-                        "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller",
                         "--leader-elect=false",
                         "--secure-port=0",
                         f"--root-ca-file={self.ca_file}",
                         f"--service-account-private-key-file={self.pki / 'sa.key'}",
-                        "--service-cluster-ip-range=10.0.0.0/24",
                         "--v=1",
+                        *(self._node_kcm_flags(node) if node else self._loopback_kcm_flags()),
                     ],
                 )
         except BaseException:
@@ -184,6 +201,18 @@ class ControlPlane:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self._procs.items()}
+
+    def forget(self) -> None:
+        """Drops the handles of processes someone else stopped (the node's tear-down stops them by pid)."""
+        for proc in self._procs.values():
+            proc.poll()
+        self._procs.clear()
+        for handle in self._logs:
+            handle.close()  # type: ignore[attr-defined]  # file objects opened by _spawn
+        self._logs.clear()
+
     def __enter__(self) -> ControlPlane:
         return self.start()
 
@@ -200,31 +229,98 @@ class ControlPlane:
             ["kubectl", *args], input=input, capture_output=True, text=True, env=self.env(), check=check
         )
 
+    def identity_kubeconfig(self, identity: str) -> Path:
+        """The kubeconfig of one of the node's identities (`kcm`, `scheduler`, `kubelet`, `kube-proxy`)."""
+        return self.directory / f"{identity}.kubeconfig"
+
+    def issue(self, common_name: str, hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
+        """A serving certificate signed by the cluster CA: (certificate PEM, key PEM)."""
+        pair = self._ca.issue(common_name, hosts=hosts)
+        return pair.cert_pem, pair.key_pem
+
     # Internals --------------------------------------------------------------------------------------
+
+    def _loopback_apiserver_flags(self, api_port: int) -> list[str]:
+        # No pods ever run: no endpoints for the `kubernetes` Service, no ServiceAccount tokens.
+        return [
+            "--endpoint-reconciler-type=none",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer=https://127.0.0.1:{api_port}",
+            f"--service-cluster-ip-range={LOOPBACK_SERVICE_RANGE}",
+            "--disable-admission-plugins=ServiceAccount",
+        ]
+
+    def _node_apiserver_flags(self, node: NodeAddressing) -> list[str]:
+        # Pods reach the API server through the `kubernetes` Service (its endpoint is the bridge address) with
+        # projected ServiceAccount tokens; `kubectl logs/exec` reach the kubelet with a client certificate.
+        return [
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={node.service_range}",
+            f"--kubelet-client-certificate={self.pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={self.pki / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
+    def _loopback_kcm_flags(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller",
+            f"--service-cluster-ip-range={LOOPBACK_SERVICE_RANGE}",
+        ]
+
+    def _node_kcm_flags(self, node: NodeAddressing) -> list[str]:
+        # Every default controller (Deployments, EndpointSlices, PV binding, ...), each with its own
+        # ServiceAccount as a real cluster runs them.
+        kubeconfig = self.identity_kubeconfig("kcm")
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={node.service_range}",
+            "--allocate-node-cidrs=false",
+        ]
 
     def _write_pki(self) -> None:
         ca = CertificateAuthority("kschema-local-ca")
+        self._ca = ca
         (self.pki / "ca.crt").write_bytes(ca.cert_pem)
-        ca.issue(
-            "kube-apiserver",
-            hosts=(
-                "127.0.0.1",
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "10.0.0.1",
-            ),
-        ).write(self.pki / "apiserver.crt", self.pki / "apiserver.key")
+        hosts = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+        if self._node:
+            hosts += [self._node.address, self._node.service_ip(1), "kubernetes.default.svc.cluster.local"]
+        else:
+            hosts.append("10.0.0.1")
+        ca.issue("kube-apiserver", hosts=tuple(hosts)).write(
+            self.pki / "apiserver.crt", self.pki / "apiserver.key"
+        )
         ca.issue("admin", organizations=("system:masters",), client=True).write(
             self.pki / "admin.crt", self.pki / "admin.key"
         )
+        if self._node:
+            identities = {
+                "kcm": ("system:kube-controller-manager", ()),
+                "scheduler": ("system:kube-scheduler", ()),
+                "kubelet": (f"system:node:{self._node.node_name}", ("system:nodes",)),
+                "kube-proxy": ("system:kube-proxy", ()),
+                "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
+            }
+            for name, (cn, orgs) in identities.items():
+                ca.issue(cn, organizations=orgs, client=True).write(
+                    self.pki / f"{name}.crt", self.pki / f"{name}.key"
+                )
         private, public = service_account_key_pem()
         (self.pki / "sa.key").write_bytes(private)
         (self.pki / "sa.pub").write_bytes(public)
-        self._ca = ca
 
     def _write_kubeconfig(self) -> None:
+        self._write_identity_kubeconfig("admin", self.kubeconfig)
+        if self._node:
+            for name in ("kcm", "scheduler", "kubelet", "kube-proxy"):
+                self._write_identity_kubeconfig(name, self.identity_kubeconfig(name))
+
+    def _write_identity_kubeconfig(self, name: str, path: Path) -> None:
         def b64(name: str) -> str:
             return base64.b64encode((self.pki / name).read_bytes()).decode()
 
@@ -239,17 +335,17 @@ class ControlPlane:
             ],
             "users": [
                 {
-                    "name": "admin",
+                    "name": name,
                     "user": {
-                        "client-certificate-data": b64("admin.crt"),
-                        "client-key-data": b64("admin.key"),
+                        "client-certificate-data": b64(f"{name}.crt"),
+                        "client-key-data": b64(f"{name}.key"),
                     },
                 }
             ],
-            "contexts": [{"name": "kschema-local", "context": {"cluster": "kschema-local", "user": "admin"}}],
+            "contexts": [{"name": "kschema-local", "context": {"cluster": "kschema-local", "user": name}}],
             "current-context": "kschema-local",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(config))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115  # closed in stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,13 @@ OPTIONS: tuple[Option, ...] = (
         "kschema",
         "kopf peering name for leader election; empty runs standalone (one replica only)",
     ),
-    Option("--priority", "KSCHEMA_PRIORITY", "0", "this replica's leader-election priority"),
+    Option(
+        "--priority",
+        "KSCHEMA_PRIORITY",
+        "0",
+        "this replica's leader-election priority, or `random` for a distinct one per replica (kopf pauses "
+        "every replica that shares the highest priority)",
+    ),
     Option(
         "--resync-interval",
         "KSCHEMA_RESYNC_INTERVAL",
@@ -246,7 +253,11 @@ def load_config(
         namespaces=namespaces,
         kubeconfig=kubeconfig,
         peering=text("peering") or None,
-        priority=number("priority", low=-(2**31), high=2**31 - 1),
+        priority=(
+            secrets.randbelow(2**31 - 1) + 1
+            if text("priority") == "random"
+            else number("priority", low=-(2**31), high=2**31 - 1)
+        ),
         deletion_timeout=deletion_timeout,
         resync_interval=resync_interval,
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,

@@ -16,6 +16,7 @@ from kschema.api.settings import ApiSettings
 from kschema.compute import WorkerPool
 from kschema.operator.main import install_stop_signals, run_operator
 from kschema.runtime.config import RuntimeConfig
+from kschema.runtime.tempdir import warn_if_temp_dir_unexpected
 from kschema.store.base import RegistryStore
 from kschema.store.factory import open_store
 from kschema.webhook import run_webhook
@@ -41,6 +42,7 @@ async def serve(config: RuntimeConfig) -> None:
     stop = asyncio.Event()
     # The operator puts these handlers back after kopf has installed its own (see `run_operator`).
     install_stop_signals(stop)
+    warn_if_temp_dir_unexpected()
     store = await open_store(config.store_url)
     logger.info("Opened the registry store components=%s", ",".join(config.components))
     try:

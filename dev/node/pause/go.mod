@@ -1,0 +1,3 @@
+module kschema.invalid/pause
+
+go 1.24.0
