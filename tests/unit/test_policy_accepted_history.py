@@ -93,8 +93,14 @@ def test_the_field_is_read_from_the_manifest_and_checked() -> None:
     }
     assert subject_from_body(body).accepted_through == 10
     assert subject_from_body({**body, "spec": {"format": "AVRO"}}).accepted_through is None
-    with pytest.raises(SpecError, match=r"spec.acceptedHistory.throughVersion: must be an integer >= 1"):
+    with pytest.raises(
+        SpecError, match=r"spec.acceptedHistory.throughVersion: must be an integer from 1 to 2147483647"
+    ):
         subject_from_body({**body, "spec": {"format": "AVRO", "acceptedHistory": {"throughVersion": 0}}})
+    with pytest.raises(
+        SpecError, match=r"spec.acceptedHistory.throughVersion: must be an integer from 1 to 2147483647"
+    ):
+        subject_from_body({**body, "spec": {"format": "AVRO", "acceptedHistory": {"throughVersion": 2**31}}})
     with pytest.raises(SpecError, match=r"spec.acceptedHistory: must be an object"):
         subject_from_body({**body, "spec": {"format": "AVRO", "acceptedHistory": 3}})
 
