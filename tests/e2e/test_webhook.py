@@ -420,7 +420,7 @@ def test_a_reference_to_another_format_is_refused(cluster: Cluster, ns: str) -> 
     )
 
     assert refused.returncode != 0
-    assert "points at a JSON subject; a AVRO schema can only refer to AVRO schemas" in refused.stderr
+    assert "points at a JSON schema; a AVRO schema can only refer to AVRO schemas" in refused.stderr
 
 
 def test_a_duplicate_version_number_is_refused(cluster: Cluster, ns: str) -> None:
