@@ -11,7 +11,6 @@ references it (Apicurio's weak guard)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,13 +25,12 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kschema.devcluster import ControlPlane
-from kschema.devcluster.controlplane import free_port
-from kschema.devcluster.pki import CertificateAuthority
 from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import apply_crds, wait_ready
-from tests.e2e.test_kschema_run import Running, _wait_for, api_base
+from tests.e2e.test_kschema_run import Running, _wait_for
 from tests.harness.apicurio import Apicurio
 from tests.harness.cluster import Cluster
+from tests.harness.kschema_run import start_kschema_run
 
 pytestmark = pytest.mark.cluster
 
@@ -160,34 +158,16 @@ def plane() -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def kschema(plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     work = tmp_path_factory.mktemp("kschema-import-run")
-    ca = CertificateAuthority("kschema-import-test-ca")
-    ca.issue("kschema-webhook", hosts=("127.0.0.1",)).write(work / "tls.crt", work / "tls.key")
-    api_port, webhook_port, health_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(plane.kubeconfig),
-        "KSCHEMA_STORE_URL": f"sqlite:///{work / 'registry.db'}",
-        "KSCHEMA_API_HOST": "127.0.0.1",
-        "KSCHEMA_API_PORT": str(api_port),
-        "KSCHEMA_WEBHOOK_HOST": "127.0.0.1",
-        "KSCHEMA_WEBHOOK_PORT": str(webhook_port),
-        "KSCHEMA_WEBHOOK_CERT_DIR": str(work),
-        "KSCHEMA_HEALTH_PORT": str(health_port),
-        "KSCHEMA_PEERING": "",
-    }
-    log = work / "kschema.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([KSCHEMA, "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = Running(plane, process, f"http://127.0.0.1:{api_port}", log)
+    started = start_kschema_run(plane.kubeconfig, work, ca_name="kschema-import-test-ca")
+    process, log = started.process, started.log
+    running = Running(plane, process, started.api, log)
     try:
         _wait_for(f"{running.api}/readyz", 60, process, log)
         plane.kubectl(
             "apply",
             "-f",
             "-",
-            input=json.dumps(
-                local_webhook_configuration(api_base(webhook_port), ca.cert_pem, "kschema-import")
-            ),
+            input=json.dumps(local_webhook_configuration(started.webhook, started.ca_pem, "kschema-import")),
         )
         yield running
     finally:

@@ -4,10 +4,8 @@ real API server, driven only through kubectl and HTTP, as a platform team and it
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,11 +17,10 @@ from typing import Any
 import pytest
 
 from kschema.devcluster import ControlPlane
-from kschema.devcluster.controlplane import free_port
-from kschema.devcluster.pki import CertificateAuthority
 from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import EXAMPLES_DIR, READY_EXAMPLES, apply_crds, wait_ready
 from tests.harness.cluster import Cluster
+from tests.harness.kschema_run import start_kschema_run
 
 pytestmark = pytest.mark.cluster
 
@@ -94,38 +91,17 @@ def own_cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def kschema(own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     work = tmp_path_factory.mktemp("kschema-run")
-    ca = CertificateAuthority("kschema-run-test-ca")
-    ca.issue("kschema-webhook", hosts=("127.0.0.1",)).write(work / "tls.crt", work / "tls.key")
-    api_port, webhook_port, health_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(own_cluster.kubeconfig),
-        "KSCHEMA_STORE_URL": f"sqlite:///{work / 'registry.db'}",
-        "KSCHEMA_API_HOST": "127.0.0.1",
-        "KSCHEMA_API_PORT": str(api_port),
-        "KSCHEMA_WEBHOOK_HOST": "127.0.0.1",
-        "KSCHEMA_WEBHOOK_PORT": str(webhook_port),
-        "KSCHEMA_WEBHOOK_CERT_DIR": str(work),
-        "KSCHEMA_HEALTH_PORT": str(health_port),
-        "KSCHEMA_PEERING": "",
-    }
-    log = work / "kschema.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "kschema"), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    running = Running(own_cluster, process, f"http://127.0.0.1:{api_port}", log)
+    started = start_kschema_run(own_cluster.kubeconfig, work, ca_name="kschema-run-test-ca")
+    process, log = started.process, started.log
+    running = Running(own_cluster, process, started.api, log)
     try:
         _wait_for(f"{running.api}/readyz", 60, process, log)
-        _wait_for(f"http://127.0.0.1:{health_port}/healthz", 60, process, log)
+        _wait_for(f"{started.health}/healthz", 60, process, log)
         own_cluster.kubectl(
             "apply",
             "-f",
             "-",
-            input=json.dumps(local_webhook_configuration(api_base(webhook_port), ca.cert_pem, "kschema-run")),
+            input=json.dumps(local_webhook_configuration(started.webhook, started.ca_pem, "kschema-run")),
         )
         _wait_until_the_webhook_is_consulted(own_cluster)
         yield running

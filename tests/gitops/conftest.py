@@ -5,11 +5,9 @@ modules share the control plane), and a fresh git repository with the examples f
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from kschema.devcluster.controlplane import free_port
-from kschema.devcluster.pki import CertificateAuthority
 from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import EXAMPLES_DIR, READY_EXAMPLES, apply_crds
 from tests.harness.argocd import ArgoCD, GitRepo
 from tests.harness.cluster import Cluster
+from tests.harness.kschema_run import start_kschema_run
 
 GITOPS_DATA = Path(__file__).resolve().parents[1] / "data" / "gitops"
 NAMESPACE = "gitops-contracts"
@@ -102,36 +99,17 @@ def kschema(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     apply_crds(cluster)
     cluster.kubectl("create", "namespace", NAMESPACE)
     work = tmp_path_factory.mktemp("kschema-gitops")
-    ca = CertificateAuthority("kschema-gitops-test-ca")
-    ca.issue("kschema-webhook", hosts=("127.0.0.1",)).write(work / "tls.crt", work / "tls.key")
-    api_port, webhook_port, health_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "KSCHEMA_NAMESPACES": NAMESPACE,
-        "KSCHEMA_STORE_URL": f"sqlite:///{work / 'registry.db'}",
-        "KSCHEMA_API_HOST": "127.0.0.1",
-        "KSCHEMA_API_PORT": str(api_port),
-        "KSCHEMA_WEBHOOK_HOST": "127.0.0.1",
-        "KSCHEMA_WEBHOOK_PORT": str(webhook_port),
-        "KSCHEMA_WEBHOOK_CERT_DIR": str(work),
-        "KSCHEMA_HEALTH_PORT": str(health_port),
-        "KSCHEMA_PEERING": "",
-    }
-    log = work / "kschema.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "kschema"), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    running = Kschema(cluster, process, f"http://127.0.0.1:{api_port}", log)
+    started = start_kschema_run(
+        cluster.kubeconfig,
+        work,
+        ca_name="kschema-gitops-test-ca",
+        extra_env={"PYTHONUNBUFFERED": "1", "KSCHEMA_NAMESPACES": NAMESPACE},
+    )
+    process, log = started.process, started.log
+    running = Kschema(cluster, process, started.api, log)
     try:
         _wait_for(f"{running.api}/readyz", process, log)
-        config = local_webhook_configuration(f"https://127.0.0.1:{webhook_port}", ca.cert_pem, WEBHOOK_CONFIG)
+        config = local_webhook_configuration(started.webhook, started.ca_pem, WEBHOOK_CONFIG)
         for hook in config["webhooks"]:
             hook["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
         cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
