@@ -192,7 +192,14 @@ def test_an_incompatible_version_fails_the_sync_with_the_webhooks_message_and_no
     assert [r["status"] for r in failed] == ["SyncFailed"]
     assert located in failed[0]["message"]
     assert status(app)["sync"]["status"] == "OutOfSync"
-    assert any(c["type"] == "SyncError" and located in c["message"] for c in status(app)["conditions"])
+    # The controller sets SyncError on its next comparison after the failed operation, not with it.
+    app = argocd.wait(
+        APP,
+        "a SyncError condition",
+        lambda a: any(
+            c.get("type") == "SyncError" and located in c.get("message", "") for c in status(a).get("conditions") or []
+        ),
+    )
     # Nothing registered, nothing created; what was there stays Healthy.
     kschema.eventually("/subjects/orders-value/versions", (200, [1, 2]))
     assert ("Schema", "orders-value-v3") not in live(argocd)
