@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-node demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
+.PHONY: setup system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-fast demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python environment, Debian packages (PostgreSQL, redis), the cached control-plane, helm and Argo CD
-## binaries, the client programs, and Apicurio Registry (the third-party source registry of the import tests)
-setup: $(STAMP) system-deps controlplane helm clients apicurio argocd
+## setup: Python environment, Debian packages (PostgreSQL, redis, containerd, docker.io, ...), the cached
+## control-plane, node, cert-manager, helm and Argo CD binaries, the client programs, and Apicurio Registry
+## (the third-party source registry of the import tests)
+setup: $(STAMP) system-deps controlplane node certmanager helm clients apicurio argocd
 
 system-deps:
 	bash dev/system-deps.sh
@@ -29,7 +30,7 @@ helm:
 node: controlplane
 	bash dev/node/build.sh >/dev/null
 
-certmanager:
+certmanager: system-deps
 	bash dev/certmanager/build.sh >/dev/null
 
 ## clients: the Go and Node Schema Registry client programs the suite drives against the read API
@@ -55,9 +56,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
-## test: everything CI runs: lint, then the whole pytest suite against the real control plane and PostgreSQL
+## test: everything CI runs: lint, the pytest suite against the real control plane and PostgreSQL, then the
+## chart on a real one-node cluster (tests/node: the image built, cert-manager, both topologies). Both runs
+## always happen; either failing (or collecting nothing, pytest's exit code 5) fails the target.
 test: setup lint
-	$(BIN)/pytest tests --ignore=tests/node; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	@$(BIN)/pytest tests --ignore=tests/node; fast=$$?; \
+	$(BIN)/pytest tests/node; node=$$?; \
+	echo "make test: pytest tests --ignore=tests/node exit $$fast; pytest tests/node exit $$node"; \
+	if [ $$fast -eq 5 ] || [ $$node -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; fi; \
+	[ $$fast -eq 0 ] && [ $$node -eq 0 ]
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
@@ -66,17 +73,17 @@ unit: $(STAMP)
 bench: setup
 	$(BIN)/python -m bench
 
-## demo: control plane up, kschema running, examples applied, lookups shown
-demo: $(STAMP) system-deps controlplane
-	$(BIN)/python dev/demo.py
-
-## demo-node: the same on a one-node cluster (root): the image built and loaded, the chart installed, a lookup
-## from a pod. Not yet part of the tested path (see test-node).
-demo-node: $(STAMP) system-deps controlplane node certmanager helm
+## demo: the real path on a one-node cluster (root): the image built and loaded, cert-manager, the chart
+## installed with the quickstart's values, the examples applied, a lookup from a pod. KEEP=1 leaves it running.
+demo: $(STAMP) system-deps controlplane node certmanager helm
 	$(BIN)/python dev/demo_node.py
 
-## test-node: the chart on a real local node (kubelet, containerd, CoreDNS; root; changes host networking and
-## restores it). Not yet part of `make test`: the chart tests on the node have not passed end to end yet.
+## demo-fast: the same story with kschema as a local process beside a control plane (no node, no image)
+demo-fast: $(STAMP) system-deps controlplane
+	$(BIN)/python dev/demo.py
+
+## test-node: only the chart on a real local node (kubelet, containerd, CoreDNS; root; changes host networking
+## and restores it), the second half of `make test`
 test-node: $(STAMP) system-deps controlplane node certmanager helm
 	$(BIN)/pytest tests/node
 

@@ -1,8 +1,9 @@
-"""The local demo: a real control plane, kschema running against it, the examples applied, lookups
-through the read API, and an incompatible change refused by the admission webhook.
+"""The fast demo: a real control plane with no node, kschema running beside it as a local process, the
+examples applied, lookups through the read API, and an incompatible change refused by the admission webhook.
+(`make demo` tells the same story on a one-node cluster: the image, the chart, a lookup from a pod.)
 
-    make demo              # shows everything, then stops cleanly (`make demo-node` runs it on a real node)
-    make demo KEEP=1       # leaves the control plane and kschema running, with instructions
+    make demo-fast         # shows everything, then stops cleanly
+    make demo-fast KEEP=1  # leaves the control plane and kschema running, with instructions
 """
 
 from __future__ import annotations

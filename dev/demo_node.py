@@ -1,10 +1,11 @@
 """The demo on a real one-node cluster (root): the image built and loaded into the node, cert-manager, the
-chart installed with the same values as the node tests, the examples applied through the webhook's
-Service, an incompatible change refused, and a schema looked up from a pod over in-cluster DNS.
+chart installed with the README quickstart's values (the node tests install the same), the examples applied
+through the webhook's Service, an incompatible change refused, and a schema looked up from a pod over
+in-cluster DNS.
 
-    make demo-node         # shows everything, then stops and restores the host
-    make demo-node KEEP=1  # leaves the node and the release running (make demo-down stops them)
-    make demo              # the same story with loose processes beside a control plane (no root needed)
+    make demo              # shows everything, then stops the node and restores the host
+    make demo KEEP=1       # leaves the node and the release running (make demo-down stops them)
+    make demo-fast         # the same story with loose processes beside a control plane (no node, no image)
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from kschema.devcluster import certmanager, image
 from kschema.devcluster.node import DEFAULT_NODE_DIR, Node, missing_prerequisites, start_detached, stop_node
 
@@ -25,7 +24,7 @@ EXAMPLES = REPO / "examples"
 NAMESPACE = "kschema"
 APPS = "shop"
 # The values of the README's quickstart; the image is already in the node's containerd, so nothing is pulled.
-VALUES = {"image": {"repository": "kschema", "tag": "dev"}}
+VALUES = REPO / "charts" / "quickstart-values.yaml"
 
 LOOKUP = """
 import json, urllib.request
@@ -81,12 +80,13 @@ def main() -> int:
         step("cert-manager (controller and cainjector) for the webhook's certificate")
         certmanager.start(node)
 
-        step(f"helm install kschema charts/kschema --namespace {NAMESPACE} (sqlite topology)")
-        values = DEFAULT_NODE_DIR / "demo-values.yaml"
-        values.write_text(yaml.safe_dump(VALUES))
+        step(
+            f"helm install kschema charts/kschema --namespace {NAMESPACE} --create-namespace "
+            "--values charts/quickstart-values.yaml"
+        )
         done = subprocess.run(
             [helm(), "install", "kschema", str(REPO / "charts" / "kschema"), "--namespace", NAMESPACE,
-             "--create-namespace", "--values", str(values), "--wait", "--timeout=300s"],
+             "--create-namespace", "--values", str(VALUES), "--wait", "--timeout=300s"],
             capture_output=True, text=True, check=False, env=node.env(),
         )  # fmt: skip
         if done.returncode != 0:

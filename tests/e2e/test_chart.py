@@ -279,7 +279,8 @@ def test_each_process_exposes_its_fixed_ports_and_is_probed_on_them(helm: Helm, 
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert set(ports.values()) == EXPECTED_PORTS[command], command
         assert "livenessProbe" in container, command
-        for probe_name in ("livenessProbe", "readinessProbe"):
+        assert "startupProbe" in container, command
+        for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container.get(probe_name)
             if probe is None:
                 continue

@@ -21,17 +21,32 @@ from tests.node.kube import Kube
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Temporary folders of the node, the image build's dockerd and its debootstrap root: a process that names one
+# on its command line after tear-down is a leak.
+MARKERS = ("/var/tmp/kschema-node-", "/var/tmp/kschema-docker-", "/var/tmp/kschema-rootfs-")
+
+
 @pytest.fixture(scope="session")
-def images() -> Images:
+def host() -> Iterator[hoststate.HostSnapshot]:
+    """The host as the session found it, before the image build and the node; after both are gone (also when
+    a test failed) it must be the same: processes, iptables chains and rules, sysctls, mounts, cgroups,
+    interfaces and the kubelet's host paths."""
+    missing = missing_prerequisites()
+    assert not missing, f"the node tests need: {', '.join(missing)} (dev/system-deps.sh installs them)"
+    before = hoststate.snapshot()
+    yield before
+    left = hoststate.leftovers(before, bridge=BRIDGE, markers=MARKERS)
+    assert not left, f"the node tests left host state behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def images(host: hoststate.HostSnapshot) -> Images:
     """kschema:dev, a rebuilt tag of it, and the test client image, built by a dockerd started for it."""
     return build_images()
 
 
 @pytest.fixture(scope="session")
-def node(images: Images) -> Iterator[Node]:
-    missing = missing_prerequisites()
-    assert not missing, f"the node tests need: {', '.join(missing)} (dev/system-deps.sh installs them)"
-    before = hoststate.snapshot()
+def node(host: hoststate.HostSnapshot, images: Images) -> Iterator[Node]:
     node = Node()
     node.start()
     try:
@@ -40,8 +55,6 @@ def node(images: Images) -> Iterator[Node]:
         yield node
     finally:
         node.stop()
-        left = hoststate.leftovers(before, bridge=BRIDGE)
-        assert not left, f"the node left host state behind: {left}"
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +102,20 @@ def service_monitor_crd(node: Node) -> None:
     )
 
 
+# The host-state tests first (before the node exists, so nothing else changes iptables meanwhile), then the
+# node itself, then one chart install per topology: postgres first, because its module removes its examples
+# again, while the sqlite module ends by uninstalling with `crds.keep` and so leaves its Subjects in place
+# (subject names are unique cluster-wide).
+MODULE_ORDER = ("test_hoststate.py", "test_node.py", "test_chart_postgres.py", "test_chart_sqlite.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = Path(str(item.fspath)).name
+        in_node = "tests/node/" in str(item.fspath)
+        return MODULE_ORDER.index(name) if in_node and name in MODULE_ORDER else -1
+
+    items.sort(key=rank)  # stable: the order within each module stays
     # The node is host-wide (one per machine): KSCHEMA_NODE_TESTS=0 leaves these tests out on machines that
     # cannot or must not run one.
     if os.environ.get("KSCHEMA_NODE_TESTS", "1") == "0":

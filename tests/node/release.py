@@ -14,20 +14,12 @@ from tests.node.kube import Kube
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "kschema"
-
-# The README quickstart's values: the image is already in the node's containerd (IfNotPresent pulls nothing).
-NODE_VALUES: dict[str, Any] = {"image": {"repository": KSCHEMA.split(":")[0], "tag": KSCHEMA.split(":")[1]}}
-
-
-def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = (
-            merge(out[key], value)
-            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
-            else value
-        )
-    return out
+# The README quickstart's values file, given to every install and upgrade first; a test's values go on top.
+QUICKSTART_VALUES = REPO_ROOT / "charts" / "quickstart-values.yaml"
+_QUICKSTART = yaml.safe_load(QUICKSTART_VALUES.read_text())
+assert f"{_QUICKSTART['image']['repository']}:{_QUICKSTART['image']['tag']}" == KSCHEMA, (
+    "the node tests build and load the image the quickstart values name"
+)
 
 
 class Release:
@@ -42,8 +34,8 @@ class Release:
         if values is not None:
             self._count += 1
             path = self._work / f"{self.name}-values-{self._count}.yaml"
-            path.write_text(yaml.safe_dump(merge(NODE_VALUES, values)))
-            argv += ["--values", str(path)]
+            path.write_text(yaml.safe_dump(dict(values)))
+            argv += ["--values", str(QUICKSTART_VALUES), "--values", str(path)]
         return subprocess.run(
             argv, capture_output=True, text=True, check=False, timeout=timeout, env=self.kube.node.env()
         )

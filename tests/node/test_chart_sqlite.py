@@ -8,6 +8,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -44,8 +45,9 @@ def ids(release: Release, kube: Kube) -> dict[str, int]:
     out: dict[str, int] = {}
     subjects = json.loads(client_get(kube, f"{release.api_url}/subjects"))
     for subject in subjects:
-        for version in json.loads(client_get(kube, f"{release.api_url}/subjects/{subject}/versions")):
-            got = json.loads(client_get(kube, f"{release.api_url}/subjects/{subject}/versions/{version}"))
+        path = f"{release.api_url}/subjects/{quote(subject, safe='')}/versions"  # acme/money.proto
+        for version in json.loads(client_get(kube, path)):
+            got = json.loads(client_get(kube, f"{path}/{version}"))
             out[f"{subject}/{version}"] = got["id"]
     return out
 
@@ -230,15 +232,23 @@ def test_helm_upgrade_to_a_rebuilt_image_keeps_every_id_and_admits_a_valid_chang
     kube("-n", APPS, "wait", "--for=condition=Ready", "schema/it-events-v3", "--timeout=60s")
 
 
-def test_helm_uninstall_keeps_the_crds_and_the_resources(release: Release, kube: Kube) -> None:
+# The IDs served just before the uninstall; the reinstall of the next test must serve the same.
+BEFORE_UNINSTALL: dict[str, int] = {}
+
+
+def test_helm_uninstall_keeps_the_crds_the_resources_and_the_store(release: Release, kube: Kube) -> None:
+    BEFORE_UNINSTALL.update(ids(release, kube))
     done = release.helm("uninstall", "kschema", "--wait", "--timeout=120s")
     assert done.returncode == 0, done.stderr
 
     crds = kube("get", "crd", "-o", "name")
     assert "subjects.kschema.io" in crds
     assert "schemas.kschema.io" in crds
-    assert len(kube.json("-n", APPS, "get", "schemas")["items"]) >= 12
+    assert len(kube.json("-n", APPS, "get", "subjects")["items"]) == 7
+    assert len(kube.json("-n", APPS, "get", "schemas")["items"]) == 12
     assert kube.run("get", "validatingwebhookconfiguration", "kschema-webhook").returncode != 0
+    # The claim holding every issued ID is kept too (`helm.sh/resource-policy: keep`).
+    assert kube.json("-n", NAMESPACE, "get", "pvc", "kschema-data")["status"]["phase"] == "Bound"
 
 
 def test_the_existing_secret_tls_path_serves_the_webhook(release: Release, kube: Kube, node: Node) -> None:
@@ -260,11 +270,12 @@ def test_the_existing_secret_tls_path_serves_the_webhook(release: Release, kube:
     configuration = kube.json("get", "validatingwebhookconfiguration", "kschema-webhook")
     assert all(w["clientConfig"]["caBundle"] == ca for w in configuration["webhooks"])
     assert kube.run("-n", NAMESPACE, "get", "certificates").stdout.strip() == ""
-    # The uninstall took the volume: the new registry re-registers every Schema from the cluster.
+    # The reinstall adopts the kept claim: the same store, every ID as before the uninstall.
+    assert BEFORE_UNINSTALL
     eventually(
-        lambda: len(json.loads(client_get(kube, f"{release.api_url}/subjects"))) == 7,
+        lambda: ids(release, kube) == BEFORE_UNINSTALL or None,
         timeout=120,
-        what="the 7 subjects re-registered into the new store",
+        what="the IDs of before the uninstall served by the reinstalled release",
     )
     refused = apply_examples(kube, "incompatible")
     assert refused.returncode != 0

@@ -4,6 +4,7 @@ sysctls and interfaces (root), each change undone by the code under test."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,11 @@ def test_new_kube_chains_and_the_jumps_to_them_are_removed_but_older_ones_kept(t
             check=True,
         )  # fmt: skip
         subprocess.run(["iptables", "-t", "filter", "-A", "KUBE-KSCHEMA-NEW", "-j", "RETURN"], check=True)
-        assert hoststate.leftovers(snap, bridge="kschema-none") == ["chain iptables/filter/KUBE-KSCHEMA-NEW"]
+        assert hoststate.leftovers(snap, bridge="kschema-none") == [
+            "chain iptables/filter/KUBE-KSCHEMA-NEW",
+            'rule iptables/filter: -A OUTPUT -d 192.0.2.7/32 -m comment --comment "kschema test rule" '
+            "-j KUBE-KSCHEMA-NEW",
+        ]
 
         removed = hoststate.remove_chains(snap)
 
@@ -65,3 +70,21 @@ def test_sysctls_bridges_and_the_record_file_round_trip(tmp_path: Path) -> None:
     finally:
         panic.write_text(before)
         subprocess.run(["ip", "link", "delete", "kschema-t0"], capture_output=True, check=False)
+
+
+def test_new_mounts_and_processes_that_name_the_node_are_leftovers_until_gone(tmp_path: Path) -> None:
+    snap = hoststate.snapshot()
+    point = tmp_path / "kschema-node-mount"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "kschema-test", str(point)], check=True)
+    marker = str(tmp_path / "kschema-node-marker")
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(600)", marker])
+    try:
+        found = hoststate.leftovers(snap, bridge="kschema-none", markers=(marker,))
+
+        assert found == [f"mount {point}", f"process {proc.pid} {Path(sys.executable).name}"]
+    finally:
+        proc.kill()
+        proc.wait()
+        hoststate.unmount_under(tmp_path)
+    assert hoststate.leftovers(snap, bridge="kschema-none", markers=(marker,)) == []

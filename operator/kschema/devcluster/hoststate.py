@@ -1,7 +1,8 @@
-"""The host-wide state a local node changes, recorded before it starts and restored when it stops: sysctls
-the kubelet rewrites, iptables chains kube-proxy, the kubelet and the CNI plugins add (kube-proxy's own
-`--cleanup` leaves several behind), mounts, network interfaces, `/kubepods` cgroups and the host paths the
-kubelet writes regardless of its root directory.
+"""The host-wide state a local node (and the image build's dockerd) changes, recorded before it starts and
+restored when it stops: sysctls the kubelet rewrites, iptables chains and rules kube-proxy, the kubelet and
+the CNI plugins add (kube-proxy's own `--cleanup` leaves several behind), mounts, network interfaces,
+`/kubepods` and `/docker` cgroups, the host paths the kubelet writes regardless of its root directory, and
+the processes that must be gone afterwards.
 
 The record is a JSON file in the node's state folder, so `kschema dev down` in another process can restore
 what `kschema dev up` changed."""
@@ -20,13 +21,19 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-# Rewritten by the kubelet at start (it cannot be told not to), or set by the node for pod networking.
+# Rewritten by the kubelet at start (it cannot be told not to), set by the node for pod networking, or ones
+# kube-proxy would change unless told not to (route_localnet, conntrack).
 SYSCTLS = (
     "vm.overcommit_memory",
+    "vm.panic_on_oom",
     "kernel.panic",
     "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
     "net.ipv4.ip_forward",
     "net.bridge.bridge-nf-call-iptables",
+    "net.ipv4.conf.all.route_localnet",
+    "net.netfilter.nf_conntrack_max",
 )
 # Created outside the node's folder whatever it is told: by the kubelet (device-plugin socket, log links)
 # and by containerd's shims (their sockets).
@@ -34,7 +41,19 @@ HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/run/containerd")
 IPTABLES = ("iptables", "ip6tables")
 TABLES = ("filter", "nat", "mangle")
 _OUR_CHAINS = re.compile(r"^(KUBE-|CNI-)")
+_BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# cgroups made at the root of every hierarchy: the kubelet's pods, dockerd's build containers.
+_CGROUP_NAMES = ("kubepods", "docker")
+# Programs only the node and the image build start on this host; one left running after tear-down is a leak.
+# (etcd, kube-apiserver, PostgreSQL and kschema also run in the fast tests: those count as the node's when
+# they name its folder on their command line or run in a pod's cgroup.)
+WATCHED = frozenset(
+    {
+        "kube-scheduler", "kubelet", "kube-proxy", "containerd", "containerd-shim", "containerd-shim-runc-v2",
+        "runc", "dockerd", "docker-proxy", "coredns", "pause", "cainjector",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -44,6 +63,9 @@ class HostSnapshot:
     links: list[str] = field(default_factory=list)
     host_paths: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    rules: dict[str, list[str]] = field(default_factory=dict)  # "iptables/nat" -> rules present before
+    mounts: list[str] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)  # "pid name" of the watched programs
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -66,6 +88,11 @@ def _chains(binary: str, table: str) -> list[str]:
     return sorted(m.group(1) for m in re.finditer(r"^:(\S+)", done.stdout, re.MULTILINE))
 
 
+def _rules(binary: str, table: str) -> list[str]:
+    done = _run(f"{binary}-save", "-t", table)
+    return sorted({line for line in done.stdout.splitlines() if line.startswith("-A ")})
+
+
 def _links() -> list[str]:
     return sorted(p.name for p in Path("/sys/class/net").iterdir())
 
@@ -73,7 +100,33 @@ def _links() -> list[str]:
 def _kubepods_cgroups() -> list[str]:
     if not CGROUP_ROOT.is_dir():
         return []
-    return sorted(str(p) for p in CGROUP_ROOT.glob("*/kubepods"))
+    return sorted(str(p) for name in _CGROUP_NAMES for p in CGROUP_ROOT.glob(f"*/{name}"))
+
+
+def _mounts() -> list[str]:
+    return sorted({line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()})
+
+
+def processes(markers: tuple[str, ...] = ()) -> list[str]:
+    """`pid name` of every running watched program, and of every process that runs in a pod's or a build
+    container's cgroup or names one of `markers` (the node's folder, ...) on its command line."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cgroups = (proc / "cgroup").read_text()
+        except OSError:
+            continue  # gone meanwhile, or a kernel thread
+        if not argv or not argv[0]:
+            continue
+        name = os.path.basename(argv[0].decode(errors="replace"))
+        command = b" ".join(argv).decode(errors="replace")
+        contained = any(f":/{group}/" in cgroups or f":/{group}\n" in cgroups for group in _CGROUP_NAMES)
+        if name in WATCHED or contained or any(m in command for m in markers):
+            found.append(f"{proc.name} {name}")
+    return sorted(found, key=lambda entry: int(entry.split()[0]))
 
 
 def snapshot() -> HostSnapshot:
@@ -85,9 +138,12 @@ def snapshot() -> HostSnapshot:
     for binary in IPTABLES:
         for table in TABLES:
             snap.chains[f"{binary}/{table}"] = _chains(binary, table)
+            snap.rules[f"{binary}/{table}"] = _rules(binary, table)
     snap.links = _links()
     snap.host_paths = [p for p in HOST_PATHS if os.path.lexists(p)]
     snap.cgroups = _kubepods_cgroups()
+    snap.mounts = _mounts()
+    snap.processes = processes()
     return snap
 
 
@@ -168,22 +224,32 @@ def restore(snap: HostSnapshot, *, bridge: str) -> None:
             shutil.rmtree(host_path, ignore_errors=True)
 
 
-def leftovers(snap: HostSnapshot, *, bridge: str) -> list[str]:
-    """What differs from the snapshot (the tests assert this is empty after tear-down)."""
+def leftovers(snap: HostSnapshot, *, bridge: str, markers: tuple[str, ...] = ()) -> list[str]:
+    """What differs from the snapshot (the tests assert this is empty after tear-down): new iptables chains
+    and rules in chains that were there before, interfaces, cgroups, mounts, sysctls, host paths, and
+    watched processes (or processes naming one of `markers`) that were not running before."""
     found = []
     for binary in IPTABLES:
         for table in TABLES:
-            before = set(snap.chains.get(f"{binary}/{table}", []))
+            key = f"{binary}/{table}"
+            before = set(snap.chains.get(key, []))
+            now = _chains(binary, table)
+            new_chains = {c for c in now if c not in before}
+            found += [f"chain {key}/{c}" for c in now if c in new_chains]
+            old_rules = set(snap.rules.get(key, []))
             found += [
-                f"chain {binary}/{table}/{c}"
-                for c in _chains(binary, table)
-                if _OUR_CHAINS.match(c) and c not in before
+                f"rule {key}: {rule}"
+                for rule in _rules(binary, table)
+                if rule not in old_rules and rule.split()[1] not in new_chains
             ]
-    found += [f"link {n}" for n in _links() if n not in snap.links and (n == bridge or n.startswith("veth"))]
+    found += [f"link {n}" for n in _links() if n not in snap.links]
     found += [f"cgroup {g}" for g in _kubepods_cgroups() if g not in snap.cgroups]
+    found += [f"mount {m}" for m in _mounts() if m not in snap.mounts]
+    running_before = set(snap.processes)
+    found += [f"process {p}" for p in processes(markers) if p not in running_before]
     for name, value in snap.sysctls.items():
-        now = _sysctl_path(name).read_text().strip()
-        if now != value:
-            found.append(f"sysctl {name}={now} (was {value})")
+        current = _sysctl_path(name).read_text().strip()
+        if current != value:
+            found.append(f"sysctl {name}={current} (was {value})")
     found += [f"path {p}" for p in HOST_PATHS if p not in snap.host_paths and os.path.lexists(p)]
     return found
