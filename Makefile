@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 ## (the third-party source registry of the import tests)
 setup: $(STAMP) system-deps controlplane node certmanager helm clients apicurio argocd
 
+# Every build needs the Debian packages first (Go, Maven, npm); with that order stated, `make -j` is safe.
 system-deps:
 	bash dev/system-deps.sh
 
-controlplane:
+controlplane: system-deps
 	bash dev/controlplane/build.sh >/dev/null
 
-helm:
+helm: system-deps
 	bash dev/helm/build.sh >/dev/null
 
 node: controlplane
@@ -34,14 +35,14 @@ certmanager: system-deps
 	bash dev/certmanager/build.sh >/dev/null
 
 ## clients: the Go and Node Schema Registry client programs the suite drives against the read API
-clients:
+clients: system-deps
 	bash dev/clients/build.sh all
 
-apicurio:
+apicurio: system-deps
 	bash dev/apicurio/setup.sh
 
 ## argocd: Argo CD's application controller and repo server for the GitOps tests
-argocd:
+argocd: system-deps
 	bash dev/argocd/build.sh >/dev/null
 
 ## image: the project's image built by a dockerd of its own (base from debootstrap), loaded into a running node

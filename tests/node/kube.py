@@ -70,6 +70,28 @@ class Kube:
 
         return eventually(ready, timeout=timeout, what=f"{count} Ready pod(s) {selector} in {namespace}")
 
+    def all_ready(self, namespace: str, selector: str, *, timeout: float = 240) -> list[str]:
+        """Waits until every running pod the selector matches is Ready (a finished test-hook pod aside)."""
+
+        def ready() -> list[str] | None:
+            pods = [
+                p
+                for p in self.json("-n", namespace, "get", "pods", "-l", selector)["items"]
+                if p["metadata"].get("deletionTimestamp") is None
+                and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            ]
+            unready = [
+                p["metadata"]["name"]
+                for p in pods
+                if not any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in p.get("status", {}).get("conditions", [])
+                )
+            ]
+            return [p["metadata"]["name"] for p in pods] if pods and not unready else None
+
+        return eventually(ready, timeout=timeout, what=f"every pod {selector} in {namespace} Ready")
+
     def exec(
         self, namespace: str, pod: str, *command: str, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:

@@ -105,6 +105,7 @@ def test_every_component_is_ready_with_its_replicas_and_helm_test_passes(
 ) -> None:
     for component, count in (("operator", 2), ("webhook", 2), ("api", 2)):
         kube.wait_pod_ready(NAMESPACE, f"app.kubernetes.io/component={component}", count=count)
+    assert len(kube.all_ready(NAMESPACE, "app.kubernetes.io/instance=kschema")) == 6
 
     def webhook_budget() -> dict[str, Any] | None:
         budgets = {p["metadata"]["name"]: p for p in kube.json("-n", NAMESPACE, "get", "pdb")["items"]}

@@ -67,7 +67,8 @@ def apply_examples(kube: Kube, *folders: str, dry_run: bool = False) -> Any:
 
 
 def test_every_pod_is_ready_and_helm_test_passes(release: Release, kube: Kube) -> None:
-    kube.wait_pod_ready(NAMESPACE, "app.kubernetes.io/instance=kschema")
+    pods = kube.all_ready(NAMESPACE, "app.kubernetes.io/instance=kschema")
+    assert len(pods) == 1, pods  # the one registry pod of the sqlite topology
     pvc = kube.json("-n", NAMESPACE, "get", "pvc", "kschema-data")
     assert pvc["status"]["phase"] == "Bound"
     assert pvc["spec"]["storageClassName"] == "local-path"
