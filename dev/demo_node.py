@@ -61,7 +61,7 @@ def run(node: Node, *args: str, check: bool = True) -> str:
 def main() -> int:
     missing = missing_prerequisites()
     if missing:
-        say(f"The node demo needs {', '.join(missing)}; `make demo` runs without them.")
+        say(f"The demo needs {', '.join(missing)}; `make demo-fast` runs without them.")
         return 1
     keep = os.environ.get("KEEP", "") not in ("", "0")
     started = time.monotonic()
