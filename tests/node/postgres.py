@@ -49,9 +49,12 @@ def manifests(namespace: str, secret_namespace: str) -> list[dict[str, Any]]:
                                     {"name": "PASSWORD", "value": PASSWORD},
                                 ],
                                 "ports": [{"containerPort": 5432, "name": "pg"}],
+                                # A TCP check, not `pg_isready` in an exec probe: an exec probe on a busy
+                                # node misses its one-second timeout, and the Service loses its endpoint.
                                 "readinessProbe": {
-                                    "exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", "kschema"]},
+                                    "tcpSocket": {"port": "pg"},
                                     "periodSeconds": 2,
+                                    "timeoutSeconds": 5,
                                 },
                                 "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
                             }
