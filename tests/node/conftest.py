@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +20,18 @@ from tests.node.images import Images, build_images
 from tests.node.kube import Kube
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest tears the session's fixtures down after a KeyboardInterrupt, and the node's tear-down restores
+    # the host. Make SIGTERM (a CI job's cancel or timeout) and SIGINT (ignored in a shell's background jobs)
+    # do the same rather than kill the process with the node still running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Temporary folders of the node, the image build's dockerd and its debootstrap root: a process that names one

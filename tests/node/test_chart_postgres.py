@@ -49,28 +49,31 @@ def release(
     kube("create", "namespace", PG)
     kube("create", "namespace", NAMESPACE)
     kube("create", "namespace", APPS)
-    kube.apply(*postgres.manifests(PG, NAMESPACE))
-    kube.wait_pod_ready(PG, "app=postgres", timeout=180)
     rel = Release(helm_binary, kube, "kschema", NAMESPACE, tmp_path_factory.mktemp("helm-pg"))
-    rel.install(VALUES)
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "client", "namespace": APPS, "labels": {"app": "client"}},
-            "spec": {
-                "containers": [{"name": "client", "image": CLIENT, "imagePullPolicy": "Never"}],
-                "terminationGracePeriodSeconds": 1,
-            },
-        }
-    )
-    kube.wait_pod_ready(APPS, "app=client", timeout=120)
-    yield rel
-    # The Subjects' finalizers need the operator: their namespace goes first, the release after.
-    kube("delete", "namespace", APPS, "--wait=true", "--timeout=120s")
-    done = rel.helm("uninstall", "kschema", "--wait", "--timeout=120s")
-    assert done.returncode == 0, done.stderr
-    kube("delete", "namespace", PG, "--wait=true", "--timeout=120s")
+    try:
+        kube.apply(*postgres.manifests(PG, NAMESPACE))
+        kube.wait_pod_ready(PG, "app=postgres", timeout=180)
+        rel.install(VALUES)
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "client", "namespace": APPS, "labels": {"app": "client"}},
+                "spec": {
+                    "containers": [{"name": "client", "image": CLIENT, "imagePullPolicy": "Never"}],
+                    "terminationGracePeriodSeconds": 1,
+                },
+            }
+        )
+        kube.wait_pod_ready(APPS, "app=client", timeout=120)
+        yield rel
+    finally:
+        # Also after a failed install, so that the sqlite module starts from a clean release name. The
+        # Subjects' finalizers need the operator: their namespace goes first, the release after.
+        kube("delete", "namespace", APPS, "--wait=true", "--timeout=180s")
+        done = rel.helm("uninstall", "kschema", "--wait", "--timeout=120s")
+        assert done.returncode == 0 or "not found" in done.stderr, done.stderr
+        kube("delete", "namespace", PG, "--wait=true", "--timeout=120s")
 
 
 def client_python(kube: Kube, code: str) -> str:
