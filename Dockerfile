@@ -15,7 +15,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 ARG EXTRA_CA=""
 
 WORKDIR /src
-COPY pyproject.toml constraints.txt ./
+COPY pyproject.toml constraints.txt README.md ./
 
 # The dependencies first, pinned by constraints.txt, in a layer of their own that a code change leaves cached.
 # The venv's interpreter link points at /usr/local/bin/python3.11, the same path in both stages, and pip
@@ -29,8 +29,6 @@ RUN if [ -n "$EXTRA_CA" ]; then \
  && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt --requirement /tmp/requirements.txt
 
-# The README is the package's long description: copied with the code, so editing it keeps the layer above.
-COPY README.md ./
 COPY operator/ operator/
 
 # Then the wheel, with pip itself removed from the venv the final stage ships.
