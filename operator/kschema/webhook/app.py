@@ -20,6 +20,7 @@ from kschema.model import (
     subject_from_body,
 )
 from kschema.policy import Catalog, Decision, missing_registry_references
+from kschema.policy.slicing import schema_review_slice, subject_review_slice
 from kschema.store.base import RegistryStore
 from kschema.webhook.cache import DeclaredCache
 from kschema.webhook.registry import gather_facts
@@ -62,13 +63,15 @@ class Reviewer:
             references=[r for s in waiting for r in s.references],
             limit_seconds=self.settings.store_timeout,
         )
-        return await self.pool.run(tasks.review_subject, new, old, catalog, facts)
+        part = subject_review_slice(new, old, catalog)
+        return await self.pool.run(tasks.review_subject, new, old, part, facts)
 
     async def review_schema(self, new: SchemaSpec | None, old: SchemaSpec | None) -> Decision:
         catalog = await self._catalog()
         if new is not None and old is not None:
             # Updates only change state or metadata (content is immutable): no store reads needed.
-            return await self.pool.run(tasks.review_schema, new, old, catalog, None)
+            part = schema_review_slice(new, old, catalog)
+            return await self.pool.run(tasks.review_schema, new, old, part, None)
         spec = new or old
         assert spec is not None
         fresh = False
@@ -79,7 +82,9 @@ class Reviewer:
             # Confirm the absence against the API server before refusing a dangling reference.
             catalog = await self.cache.fresh_catalog()
             facts = await self._facts(spec, catalog)
-        return await self.pool.run(tasks.review_schema, new, old, catalog, facts)
+        # Only what the review reads crosses into the worker, not every declared Schema.
+        part = schema_review_slice(new, old, catalog)
+        return await self.pool.run(tasks.review_schema, new, old, part, facts)
 
     async def _facts(self, spec: SchemaSpec, catalog: Catalog) -> Any:
         subject = catalog.subject_resource(spec.namespace, spec.subject)
