@@ -223,9 +223,13 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None, pool: WorkerPool
+    settings: WebhookSettings,
+    cache: DeclaredCache,
+    store: RegistryStore | None,
+    pool: WorkerPool,
+    metrics: WebhookMetrics | None = None,
 ) -> web.Application:
-    metrics = WebhookMetrics()
+    metrics = metrics if metrics is not None else WebhookMetrics()
     app = web.Application(
         client_max_size=settings.max_review_bytes,
         middlewares=[timing_middleware(metrics, {SUBJECTS_PATH: SUBJECT_KIND, SCHEMAS_PATH: SCHEMA_KIND})],
