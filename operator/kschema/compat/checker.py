@@ -58,17 +58,26 @@ class VersionedSchema:
 
 
 def _rules_for(fmt: SchemaFormat) -> ReaderWriterRules:
-    if fmt is SchemaFormat.AVRO:
-        from kschema.compat import avro
+    rules = _RULES.get(fmt)
+    if rules is None:
+        # Imported on first use: a process that checks one format never loads the others' libraries.
+        if fmt is SchemaFormat.AVRO:
+            from kschema.compat import avro
 
-        return avro.reader_issues
-    if fmt is SchemaFormat.JSON:
-        from kschema.compat import jsonschema
+            rules = avro.reader_issues
+        elif fmt is SchemaFormat.JSON:
+            from kschema.compat import jsonschema
 
-        return jsonschema.reader_issues
-    from kschema.compat import protobuf
+            rules = jsonschema.reader_issues
+        else:
+            from kschema.compat import protobuf
 
-    return protobuf.reader_issues
+            rules = protobuf.reader_issues
+        _RULES[fmt] = rules
+    return rules
+
+
+_RULES: dict[SchemaFormat, ReaderWriterRules] = {}
 
 
 def check_reader_writer(reader: ParsedSchema, writer: ParsedSchema) -> list[Issue]:

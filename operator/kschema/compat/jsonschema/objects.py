@@ -21,24 +21,47 @@ __all__ = ["compare_object"]
 def compare_object(ctx: Context, original: Node, update: Node) -> None:
     original_properties, update_properties = original.properties(), update.properties()
     original_required, update_required = original.required(), update.required()
-    with ctx.enter("required"):
-        for name in original_properties:
-            if name not in update_properties:
-                continue
-            if name in original_required and name not in update_required:
-                ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
-            elif name not in original_required and name in update_required:
-                with_default = _has_default(update_properties[name])
-                ctx.add(
-                    D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED if with_default else D.REQUIRED_ATTRIBUTE_ADDED,
-                    name,
-                )
+    if original_required or update_required:
+        with ctx.enter("required"):
+            for name in original_properties:
+                if name not in update_properties:
+                    continue
+                if name in original_required and name not in update_required:
+                    ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
+                elif name not in original_required and name in update_required:
+                    with_default = _has_default(update_properties[name])
+                    ctx.add(
+                        D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
+                        if with_default
+                        else D.REQUIRED_ATTRIBUTE_ADDED,
+                        name,
+                    )
+    memo = ctx.memo
+    update_keyed = update.keyed_properties()
     with ctx.enter("properties"):
-        for name in _union(original_properties, update_properties):
-            with ctx.enter(name):
-                _compare_property(
-                    ctx, original, update, name, original_properties, update_properties, update_required
-                )
+        # The original's properties in order, then the update's new ones: the order of `_union`.
+        for name, (in_original, original_key) in original.keyed_properties().items():
+            found = update_keyed.get(name)
+            if found is None:
+                with ctx.enter(name):
+                    _compare_property(
+                        ctx, original, update, name, original_properties, update_properties, update_required
+                    )
+                continue
+            # Most properties of a record are pairs compared before (see `Context.compare_at`): looked
+            # up here, in the loop, since records with hundreds of properties are common.
+            in_update, update_key = found
+            known = memo.get((original_key, update_key))
+            if known is None:
+                ctx.compare_at(name, in_original, in_update)
+            elif known:
+                ctx.extend_at(name, known)
+        for name in update_properties:
+            if name not in original_properties:
+                with ctx.enter(name):
+                    _compare_property(
+                        ctx, original, update, name, original_properties, update_properties, update_required
+                    )
     with ctx.enter("dependencies"):
         original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
         for name in _union(original_deps, update_deps):
