@@ -62,8 +62,23 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                     _compare_property(
                         ctx, original, update, name, original_properties, update_properties, update_required
                     )
+    original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
+    original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
+    if original_deps or update_deps or original_schemas or update_schemas:
+        _compare_dependencies(ctx, original_deps, update_deps, original_schemas, update_schemas)
+    _compare_additional(ctx, original, update)
+    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
+    check_limits(ctx, OBJECT_LIMITS, original, update)
+
+
+def _compare_dependencies(
+    ctx: Context,
+    original_deps: Mapping[str, set[str]],
+    update_deps: Mapping[str, set[str]],
+    original_schemas: Mapping[str, Node],
+    update_schemas: Mapping[str, Node],
+) -> None:
     with ctx.enter("dependencies"):
-        original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
         for name in _union(original_deps, update_deps):
             with ctx.enter(name):
                 before, after = original_deps.get(name), update_deps.get(name)
@@ -78,7 +93,6 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                         ctx.add(D.DEPENDENCY_ARRAY_NARROWED)
                     else:
                         ctx.add(D.DEPENDENCY_ARRAY_CHANGED)
-        original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
         for name in _union(original_schemas, update_schemas):
             with ctx.enter(name):
                 if name not in update_schemas:
@@ -87,6 +101,12 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                     ctx.add(D.DEPENDENCY_SCHEMA_ADDED)
                 else:
                     ctx.compare(original_schemas[name], update_schemas[name])
+
+
+def _compare_additional(ctx: Context, original: Node, update: Node) -> None:
+    before_value, after_value = original.get("additionalProperties"), update.get("additionalProperties")
+    if before_value is None and after_value is None:
+        return  # both absent: open on both sides, nothing to compare
     with ctx.enter("additionalProperties"):
         if original.permits_additional_properties() != update.permits_additional_properties():
             ctx.add(
@@ -105,8 +125,6 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                 ctx.add(D.ADDITIONAL_PROPERTIES_EXTENDED)
             else:
                 ctx.compare(before_schema, after_schema)
-    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
-    check_limits(ctx, OBJECT_LIMITS, original, update)
 
 
 def _compare_property(
