@@ -64,6 +64,9 @@ class BoundedLRU(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
     def get(self, key: K) -> V | None:
         found = self._entries.get(key)
         if found is None:
@@ -162,7 +165,7 @@ class ParseCache:
         parsed = parse_schema(fmt, text, references)  # raises InvalidSchemaError: nothing is kept
         cost = PARSED_OVERHEAD_BYTES + BYTES_PER_TEXT_BYTE[fmt] * _text_bytes(text, references)
         self._lru.put(key, parsed, cost)
-        if self._lru.get(key) is parsed:
+        if key in self._lru:  # not kept when it alone costs more than the whole cache may hold
             self._keys[id(parsed)] = key
         return parsed
 
