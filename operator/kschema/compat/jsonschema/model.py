@@ -131,6 +131,12 @@ class Node:
         return {name: (node, node.content_key) for name, node in self.properties().items()}
 
     @_view
+    def only_properties(self) -> bool:
+        """No object keyword but `properties` (and `type`): the object rules then only compare those."""
+        value = self.json
+        return not (isinstance(value, Mapping) and _OBJECT_KEYWORDS_BUT_PROPERTIES.intersection(value))
+
+    @_view
     def required(self) -> set[str]:
         value = self.get("required")
         return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
@@ -367,6 +373,7 @@ _OBJECT_KEYWORDS: Final = frozenset(
         "unevaluatedProperties",
     }
 )
+_OBJECT_KEYWORDS_BUT_PROPERTIES: Final = _OBJECT_KEYWORDS - {"properties"}
 _ARRAY_KEYWORDS: Final = frozenset(
     {
         "items",

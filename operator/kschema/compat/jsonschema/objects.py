@@ -62,6 +62,8 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                     _compare_property(
                         ctx, original, update, name, original_properties, update_properties, update_required
                     )
+    if original.only_properties() and update.only_properties():
+        return  # no dependencies, content model keywords or limits on either side: nothing else differs
     original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
     original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
     if original_deps or update_deps or original_schemas or update_schemas:
