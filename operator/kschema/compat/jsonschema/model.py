@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,10 @@ class Node:
         string (its hash is computed once), never None for a `REFERENCE` node."""
         known = self._content_key
         if known is _UNSET:
-            text = json.dumps(self.json, sort_keys=True, separators=(",", ":"))
+            digest, positional = self.loader.digest(self.json)
             known = self._content_key = (
                 None
-                if any(keyword in text for keyword in _POSITIONAL)
+                if positional
                 else "\x00".join(
                     (
                         self.loader.dialect.name,
@@ -97,7 +98,7 @@ class Node:
                         self.criterion,
                         "integer" if self.integer else "",
                         "synthetic" if self.synthetic else "",
-                        text,
+                        digest.hex(),
                     )
                 )
             )
@@ -235,6 +236,7 @@ class Loader:
         self._resolver = parsed.resolver()
         self._root: Node | None = None
         self._cache: dict[int, Node] = {}
+        self._digests: dict[int, tuple[bytes, bool]] = {}
         self._keep: list[Any] = []  # keeps resolved contents alive so their ids stay unique
         # One node per boolean and for "nothing": comparisons are memoised by node identity, so every
         # node must live as long as the loader.
@@ -255,6 +257,36 @@ class Loader:
         if self._root is None:
             self._root = self.load(self._contents, self._resolver)
         return self._root
+
+    def digest(self, value: Any) -> tuple[bytes, bool]:
+        """A hash of a JSON value (1, 1.0 and true differ, key order does not) and whether a keyword
+        that depends on the schema's position (`$ref`, ...) is anywhere in it. Computed once per object
+        and array of the document, so every node's key together costs the document's size."""
+        known = self._digests.get(id(value))
+        if known is not None:
+            return known
+        digest = hashlib.blake2b(digest_size=16)
+        positional = False
+        if isinstance(value, Mapping):
+            digest.update(b"{")
+            for key in sorted(value):
+                child, inner = self.digest(value[key])
+                positional = positional or inner or key in _POSITIONAL
+                data = str(key).encode("utf-8", "surrogatepass")
+                digest.update(len(data).to_bytes(8, "big"))
+                digest.update(data)
+                digest.update(child)
+        elif isinstance(value, list):
+            digest.update(b"[")
+            for item in value:
+                child, inner = self.digest(item)
+                positional = positional or inner
+                digest.update(child)
+        else:
+            digest.update(json.dumps(value).encode("utf-8", "surrogatepass"))
+            return digest.digest(), False  # scalars are cheap and may be shared: not kept
+        found = self._digests[id(value)] = (digest.digest(), positional)
+        return found
 
     def load(self, value: Any, resolver: Resolver[Any] | None) -> Node:
         if isinstance(value, bool):
@@ -356,8 +388,8 @@ class Loader:
         return node
 
 
-# Keywords whose meaning depends on the document and position of the schema holding them, as JSON keys.
-_POSITIONAL: Final = ('"$ref"', '"$dynamicRef"', '"$recursiveRef"', '"$dynamicAnchor"', '"$recursiveAnchor"')
+# Keywords whose meaning depends on the document and position of the schema holding them.
+_POSITIONAL: Final = frozenset({"$ref", "$dynamicRef", "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor"})
 _OBJECT_KEYWORDS: Final = frozenset(
     {
         "properties",
