@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
 import statistics
 import tempfile
 import threading
@@ -311,7 +312,17 @@ def _report(results: dict[SchemaFormat, dict[str, list[float]]]) -> None:
         )
 
 
+def _stop_on_sigterm() -> None:
+    """A terminated benchmark still stops what it started (the control plane's processes)."""
+
+    def stop(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run() -> None:
+    _stop_on_sigterm()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kschema-bench-webhook-") as tmp:
         directory = Path(tmp)
