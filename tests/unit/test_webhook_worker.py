@@ -95,7 +95,10 @@ async def test_each_review_is_timed_until_its_response_is_written_and_served_as_
     client: TestClient[web.Request, web.Application],
 ) -> None:
     metrics = client.app[METRICS_KEY]
-    response = await client.post(SCHEMAS_PATH, json=_review(3, json.dumps({"type": "object"})))
+    review = _review(3, json.dumps({"type": "object"}))
+    # A version of a Subject not declared yet: allowed with a warning, without a compatibility check.
+    review["request"]["object"]["spec"]["subject"] = "not-yet"
+    response = await client.post(SCHEMAS_PATH, json=review)
     assert (await response.json())["response"]["allowed"] is True
     assert len(metrics.recent["Schema"]) == 1
     assert 0 < metrics.recent["Schema"][0] < 60
