@@ -8,13 +8,12 @@ import logging
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, NoReturn
 
 import kopf
-from kubernetes_asyncio import client
 
 from kschema.compute import WorkerPool
+from kschema.kubeapi import KubeApiError
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.configmaps import Projector
@@ -151,28 +150,11 @@ def fail(blocked: Blocked, retry: int, settings: OperatorSettings) -> NoReturn:
     raise kopf.PermanentError(f"{blocked.reason}: {blocked.message}") from blocked
 
 
-def api_blocked(error: client.ApiException) -> Blocked:
+def api_blocked(error: KubeApiError) -> Blocked:
     """Kubernetes API errors of our own calls: conflicts, throttling and server errors pass; anything
     else (forbidden, invalid) needs a person, but is still retried since RBAC may be fixed any time."""
     return Blocked(
         "KubernetesApiError", f"Kubernetes API answered {error.status}: {error.reason}", temporary=True
-    )
-
-
-def retry_deletion_or_give_up(
-    blocked: Blocked, retry: int, runtime: timedelta, settings: OperatorSettings, namespace: str, name: str
-) -> None:
-    """Deletions retry while the store (or API) is unavailable, but only for `deletion_timeout`: after
-    that the resource is let go so that a broken store never holds a namespace deletion for ever."""
-    if runtime.total_seconds() < settings.deletion_timeout:
-        fail(blocked, retry, settings)
-    logger.error(
-        "Gave up cleaning up a deleted resource namespace=%s name=%s after_seconds=%.0f reason=%s message=%s",
-        namespace,
-        name,
-        runtime.total_seconds(),
-        blocked.reason,
-        blocked.message,
     )
 
 
@@ -185,17 +167,13 @@ def refuse_invalid_spec(
 
 
 def release_refused(
-    blocked: Blocked,
-    registry_object: str,
-    retry: int,
-    runtime: timedelta,
-    settings: OperatorSettings,
-    namespace: str,
-    name: str,
+    blocked: Blocked, registry_object: str, retry: int, settings: OperatorSettings, namespace: str, name: str
 ) -> None:
     """A deletion the store refused. A permanent refusal (another namespace owns the subject, say) leaves
-    the registry's `registry_object` alone and lets the resource go; a temporary one is retried as
-    `retry_deletion_or_give_up` says."""
+    the registry's `registry_object` alone and lets the resource go; a temporary one is retried with
+    backoff until the release handler's kopf `timeout` (`deletion_timeout`), after which kopf gives up,
+    says so in an Event and lets the resource go: a broken store never holds a namespace deletion for
+    ever."""
     if not blocked.temporary:
         logger.warning(
             "Left the registry %s alone namespace=%s name=%s reason=%s message=%s",
@@ -206,7 +184,7 @@ def release_refused(
             blocked.message,
         )
         return
-    retry_deletion_or_give_up(blocked, retry, runtime, settings, namespace, name)
+    fail(blocked, retry, settings)
 
 
 def register_kind(
@@ -216,14 +194,21 @@ def register_kind(
     index: Callable[..., Any],
     reconcile: Callable[..., Any],
     release: Callable[..., Any],
+    *,
+    deletion_timeout: float,
+    release_when: Callable[..., bool] | None = None,
 ) -> None:
     """One kind's handlers: its index, one level-based reconcile for create, update and resume, and the
-    release on deletion."""
+    release on deletion. The release retries temporary failures (with the backoff its `TemporaryError`
+    names) for `deletion_timeout` seconds: then kopf gives up and lets the resource go. kopf holds a
+    finalizer on the objects `release_when` accepts (all when None)."""
     resource = (GROUP, VERSION, plural)
     kopf.index(*resource, registry=registry, id=index_id)(index)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile")(reconcile)
-    kopf.on.delete(*resource, registry=registry, id="release")(release)
+    kopf.on.delete(*resource, registry=registry, id="release", timeout=deletion_timeout, when=release_when)(
+        release
+    )
 
 
 def object_ref(kind: str, body: kopf.Body) -> ObjectRef:

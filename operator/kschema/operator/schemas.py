@@ -5,12 +5,11 @@ when the resource is deleted."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
+from kschema.kubeapi import KubeApiError
 from kschema.model import (
     GROUP,
     SCHEMA_KIND,
@@ -33,7 +32,6 @@ from kschema.operator.context import (
     refuse_invalid_spec,
     register_kind,
     release_refused,
-    retry_deletion_or_give_up,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
@@ -130,7 +128,7 @@ async def reconcile(
         for note in _registration_notes(here, subject_ref, registered, spec):
             memo.note(note)
         await memo.projector.project(target)
-    except client.ApiException as error:
+    except KubeApiError as error:
         fail(api_blocked(error), retry, memo.settings)
     except Blocked as blocked:
         set_status(patch, body, _blocked_conditions(blocked))
@@ -207,7 +205,6 @@ async def release(
     namespace: str | None,
     name: str,
     retry: int,
-    runtime: timedelta,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
@@ -232,11 +229,10 @@ async def release(
             await soft_delete_version(memo.store, registry_subject, spec.version)
         if subject is not None and subject.spec is not None and not subject.deleting:
             projection = await memo.projector.project(ProjectionTarget(subject.spec, subject.uid))
-    except client.ApiException as error:
-        retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
-        return
+    except KubeApiError as error:
+        fail(api_blocked(error), retry, memo.settings)
     except Blocked as blocked:
-        release_refused(blocked, "version", retry, runtime, memo.settings, namespace, name)
+        release_refused(blocked, "version", retry, memo.settings, namespace, name)
         return
     # On the Subject when it stays: a pruned Schema is gone from `kubectl describe` and from Argo CD's
     # resource view, and the webhook's warnings on DELETE reach kubectl users only.
@@ -290,8 +286,16 @@ async def resync(
         )
 
 
-def register(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
-    register_kind(registry, SCHEMA_PLURAL, SCHEMAS_INDEX, index_schema, reconcile, release)
+def register(registry: kopf.OperatorRegistry, *, resync_interval: float, deletion_timeout: float) -> None:
+    register_kind(
+        registry,
+        SCHEMA_PLURAL,
+        SCHEMAS_INDEX,
+        index_schema,
+        reconcile,
+        release,
+        deletion_timeout=deletion_timeout,
+    )
     kopf.timer(
         GROUP,
         VERSION,

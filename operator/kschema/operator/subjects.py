@@ -4,12 +4,11 @@ nudge its Schemas when it appears or goes away, and soft-delete it on deletion."
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
+from kschema.kubeapi import KubeApiError, NotFound
 from kschema.model import SUBJECT_KIND, SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
@@ -22,7 +21,6 @@ from kschema.operator.context import (
     refuse_invalid_spec,
     register_kind,
     release_refused,
-    retry_deletion_or_give_up,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
@@ -56,9 +54,8 @@ async def nudge_schemas(
         try:
             await memo.kube.annotate_schema(namespace, entry.name, {SUBJECT_UID_ANNOTATION: uid})
             count += 1
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        except NotFound:
+            pass
     return count
 
 
@@ -102,7 +99,7 @@ async def reconcile(
         await nudge_schemas(
             memo, schemas_by_subject, namespace, name, target.uid, everyone=False, upserted=(spec.name, tick)
         )
-    except client.ApiException as error:
+    except KubeApiError as error:
         blocked = api_blocked(error)
         set_status(
             patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
@@ -133,7 +130,6 @@ async def release(
     namespace: str | None,
     name: str,
     retry: int,
-    runtime: timedelta,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
@@ -152,11 +148,10 @@ async def release(
             await soft_delete_subject(memo.store, spec.name, spec.namespace)
         await memo.projector.remove(target)
         await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
-    except client.ApiException as error:
-        retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
-        return
+    except KubeApiError as error:
+        fail(api_blocked(error), retry, memo.settings)
     except Blocked as blocked:
-        release_refused(blocked, "subject", retry, runtime, memo.settings, namespace, name)
+        release_refused(blocked, "subject", retry, memo.settings, namespace, name)
         if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
             await memo.projector.remove(target)
         return
@@ -192,5 +187,13 @@ def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[
     )
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    register_kind(registry, SUBJECT_PLURAL, SUBJECTS_INDEX, index_subject, reconcile, release)
+def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> None:
+    register_kind(
+        registry,
+        SUBJECT_PLURAL,
+        SUBJECTS_INDEX,
+        index_subject,
+        reconcile,
+        release,
+        deletion_timeout=deletion_timeout,
+    )
