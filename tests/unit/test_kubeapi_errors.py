@@ -120,7 +120,7 @@ def test_an_error_event_of_a_watch_stream_is_translated_too() -> None:
 
 def test_a_status_body_message_is_kept() -> None:
     error = ApiException(status=422, reason="Unprocessable Entity")
-    error.body = json.dumps(_status(422, "Invalid", 'ConfigMap "x" is invalid: data: Too long'))
+    error.body = json.dumps(_status(422, "Invalid", 'ConfigMap "x" is invalid: data: Too long')).encode()
     found = translate(error)
     assert isinstance(found, Unprocessable)
     assert found.message == 'ConfigMap "x" is invalid: data: Too long'
