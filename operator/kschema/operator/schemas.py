@@ -11,6 +11,7 @@ import kopf
 
 from kschema.kubeapi import KubeApiError
 from kschema.model import (
+    FINALIZER,
     GROUP,
     SCHEMA_KIND,
     SCHEMA_PLURAL,
@@ -114,6 +115,7 @@ async def reconcile(
             registered = await register_version(
                 memo.store, record, spec, pool=memo.pool, accepted_through=subject.spec.accepted_through
             )
+        hold_for_release(patch, body)
         set_status(
             patch,
             body,
@@ -138,6 +140,22 @@ async def reconcile(
     logger.debug(
         "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
     )
+
+
+def registered(status: kopf.Status, **_: Any) -> bool:
+    """Whether the version was registered (a registry subject is named in the status): only then has
+    its deletion something to do (soft-delete the version, re-project), so only then does the Schema
+    carry the finalizer, and only then is its status compared with the store."""
+    return isinstance(status.get("registrySubject"), str)
+
+
+def hold_for_release(patch: kopf.Patch, body: kopf.Body) -> None:
+    """Adds the finalizer in the reconcile's own patch, together with kopf's bookkeeping annotation: one
+    write instead of a separate finalizer patch (and its watch event) before every first reconcile. kopf
+    keeps it from here on, as `registered` says the release needs it."""
+    finalizers = list(body.metadata.get("finalizers") or ())
+    if FINALIZER not in finalizers:
+        patch.metadata["finalizers"] = [*finalizers, FINALIZER]
 
 
 def _registration_notes(
@@ -243,6 +261,27 @@ async def release(
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 
+async def release_unheld(
+    type: str,
+    body: kopf.Body,
+    status: kopf.Status,
+    namespace: str | None,
+    name: str,
+    memo: OperatorContext,
+    **kwargs: Any,
+) -> None:
+    """A Schema deleted without the finalizer (before its first registration reached its status): the
+    same release, once, as it goes. Deletions of Schemas holding the finalizer went through `release`."""
+    if type != "DELETED" or FINALIZER in (body.metadata.get("finalizers") or ()):
+        return
+    try:
+        await release(body=body, status=status, namespace=namespace, name=name, retry=0, memo=memo, **kwargs)
+    except (kopf.TemporaryError, kopf.PermanentError) as error:
+        logger.warning(
+            "Failed to release a deleted Schema namespace=%s name=%s error=%s", namespace, name, error
+        )
+
+
 async def resync(
     body: kopf.Body,
     status: kopf.Status,
@@ -295,6 +334,7 @@ def register(registry: kopf.OperatorRegistry, *, resync_interval: float, deletio
         reconcile,
         release,
         deletion_timeout=deletion_timeout,
+        release_when=registered,
     )
     kopf.timer(
         GROUP,
@@ -304,4 +344,6 @@ def register(registry: kopf.OperatorRegistry, *, resync_interval: float, deletio
         id="resync",
         interval=resync_interval,
         initial_delay=resync_interval,
+        when=registered,
     )(resync)
+    kopf.on.event(GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld")(release_unheld)
