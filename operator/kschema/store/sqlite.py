@@ -35,6 +35,7 @@ from kschema.store.base import (
     SubjectRecord,
     SubjectVersion,
 )
+from kschema.store.sqlite_writes import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +409,7 @@ class SqliteStore:
                 "url",
             )
         self._writer: _Connection | None = None
+        self._writes: GroupCommit | None = None  # batches the writer's transactions (sqlite_writes)
         self._readers: asyncio.Queue[_Connection] | None = None
         self._all_readers: list[_Connection] = []
         self._written = asyncio.Event()
@@ -445,6 +447,7 @@ class SqliteStore:
     async def close(self) -> None:
         writer, readers = self._writer, self._all_readers
         self._writer, self._readers, self._all_readers = None, None, []
+        self._writes = None
         for reader in readers:
             await reader.close()
         if writer is not None:
@@ -455,7 +458,9 @@ class SqliteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], tuple[T, bool]]) -> T:
         if self._writer is None:
             raise StoreUnavailableError("the SQLite store is not open")
-        result, changed = await self._writer.run(lambda conn: _in_write(conn, fn))
+        if self._writes is None:
+            self._writes = GroupCommit(self._writer.run, lambda error: _translate(error, self._path))
+        result, changed = await self._writes.submit(fn)
         if changed:
             # Wake this process's followers at once; other processes see the change at their next poll.
             self._written.set()
