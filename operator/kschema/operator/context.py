@@ -45,6 +45,44 @@ class KeyedLocks:
         return lock
 
 
+class SubjectArrivals:
+    """Lets a Schema reconcile that finds its Subject missing (not indexed or not registered yet) wait a
+    moment for it instead of reporting SubjectNotFound and waiting for a nudge: Subjects and their
+    Schemas are usually applied together, and the Subject's reconcile is then a few moments behind."""
+
+    def __init__(self) -> None:
+        self._events: weakref.WeakValueDictionary[tuple[str, str], asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
+        self._arrived: set[tuple[str, str]] = set()
+
+    def arrived(self, namespace: str, name: str) -> None:
+        self._arrived.add((namespace, name))
+        event = self._events.pop((namespace, name), None)
+        if event is not None:
+            event.set()
+
+    def left(self, namespace: str, name: str) -> None:
+        self._arrived.discard((namespace, name))
+
+    def seen(self, namespace: str, name: str) -> bool:
+        """Whether the Subject was registered by this process (and not deleted since)."""
+        return (namespace, name) in self._arrived
+
+    async def wait(self, namespace: str, name: str, timeout: float) -> bool:  # noqa: ASYNC109  # a bound, not a deadline of the caller's
+        """Whether the Subject was registered within `timeout` seconds."""
+        event = self._events.get((namespace, name))
+        if event is None:
+            event = asyncio.Event()
+            self._events[(namespace, name)] = event
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 class StoreReads:
     """Which Schemas have read the store since their Subject was last upserted, so that a Subject's
     reconcile nudges only the Schemas that may have stopped on its absence.
@@ -90,6 +128,7 @@ class OperatorContext:
     pool: WorkerPool
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
+    subject_arrivals: SubjectArrivals = field(default_factory=SubjectArrivals)
     _kube: Kube | None = None
     _projector: Projector | None = None
     _events: EventRecorder | None = None

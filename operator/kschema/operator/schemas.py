@@ -36,7 +36,13 @@ from kschema.operator.context import (
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
-from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_schema, subject_entry
+from kschema.operator.indexes import (
+    SCHEMAS_INDEX,
+    SUBJECTS_INDEX,
+    SubjectEntry,
+    index_schema,
+    subject_entry,
+)
 from kschema.operator.registration import (
     Blocked,
     Registered,
@@ -48,7 +54,22 @@ from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)
 
+SUBJECT_WAIT_SECONDS = 3.0  # how long a Schema waits for a missing Subject before it reports it
+
 NOT_CHECKED = Condition("Compatible", None, "NotChecked", "not checked yet")
+
+
+async def _registered_subject(memo: OperatorContext, subject: SubjectEntry) -> bool:
+    """Whether the indexed Subject is registered in the store (its reconcile has run)."""
+    if subject.spec is None:
+        return False
+    if memo.subject_arrivals.seen(subject.spec.namespace, subject.spec.resource_name):
+        return True
+    try:
+        record = await memo.store.get_subject(subject.spec.name)
+    except StoreError:
+        return True  # the registration below reports the store's state
+    return record is not None and not record.deleted
 
 
 def _compatible(registered: Registered, level: str) -> Condition:
@@ -95,6 +116,10 @@ async def reconcile(
         memo.note(Note(object_ref(SCHEMA_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error, NOT_CHECKED)
     subject = subject_entry(subjects_by_name, namespace, spec.subject)
+    if subject is None or (not subject.deleting and not await _registered_subject(memo, subject)):
+        # Applied together with its Schemas, the Subject is usually only moments behind.
+        await memo.subject_arrivals.wait(namespace, spec.subject, SUBJECT_WAIT_SECONDS)
+        subject = subject_entry(subjects_by_name, namespace, spec.subject)
     if subject is None or subject.deleting or subject.spec is None:
         # Not retried: the Subject's own reconcile nudges its Schemas when it appears.
         reason, message = (

@@ -94,6 +94,7 @@ async def reconcile(
         async with memo.subject_locks(spec.name):
             await upsert_subject(memo.store, spec)
             tick = memo.store_reads.upserted()
+        memo.subject_arrivals.arrived(namespace, name)
         memo.projector.reopen(target)
         projection = await memo.projector.project(target, tidy=True)
         await nudge_schemas(
@@ -145,6 +146,7 @@ async def release(
     try:
         async with memo.subject_locks(spec.name):
             ids = await _live_ids(memo, spec.name)
+            memo.subject_arrivals.left(namespace, name)
             await soft_delete_subject(memo.store, spec.name, spec.namespace)
         await memo.projector.remove(target)
         await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
