@@ -8,6 +8,7 @@ import logging
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import kopf
@@ -205,24 +206,38 @@ def refuse_invalid_spec(
     raise kopf.PermanentError(str(error)) from error
 
 
-def release_refused(
-    blocked: Blocked, registry_object: str, retry: int, settings: OperatorSettings, namespace: str, name: str
+def release_blocked(
+    blocked: Blocked,
+    registry_object: str,
+    retry: int,
+    runtime: timedelta,
+    memo: OperatorContext,
+    ref: ObjectRef,
 ) -> None:
-    """A deletion the store refused. A permanent refusal (another namespace owns the subject, say) leaves
-    the registry's `registry_object` alone and lets the resource go; a temporary one is retried with
-    backoff until the release handler's kopf `timeout` (`deletion_timeout`), after which kopf gives up,
-    says so in an Event and lets the resource go: a broken store never holds a namespace deletion for
-    ever."""
+    """A deletion that could not complete. A permanent refusal (another namespace owns the subject, say)
+    leaves the registry's `registry_object` alone and lets the resource go. A temporary one is retried
+    with backoff; the release handlers' kopf `timeout` (`deletion_timeout`) bounds the retries: kopf
+    gives up once the next retry would start past it and lets the resource go, so a broken store never
+    holds a namespace deletion for ever. That last attempt is said in a Warning Event on the object."""
     if not blocked.temporary:
         logger.warning(
             "Left the registry %s alone namespace=%s name=%s reason=%s message=%s",
             registry_object,
-            namespace,
-            name,
+            ref.namespace,
+            ref.name,
             blocked.reason,
             blocked.message,
         )
         return
+    settings = memo.settings
+    if runtime.total_seconds() + settings.backoff(retry) >= settings.deletion_timeout:
+        message = (
+            f"Gave up soft-deleting the registry {registry_object} after {runtime.total_seconds():.0f} s "
+            f"({blocked.reason}: {blocked.message}); it stays listed until the resource is applied and "
+            "deleted again"
+        )
+        logger.error("%s namespace=%s name=%s", message, ref.namespace, ref.name)
+        memo.note(Note(ref, "Warning", "CleanupAbandoned", message))
     fail(blocked, retry, settings)
 
 

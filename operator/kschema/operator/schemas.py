@@ -5,6 +5,7 @@ when the resource is deleted."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -32,7 +33,7 @@ from kschema.operator.context import (
     ready_of,
     refuse_invalid_spec,
     register_kind,
-    release_refused,
+    release_blocked,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
@@ -248,6 +249,7 @@ async def release(
     namespace: str | None,
     name: str,
     retry: int,
+    runtime: timedelta,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
@@ -273,9 +275,10 @@ async def release(
         if subject is not None and subject.spec is not None and not subject.deleting:
             projection = await memo.projector.project(ProjectionTarget(subject.spec, subject.uid))
     except KubeApiError as error:
-        fail(api_blocked(error), retry, memo.settings)
+        release_blocked(api_blocked(error), "version", retry, runtime, memo, object_ref(SCHEMA_KIND, body))
+        return
     except Blocked as blocked:
-        release_refused(blocked, "version", retry, memo.settings, namespace, name)
+        release_blocked(blocked, "version", retry, runtime, memo, object_ref(SCHEMA_KIND, body))
         return
     # On the Subject when it stays: a pruned Schema is gone from `kubectl describe` and from Argo CD's
     # resource view, and the webhook's warnings on DELETE reach kubectl users only.
@@ -300,7 +303,16 @@ async def release_unheld(
     if type != "DELETED" or FINALIZER in (body.metadata.get("finalizers") or ()):
         return
     try:
-        await release(body=body, status=status, namespace=namespace, name=name, retry=0, memo=memo, **kwargs)
+        await release(
+            body=body,
+            status=status,
+            namespace=namespace,
+            name=name,
+            retry=0,
+            runtime=timedelta(0),
+            memo=memo,
+            **kwargs,
+        )
     except (kopf.TemporaryError, kopf.PermanentError) as error:
         logger.warning(
             "Failed to release a deleted Schema namespace=%s name=%s error=%s", namespace, name, error

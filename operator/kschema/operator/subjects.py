@@ -4,6 +4,7 @@ nudge its Schemas when it appears or goes away, and soft-delete it on deletion."
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -20,7 +21,7 @@ from kschema.operator.context import (
     object_ref,
     refuse_invalid_spec,
     register_kind,
-    release_refused,
+    release_blocked,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
@@ -131,6 +132,7 @@ async def release(
     namespace: str | None,
     name: str,
     retry: int,
+    runtime: timedelta,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
@@ -151,9 +153,10 @@ async def release(
         await memo.projector.remove(target)
         await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
     except KubeApiError as error:
-        fail(api_blocked(error), retry, memo.settings)
+        release_blocked(api_blocked(error), "subject", retry, runtime, memo, object_ref(SUBJECT_KIND, body))
+        return
     except Blocked as blocked:
-        release_refused(blocked, "subject", retry, memo.settings, namespace, name)
+        release_blocked(blocked, "subject", retry, runtime, memo, object_ref(SUBJECT_KIND, body))
         if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
             await memo.projector.remove(target)
         return
