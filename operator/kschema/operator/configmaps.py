@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from kschema.model import (
 )
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, blocked_by_store
-from kschema.store import RegistryStore, StoreError, SubjectVersion
+from kschema.operator.schema_cache import SchemaCache
+from kschema.store import RegistryStore, StoredSchema, StoreError, SubjectVersion
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never l
 CONFLICT_RETRIES = 5
 STATUS_DELAY_SECONDS = 0.5  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
-SCHEMA_CACHE_SIZE = 20_000  # schema texts by ID: immutable, so a cache never goes stale
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +115,7 @@ class Projector:
         *,
         limit_bytes: int,
         field_manager: str,
+        schemas: SchemaCache,
         status_delay: float = STATUS_DELAY_SECONDS,
     ) -> None:
         self._store = store
@@ -124,8 +124,7 @@ class Projector:
         self._limit = limit_bytes
         self._field_manager = field_manager
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._texts: OrderedDict[int, str] = OrderedDict()
-        self._contracts: dict[int, Contract] = {}  # beside `_texts`, for the IDs that have a contract
+        self._schemas = schemas
 
     async def project(self, target: ProjectionTarget, *, tidy: bool = False) -> Projection | None:
         """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
@@ -177,29 +176,18 @@ class Projector:
     async def compute(self, spec: SubjectSpec) -> Projection:
         try:
             versions = await self._store.list_versions(spec.name)
-            pairs = [(v, await self._text(v.schema_id)) for v in versions]
+            stored = [(v, await self._stored(v.schema_id)) for v in versions]
         except StoreError as error:
             raise blocked_by_store(error) from error
         return render(
-            spec.format, pairs, {v.schema_id: self._contracts.get(v.schema_id, Contract()) for v in versions}
+            spec.format, [(v, s.schema) for v, s in stored], {v.schema_id: s.contract for v, s in stored}
         )
 
-    async def _text(self, schema_id: int) -> str:
-        text = self._texts.get(schema_id)
-        if text is None:
-            stored = await self._store.get_schema(schema_id)
-            if stored is None:
-                raise Blocked(
-                    "StoreError", f"schema id {schema_id} is missing from the store", temporary=True
-                )
-            text = stored.schema
-            self._texts[schema_id] = text
-            if stored.contract:
-                self._contracts[schema_id] = stored.contract
-            if len(self._texts) > SCHEMA_CACHE_SIZE:
-                evicted, _ = self._texts.popitem(last=False)
-                self._contracts.pop(evicted, None)
-        return text
+    async def _stored(self, schema_id: int) -> StoredSchema:
+        stored = await self._schemas.get(schema_id)
+        if stored is None:
+            raise Blocked("StoreError", f"schema id {schema_id} is missing from the store", temporary=True)
+        return stored
 
     async def _project_once(
         self, target: ProjectionTarget, entry: _Entry, *, tidy: bool

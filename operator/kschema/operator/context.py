@@ -21,6 +21,7 @@ from kschema.operator.configmaps import Projector
 from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked
+from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.settings import OperatorSettings
 from kschema.store import RegistryStore
 
@@ -130,9 +131,17 @@ class OperatorContext:
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
     subject_arrivals: SubjectArrivals = field(default_factory=SubjectArrivals)
+    _schemas: SchemaCache | None = None
     _kube: Kube | None = None
     _projector: Projector | None = None
     _events: EventRecorder | None = None
+
+    @property
+    def schemas(self) -> SchemaCache:
+        """Stored schemas by ID, shared by every handler (kopf gives each object a shallow copy)."""
+        if self._schemas is None:
+            self._schemas = SchemaCache(self.store)
+        return self._schemas
 
     @property
     def kube(self) -> Kube:
@@ -157,10 +166,12 @@ class OperatorContext:
 
     def attach(self, kube: Kube, instance: str) -> None:
         self._kube = kube
+        self._schemas = SchemaCache(self.store)  # before the per-object copies are made
         self._events = EventRecorder(kube, component="kschema-operator", instance=instance)
         self._projector = Projector(
             self.store,
             kube,
+            schemas=self.schemas,
             limit_bytes=self.settings.projection_limit_bytes,
             field_manager=self.settings.field_manager,
         )

@@ -139,7 +139,12 @@ async def reconcile(
             memo.store_reads.read(namespace, name, subject.spec.name)
             record = await live_subject(memo.store, subject.spec.name)
             registered = await register_version(
-                memo.store, record, spec, pool=memo.pool, accepted_through=subject.spec.accepted_through
+                memo.store,
+                record,
+                spec,
+                pool=memo.pool,
+                accepted_through=subject.spec.accepted_through,
+                schemas=memo.schemas,
             )
         hold_for_release(patch, body)
         set_status(
