@@ -75,6 +75,11 @@ class Kube:
             GROUP, VERSION, namespace, SUBJECT_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
         )
 
+    async def patch_schema_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # as above
+            GROUP, VERSION, namespace, SCHEMA_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+
     async def annotate_schema(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]  # as above
             GROUP,

@@ -84,10 +84,10 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         await memo.kube.close()
         logger.info("Stopped the operator")
 
-    subjects.register(registry, deletion_timeout=settings.deletion_timeout)
-    schemas.register(
-        registry, resync_interval=settings.resync_interval, deletion_timeout=settings.deletion_timeout
+    subjects.register(
+        registry, deletion_timeout=settings.deletion_timeout, resync_interval=settings.resync_interval
     )
+    schemas.register(registry, deletion_timeout=settings.deletion_timeout)
     return registry
 
 

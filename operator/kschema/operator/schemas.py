@@ -30,7 +30,6 @@ from kschema.operator.context import (
     api_blocked,
     fail,
     object_ref,
-    ready_of,
     refuse_invalid_spec,
     register_kind,
     release_blocked,
@@ -176,7 +175,7 @@ async def reconcile(
 def registered(status: kopf.Status, **_: Any) -> bool:
     """Whether the version was registered (a registry subject is named in the status): only then has
     its deletion something to do (soft-delete the version, re-project), so only then does the Schema
-    carry the finalizer, and only then is its status compared with the store."""
+    carry the finalizer."""
     return isinstance(status.get("registrySubject"), str)
 
 
@@ -324,50 +323,7 @@ async def release_unheld(
         )
 
 
-async def resync(
-    body: kopf.Body,
-    status: kopf.Status,
-    namespace: str | None,
-    patch: kopf.Patch,
-    memo: OperatorContext,
-    **kwargs: Any,
-) -> None:
-    """Puts `status.id` right when it no longer names the ID the store holds for this version. Anyone
-    allowed to write the status subresource can change it, and no reconcile follows a status change:
-    clients reading IDs from the status must not be misled for longer than one resync interval. Only a
-    registered version (Ready for its current generation) is compared; the others are the reconcile's."""
-    namespace = namespace or ""
-    if body.meta.get("deletionTimestamp") or not ready_of(status):
-        return
-    if status.get("observedGeneration") != body.meta.get("generation"):
-        return
-    try:
-        spec = schema_from_body(body)
-    except SpecError:
-        return
-    subject = subject_entry(kwargs[SUBJECTS_INDEX], namespace, spec.subject)
-    if subject is None or subject.spec is None or subject.deleting:
-        return
-    try:
-        found = await memo.store.get_version(subject.spec.name, spec.version, include_deleted=True)
-    except StoreError as error:
-        logger.info("Skipped a status resync namespace=%s name=%s error=%s", namespace, body.meta.name, error)
-        return
-    if found is None or found.deleted:
-        return
-    if status.get("id") != found.schema_id or status.get("registrySubject") != subject.spec.name:
-        patch.status["id"] = found.schema_id
-        patch.status["registrySubject"] = subject.spec.name
-        logger.warning(
-            "Restored a Schema's status namespace=%s name=%s id=%s was=%r",
-            namespace,
-            body.meta.name,
-            found.schema_id,
-            status.get("id"),
-        )
-
-
-def register(registry: kopf.OperatorRegistry, *, resync_interval: float, deletion_timeout: float) -> None:
+def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> None:
     register_kind(
         registry,
         SCHEMA_PLURAL,
@@ -378,14 +334,4 @@ def register(registry: kopf.OperatorRegistry, *, resync_interval: float, deletio
         deletion_timeout=deletion_timeout,
         release_when=registered,
     )
-    kopf.timer(
-        GROUP,
-        VERSION,
-        SCHEMA_PLURAL,
-        registry=registry,
-        id="resync",
-        interval=resync_interval,
-        initial_delay=resync_interval,
-        when=registered,
-    )(resync)
     kopf.on.event(GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld")(release_unheld)

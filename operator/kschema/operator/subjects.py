@@ -10,7 +10,15 @@ from typing import Any
 import kopf
 
 from kschema.kubeapi import KubeApiError, NotFound
-from kschema.model import SUBJECT_KIND, SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
+from kschema.model import (
+    GROUP,
+    SUBJECT_KIND,
+    SUBJECT_PLURAL,
+    VERSION,
+    SpecError,
+    SubjectSpec,
+    subject_from_body,
+)
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
 from kschema.operator.context import (
@@ -192,7 +200,59 @@ def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[
     )
 
 
-def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> None:
+async def resync(
+    body: kopf.Body, meta: kopf.Meta, namespace: str | None, memo: OperatorContext, **kwargs: Any
+) -> None:
+    """Puts a Schema's `status.id` right when it no longer names the ID the store holds for its version.
+    Anyone allowed to write the status subresource can change it, and no reconcile follows a status
+    change: clients reading IDs from the status must not be misled for longer than one resync interval.
+    Only registered Schemas (Ready for their current generation) are compared; the others are their
+    reconcile's. One timer per Subject and one store read for all its Schemas, instead of a timer task
+    per Schema."""
+    namespace = namespace or ""
+    if meta.get("deletionTimestamp"):
+        return
+    try:
+        spec = subject_from_body(body, memo.settings.default_compatibility)
+    except SpecError:
+        return
+    entries = [
+        e for e in schema_entries(kwargs[SCHEMAS_INDEX], namespace, spec.resource_name) if e.registration
+    ]
+    if not entries:
+        return
+    try:
+        stored = {v.version: v for v in await memo.store.list_versions(spec.name, include_deleted=True)}
+    except StoreError as error:
+        logger.info("Skipped a status resync namespace=%s subject=%s error=%s", namespace, spec.name, error)
+        return
+    for entry in entries:
+        assert entry.registration is not None
+        found = stored.get(entry.registration.version)
+        if found is None or found.deleted:
+            continue
+        was = entry.registration.status_id
+        if was == found.schema_id and entry.registration.registry_subject == spec.name:
+            continue
+        try:
+            await memo.kube.patch_schema_status(
+                namespace, entry.name, {"id": found.schema_id, "registrySubject": spec.name}
+            )
+        except NotFound:
+            continue
+        except KubeApiError as error:
+            logger.info("Skipped a status resync namespace=%s name=%s error=%s", namespace, entry.name, error)
+            continue
+        logger.warning(
+            "Restored a Schema's status namespace=%s name=%s id=%s was=%r",
+            namespace,
+            entry.name,
+            found.schema_id,
+            was,
+        )
+
+
+def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float, resync_interval: float) -> None:
     register_kind(
         registry,
         SUBJECT_PLURAL,
@@ -202,3 +262,12 @@ def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> Non
         release,
         deletion_timeout=deletion_timeout,
     )
+    kopf.timer(
+        GROUP,
+        VERSION,
+        SUBJECT_PLURAL,
+        registry=registry,
+        id="resync",
+        interval=resync_interval,
+        initial_delay=resync_interval,
+    )(resync)
