@@ -306,6 +306,7 @@ async def release_unheld(
     same release, once, as it goes. Deletions of Schemas holding the finalizer went through `release`."""
     if type != "DELETED" or FINALIZER in (body.metadata.get("finalizers") or ()):
         return
+    indexes = {key: kwargs[key] for key in (SUBJECTS_INDEX, SCHEMAS_INDEX)}
     try:
         await release(
             body=body,
@@ -315,7 +316,7 @@ async def release_unheld(
             retry=0,
             runtime=timedelta(0),
             memo=memo,
-            **kwargs,
+            **indexes,
         )
     except (kopf.TemporaryError, kopf.PermanentError) as error:
         logger.warning(
