@@ -19,6 +19,7 @@ from kschema.devcluster import ControlPlane
 _REQUEST_LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 RequestKey = tuple[str, str, str]  # verb, resource, subresource
+IDLE_FRAMES = ("_worker (thread.py", "_do_waitpid (unix_events.py", "wait (threading.py")
 
 
 def api_requests(plane: ControlPlane) -> Counter[RequestKey]:
@@ -93,21 +94,28 @@ def stop_profile(spy: subprocess.Popen[bytes] | None, output: Path) -> list[str]
         return []
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    total = 0
+    total = threads = 0
     for line in output.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        total += count
         frames = [f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if "/" in f else f for f in stack.split(";")]
+        if frames[0].startswith("_bootstrap "):  # a thread of a pool: store calls, or waiting for work
+            if not frames[-1].startswith(IDLE_FRAMES):
+                threads += count
+            continue
+        total += count
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
     if not total:
         return []
-    lines = [f"  profile ({total} samples at 50 Hz; inclusive %, self %):"]
-    for frame, count in inclusive.most_common(40):
+    lines = [
+        f"  profile of the event loop's thread: {total} samples at 50 Hz ({total / 50:.0f} s busy); "
+        f"pool threads busy {threads / 50:.0f} s; inclusive %, self %:"
+    ]
+    for frame, count in inclusive.most_common(45):
         lines.append(f"    {100 * count / total:5.1f}% {100 * own[frame] / total:5.1f}%  {frame}")
     lines.append("  top self time:")
     for frame, count in own.most_common(15):
