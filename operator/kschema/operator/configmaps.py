@@ -37,7 +37,7 @@ EXTENSIONS = {SchemaFormat.AVRO: "avsc", SchemaFormat.JSON: "json", SchemaFormat
 MANAGED_BY = "kschema"
 LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never latest, ARCHIVED is hidden
 CONFLICT_RETRIES = 5
-STATUS_DELAY_SECONDS = 0.5  # a Subject's status follows its projections this much later, at most
+STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
 
 

@@ -172,11 +172,13 @@ async def reconcile(
     )
 
 
-def registered(status: kopf.Status, **_: Any) -> bool:
-    """Whether the version was registered (a registry subject is named in the status): only then has
-    its deletion something to do (soft-delete the version, re-project), so only then does the Schema
-    carry the finalizer."""
-    return isinstance(status.get("registrySubject"), str)
+def registered(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    """Whether the version was registered (a registry subject is named in the status, or the reconcile
+    added the finalizer): only then has its deletion something to do (soft-delete the version,
+    re-project), so only then does the Schema carry the finalizer. The finalizer itself counts: the
+    reconcile's metadata patch lands before its status patch, and kopf must not take the finalizer off
+    in between."""
+    return isinstance(status.get("registrySubject"), str) or FINALIZER in (meta.get("finalizers") or ())
 
 
 def hold_for_release(patch: kopf.Patch, body: kopf.Body) -> None:
