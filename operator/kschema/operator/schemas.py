@@ -295,6 +295,12 @@ async def release(
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 
+def deleted_unheld(type: str, meta: kopf.Meta, **_: Any) -> bool:
+    """The DELETED event of a Schema without the finalizer: the only events `release_unheld` is for
+    (kopf then skips the handler, and its log line, for all the others)."""
+    return type == "DELETED" and FINALIZER not in (meta.get("finalizers") or ())
+
+
 async def release_unheld(
     type: str,
     body: kopf.Body,
@@ -306,8 +312,6 @@ async def release_unheld(
 ) -> None:
     """A Schema deleted without the finalizer (before its first registration reached its status): the
     same release, once, as it goes. Deletions of Schemas holding the finalizer went through `release`."""
-    if type != "DELETED" or FINALIZER in (body.metadata.get("finalizers") or ()):
-        return
     indexes = {key: kwargs[key] for key in (SUBJECTS_INDEX, SCHEMAS_INDEX)}
     try:
         await release(
@@ -337,4 +341,6 @@ def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> Non
         deletion_timeout=deletion_timeout,
         release_when=registered,
     )
-    kopf.on.event(GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld")(release_unheld)
+    kopf.on.event(
+        GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld", when=deleted_unheld
+    )(release_unheld)
