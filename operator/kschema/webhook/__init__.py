@@ -11,6 +11,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from kschema.compute import WorkerPool
+from kschema.kubeapi import ApiClient
 from kschema.store.base import RegistryStore
 from kschema.webhook.app import create_app
 from kschema.webhook.cache import DeclaredCache
@@ -23,7 +24,7 @@ __all__ = ["SCHEMAS_PATH", "SUBJECTS_PATH", "WebhookMetrics", "WebhookSettings",
 log = logging.getLogger(__name__)
 
 
-async def _api_client(settings: WebhookSettings) -> client.ApiClient:
+async def _api_client(settings: WebhookSettings) -> ApiClient:
     configuration = client.Configuration()
     if settings.kubeconfig is not None:
         await config.load_kube_config(
@@ -35,7 +36,7 @@ async def _api_client(settings: WebhookSettings) -> client.ApiClient:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except ConfigException:
             await config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    return ApiClient(configuration)
 
 
 async def run_webhook(
