@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kschema.api.bodies import schema_guid, schema_json, served_text
 from kschema.api.errors import (
     CONTENT_TYPE,
     ApiError,
@@ -25,7 +26,7 @@ from kschema.api.errors import (
     subject_not_found,
     version_not_found,
 )
-from kschema.api.index import RegistryIndex, schema_guid, schema_json, served_text
+from kschema.api.index import RegistryIndex
 from kschema.api.state import INDEX, POOL
 from kschema.compute import tasks
 from kschema.compute.tasks import SchemaText
@@ -80,10 +81,10 @@ def schema_id_of(raw: str) -> int:
 def version_of(index: RegistryIndex, subject: str, raw: str, include_deleted: bool) -> SubjectVersion:
     """Resolves a version path segment: `latest`, `-1` or an integer in [1, 2^31-1]."""
     if raw in ("latest", "-1"):
-        if not index.subject_exists(subject, include_deleted):
-            raise subject_not_found(subject)
         found = index.latest(subject, include_deleted)
         if found is None:
+            if not index.subject_exists(subject, include_deleted):
+                raise subject_not_found(subject)
             raise version_not_found(subject, "latest")
         return found
     try:

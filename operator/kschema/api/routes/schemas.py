@@ -9,10 +9,11 @@ import logging
 from aiohttp import web
 
 import kschema
+from kschema.api.bodies import served_text
 from kschema.api.errors import (
     schema_not_found,
 )
-from kschema.api.index import RegistryIndex, served_text
+from kschema.api.index import RegistryIndex
 from kschema.api.routes.common import (
     HEADERS,
     flag,

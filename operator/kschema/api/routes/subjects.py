@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from kschema.api.bodies import schema_guid
 from kschema.api.errors import (
     ApiError,
     bad_request,
@@ -14,7 +15,6 @@ from kschema.api.errors import (
     schema_not_found,
     subject_not_found,
 )
-from kschema.api.index import schema_guid
 from kschema.api.routes.common import (
     HEADERS,
     body_contract,
@@ -29,6 +29,7 @@ from kschema.api.routes.common import (
     version_of,
     version_payload,
 )
+from kschema.model import SchemaState
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ routes = web.RouteTableDef()
 async def get_version(request: web.Request) -> web.Response:
     index = ready_index(request)
     subject = request.match_info["subject"]
+    if not request.query_string:
+        found = version_of(index, subject, request.match_info["version"], include_deleted=False)
+        if found.state is not SchemaState.DEPRECATED:
+            return web.Response(body=index.version_body(found), headers=HEADERS)
+        return web.Response(
+            body=index.version_body(found), headers={**HEADERS, **lifecycle_headers(index, found)}
+        )
     found = version_of(index, subject, request.match_info["version"], flag(request, "deleted"))
     payload = await version_payload(request, index, found, request.query.get("format"))
     return respond(payload, lifecycle_headers(index, found))

@@ -1,0 +1,62 @@
+"""Confluent's JSON bodies for schemas, rendered from stored rows: the served schema text, the stable GUID
+and the schema part of every response that carries one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable
+
+from kschema.formats import Reference, SchemaFormat
+from kschema.store import StoredSchema
+
+__all__ = ["compact_json", "references_json", "schema_guid", "schema_json", "served_text"]
+
+
+def schema_guid(fingerprint: str) -> str:
+    """A stable GUID for a schema's content: derived from the fingerprint, so every replica and every
+    rebuild of the index gives the same answer without storing it."""
+    digest = hashlib.sha256(f"kschema.io/guid:{fingerprint}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def references_json(references: Iterable[Reference]) -> list[dict[str, object]]:
+    return [{"name": r.name, "subject": r.subject, "version": r.version} for r in references]
+
+
+# A JSON string (kept, as group 1) or a run of JSON whitespace outside strings (dropped).
+_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\r\n]+', re.DOTALL)
+
+
+def compact_json(text: str) -> str:
+    """JSON text with the whitespace between tokens removed; strings, numbers and key order are kept
+    byte for byte (a reparse would turn 1e400 into Infinity and reorder nothing useful)."""
+    return _STRING_OR_SPACE.sub(r"\1", text)
+
+
+def served_text(schema: StoredSchema) -> str:
+    """The schema text the read API serves. Confluent serves its canonical string, not the author's
+    text: for JSON Schema that is the JSON without whitespace, key order kept, which kschema serves too
+    for Avro and JSON Schema, so tools that compare the text byte for byte with Confluent's see the same
+    string (Avro's own Java printer also reorders attributes and shortens `{"type": "string"}`, which
+    kschema does not copy). Protobuf is served as its author wrote it: Confluent's `.proto` printer is
+    not reproducible byte for byte, and tools that compare against what they declared (GitOps drift
+    checks, Terraform) need the declared text; `format=serialized` gives the descriptor."""
+    if schema.format is SchemaFormat.PROTOBUF:
+        return schema.schema
+    return compact_json(schema.schema)
+
+
+def schema_json(schema: StoredSchema, text: str | None = None) -> dict[str, object]:
+    """The schema part of Confluent's responses: `schemaType` left out for Avro and `references` left out
+    when empty, as Confluent does; the version's data contract beside it."""
+    body: dict[str, object] = {}
+    if schema.format is not SchemaFormat.AVRO:
+        body["schemaType"] = schema.format.value
+    body["schema"] = served_text(schema) if text is None else text
+    if schema.references:
+        body["references"] = references_json(schema.references)
+    # Data contracts: `metadata` and `ruleSet` when the version has them (Confluent's NON_EMPTY).
+    body.update(schema.contract.to_json())
+    return body
