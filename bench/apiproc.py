@@ -164,34 +164,59 @@ def lua_script(workdir: Path, name: str, path_expr: str) -> Path:
     return script
 
 
+def _wrk_argv(url: str, script: Path, seconds: float, connections: int, threads: int) -> list[str]:
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+
+
+def _wrk_result(url: str, stdout: str) -> WrkResult:
+    for problem in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: (.*)"):
+        found = re.search(problem, stdout)
+        if found:
+            raise RuntimeError(f"wrk against {url} saw errors ({found.group(0)}):\n{stdout}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
+    total = re.search(r"(\d+) requests in", stdout)
+    if rate is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{stdout}")
+    latency = {m.group(1): float(m.group(2)) * _SCALE[m.group(3)] for m in _LATENCY.finditer(stdout)}
+    return WrkResult(float(rate.group(1)), int(total.group(1)), latency)
+
+
 def wrk(url: str, script: Path, seconds: float, connections: int, threads: int = 2) -> WrkResult:
     done = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        _wrk_argv(url, script, seconds, connections, threads), capture_output=True, text=True, check=True
     )
-    for problem in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: (.*)"):
-        found = re.search(problem, done.stdout)
-        if found:
-            raise RuntimeError(f"wrk against {url} saw errors ({found.group(0)}):\n{done.stdout}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    total = re.search(r"(\d+) requests in", done.stdout)
-    if rate is None or total is None:
-        raise RuntimeError(f"unexpected wrk output:\n{done.stdout}")
-    latency = {m.group(1): float(m.group(2)) * _SCALE[m.group(3)] for m in _LATENCY.finditer(done.stdout)}
-    return WrkResult(float(rate.group(1)), int(total.group(1)), latency)
+    return _wrk_result(url, done.stdout)
+
+
+def wrk_together(urls: list[str], script: Path, seconds: float, connections: int) -> list[WrkResult]:
+    """One wrk per URL, all at once (one thread and `connections` connections each)."""
+    running = [
+        (
+            url,
+            subprocess.Popen(
+                _wrk_argv(url, script, seconds, connections, 1), stdout=subprocess.PIPE, text=True
+            ),
+        )
+        for url in urls
+    ]
+    results = []
+    for url, process in running:
+        stdout, _ = process.communicate(timeout=seconds + 60)
+        if process.returncode != 0:
+            raise RuntimeError(f"wrk against {url} failed with exit code {process.returncode}")
+        results.append(_wrk_result(url, stdout))
+    return results
 
 
 # The API's request-duration histogram ------------------------------------------------------------------

@@ -15,7 +15,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 # Most lookups are served from memory in well under a millisecond; compatibility checks take longer.
 LATENCY_BUCKETS = (
@@ -68,14 +67,15 @@ class RequestStats(Collector):
             "Time to serve a request, by method and route template.",
             labels=["method", "route"],
         )
-        bounds = [*(floatToGoString(b) for b in LATENCY_BUCKETS), "+Inf"]
+        # The `le` labels as prometheus-client writes them (`0.005`, `1.0`, `+Inf`).
+        bounds = [*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf"]
         for (method, route), values in list(self._latency.items()):
-            counts, total, cumulative = values[:-1], values[-1], 0.0
-            buckets = []
-            for bound, count in zip(bounds, counts, strict=True):
-                cumulative += count
+            cumulative = 0.0
+            buckets: list[tuple[str, float]] = []
+            for bound, in_bucket in zip(bounds, values[:-1], strict=True):
+                cumulative += in_bucket
                 buckets.append((bound, cumulative))
-            latency.add_metric([method, route], buckets, total)
+            latency.add_metric([method, route], buckets, values[-1])
         yield latency
 
 

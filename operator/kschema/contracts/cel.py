@@ -286,7 +286,8 @@ class _BudgetedEvaluator(Evaluator):
         left_op, _ = tree.children
         op_name = _RELATION_FUNCTIONS[left_op.data]
         func = self.activation.resolve_function(op_name)
-        (left, *_), right = self.visit_children(tree)
+        values: list[Any] = self.visit_children(tree)
+        (left, *_), right = values
         try:
             return func(left, right)
         except TypeError as ex:
