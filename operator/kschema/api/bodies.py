@@ -11,28 +11,36 @@ from collections.abc import Iterable
 from kschema.formats import Reference, SchemaFormat
 from kschema.store import StoredSchema
 
-__all__ = ["compact_json", "references_json", "schema_guid", "schema_json", "served_text"]
+__all__ = ["compact_json", "guid_bytes", "references_json", "schema_guid", "schema_json", "served_text"]
+
+
+def guid_bytes(fingerprint: str) -> bytes:
+    """The 16 bytes of a schema's GUID: a version-4 UUID made of the fingerprint's digest."""
+    digest = bytearray(hashlib.sha256(f"kschema.io/guid:{fingerprint}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40  # version 4
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
 
 
 def schema_guid(fingerprint: str) -> str:
     """A stable GUID for a schema's content: derived from the fingerprint, so every replica and every
     rebuild of the index gives the same answer without storing it."""
-    digest = hashlib.sha256(f"kschema.io/guid:{fingerprint}".encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    return str(uuid.UUID(bytes=guid_bytes(fingerprint)))
 
 
 def references_json(references: Iterable[Reference]) -> list[dict[str, object]]:
     return [{"name": r.name, "subject": r.subject, "version": r.version} for r in references]
 
 
-# A JSON string (kept, as group 1) or a run of JSON whitespace outside strings (dropped).
-_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\r\n]+', re.DOTALL)
+# A JSON string, a run of anything else but whitespace, or a lone quote (only in invalid JSON): every
+# token of the text, so joining them drops exactly the whitespace outside strings.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^ \t\r\n"]+|"', re.DOTALL)
 
 
 def compact_json(text: str) -> str:
     """JSON text with the whitespace between tokens removed; strings, numbers and key order are kept
     byte for byte (a reparse would turn 1e400 into Infinity and reorder nothing useful)."""
-    return _STRING_OR_SPACE.sub(r"\1", text)
+    return "".join(_TOKEN.findall(text))
 
 
 def served_text(schema: StoredSchema) -> str:

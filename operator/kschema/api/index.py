@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 
-from kschema.api.bodies import compact_json, schema_guid, schema_json, served_text
+from kschema.api.bodies import compact_json, guid_bytes, schema_guid, schema_json, served_text
 from kschema.api.errors import ApiError, invalid_schema
 from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint
@@ -45,8 +46,10 @@ class RegistryIndex:
         self._parser = parser
         self._clock = clock
         self._schemas: dict[int, StoredSchema] = {}
-        self._bodies: dict[int, bytes] = {}  # the exact `GET /schemas/ids/{id}` response, per ID
-        self._guids: dict[str, int] = {}
+        # The exact `GET /schemas/ids/{id}` response per ID, rendered on first request.
+        self._bodies: dict[int, bytes] = {}
+        # GUID (its 16 bytes) -> ID, for every schema.
+        self._guids: dict[bytes, int] = {}
         self._subjects: dict[str, SubjectRecord] = {}
         self._versions: dict[str, dict[int, SubjectVersion]] = {}
         # The versions using each ID: one version (by far the most common) or a list of them.
@@ -149,9 +152,8 @@ class RegistryIndex:
 
     def _add_schema(self, schema: StoredSchema) -> None:
         self._schemas[schema.id] = schema
-        guid = schema_guid(schema.fingerprint)
-        self._guids[guid] = schema.id
-        self._bodies[schema.id] = json.dumps({**schema_json(schema), "guid": guid}).encode()
+        self._guids[guid_bytes(schema.fingerprint)] = schema.id
+        self._bodies.pop(schema.id, None)
         for ref in schema.references:
             self._referrers.setdefault((ref.subject, ref.version), set()).add(schema.id)
         self.max_id = max(self.max_id, schema.id)
@@ -167,10 +169,23 @@ class RegistryIndex:
         return self._schemas.get(schema_id)
 
     def schema_body(self, schema_id: int) -> bytes | None:
-        return self._bodies.get(schema_id)
+        body = self._bodies.get(schema_id)
+        if body is None:
+            stored = self._schemas.get(schema_id)
+            if stored is None:
+                return None
+            body = json.dumps({**schema_json(stored), "guid": schema_guid(stored.fingerprint)}).encode()
+            self._bodies[schema_id] = body
+        return body
 
     def id_for_guid(self, guid: str) -> int | None:
-        return self._guids.get(guid.lower())
+        try:
+            key = uuid.UUID(guid).bytes
+        except ValueError:
+            return None
+        if str(uuid.UUID(bytes=key)) != guid.lower():
+            return None  # only the canonical form, as the index has always matched
+        return self._guids.get(key)
 
     def uses(self, schema_id: int, include_deleted: bool) -> list[SubjectVersion]:
         """The subject versions that use an ID, by subject then version."""
