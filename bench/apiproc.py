@@ -221,7 +221,7 @@ def wrk_together(urls: list[str], script: Path, seconds: float, connections: int
 
 # The API's request-duration histogram ------------------------------------------------------------------
 _BUCKET = re.compile(
-    r"^kschema_api_request_duration_seconds_bucket\{(?P<labels>[^}]*)\}\s+(?P<value>[\d.e+-]+)$", re.MULTILINE
+    r"^kschema_api_request_duration_seconds_bucket\{(?P<labels>.*)\}\s+(?P<value>[\d.e+-]+)$", re.MULTILINE
 )
 
 
