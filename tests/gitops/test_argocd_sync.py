@@ -197,7 +197,8 @@ def test_an_incompatible_version_fails_the_sync_with_the_webhooks_message_and_no
         APP,
         "a SyncError condition",
         lambda a: any(
-            c.get("type") == "SyncError" and located in c.get("message", "") for c in status(a).get("conditions") or []
+            c.get("type") == "SyncError" and located in c.get("message", "")
+            for c in status(a).get("conditions") or []
         ),
     )
     # Nothing registered, nothing created; what was there stays Healthy.
