@@ -20,7 +20,7 @@ from kschema.contracts import (
     rule_set_from_json,
     wildcard_match,
 )
-from kschema.contracts.cel import CelBudgetExceeded, CelProgram
+from kschema.contracts.cel_evaluation import CelBudgetExceeded, CelProgram
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import SchemaFormat
 from kschema.model import SpecError, schema_from_body, subject_from_body

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kschema.contracts.cel import CelBudgetExceeded, CelProgram, bind_message
+from kschema.contracts.cel_evaluation import CelBudgetExceeded, CelProgram, bind_message
 from kschema.contracts.model import Contract, Rule, RuleKind
 
 __all__ = ["ConditionSet", "RuleFailure"]

@@ -17,7 +17,7 @@ from aiohttp import web
 from kschema.api.errors import ApiError, bad_request
 from kschema.api.index import RegistryIndex
 from kschema.api.routes.common import json_body, lifecycle_headers, ready_index, respond, version_of
-from kschema.contracts.cel import CelBudgetExceeded
+from kschema.contracts.cel_evaluation import CelBudgetExceeded
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import ParsedSchema
 from kschema.formats.budget import LIMITS, TooComplexError
