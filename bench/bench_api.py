@@ -1,266 +1,196 @@
-"""Benchmark of the read API's hot path, `GET /schemas/ids/{id}`, with 10,000 versions loaded.
+"""The read API under load, measured with `wrk` (C), and its index at 100,000 versions.
 
-The API and, as the baseline, a bare aiohttp handler returning a constant body of the same size run in
-this process on loopback; a separate client process (aiohttp, 50 concurrent connections, bounded by time
-and by count) measures requests/s and latency percentiles against each, alternating, the same way.
-Also prints the index's memory for 10,000 versions (RSS delta of this process).
+1. Throughput: `kschema api` as shipped (its CLI, over a SQLite store with 10,000 versions in 1,000
+   subjects) against the baseline, a bare aiohttp server answering the same bytes with the same
+   `Content-Type` from a dict (`bench.bare_api`), both in their own process, measured in the same run:
+   `wrk` with 50 connections, alternating rounds, on `GET /schemas/ids/{id}` (IDs drawn at random over
+   all 10,000 by a wrk Lua script) and `GET /subjects/{s}/versions/latest` (random subjects). Printed:
+   requests/s of each (median of the rounds), the ratio (target >= 0.9), wrk's latency percentiles, the
+   server's CPU time per request (less sensitive to a busy machine than requests/s), and the server-side
+   p99 from the API's own `kschema_api_request_duration_seconds` histogram (time inside the app: routing,
+   middleware and handler; not the HTTP parsing and socket writes around it).
+2. Index at 100,000 versions, SQLite and PostgreSQL: start-up (process spawn until `/readyz` answers 200,
+   i.e. snapshot load included) and RSS after it, each next to the same process over an empty store;
+   the difference is what loading and holding the index costs.
 
-Run: `python bench/bench_api.py` (or import and call `run()`).
+Run: `python -m bench api` (or `python -m bench.bench_api`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
-import hashlib
-import json
 import os
-import random
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-from prometheus_client import CollectorRegistry
+from tests.harness.postgres import running_postgres
 
-from kschema.api import ApiSettings, create_app
-from kschema.api.state import FOLLOWER, INDEX, METRICS
-from kschema.compat import CompatibilityLevel
-from kschema.formats import SchemaFormat
-from kschema.model import SchemaState
-from kschema.store import Change, Snapshot, StoredSchema, SubjectRecord, SubjectVersion
+from bench.apiproc import (
+    ACCEPT,
+    Server,
+    WrkResult,
+    bare_server,
+    duration_buckets,
+    histogram_quantile,
+    kschema_api,
+    lua_script,
+    wrk,
+)
+from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy
+from kschema.store.postgres import PostgresStore
 
 VERSIONS = 10_000
-SUBJECTS = 1_000
+SUBJECTS = VERSIONS // VERSIONS_PER_SUBJECT
+LARGE = 100_000
 CONNECTIONS = 50
-SECONDS = 2.5
-MAX_REQUESTS = 200_000
-ROUNDS = 4
-TARGET_RATIO = 0.85
-TARGET_P99_MS = 5.0
-CLIENT_SCRIPT = os.path.abspath(__file__)
+SECONDS = 4
+ROUNDS = 3
+TARGET_RATIO = 0.9
+# Route template (the histogram's label) -> the Lua expression of a request path.
+ENDPOINTS = {
+    "/schemas/ids/{id}": f'"/schemas/ids/" .. math.random(1, {VERSIONS})',
+    "/subjects/{subject}/versions/{version}": (
+        f'"/subjects/topic-" .. math.random(0, {SUBJECTS - 1}) .. "-value/versions/latest"'
+    ),
+}
+SAMPLE_PATHS = ["/schemas/ids/1", f"/schemas/ids/{VERSIONS}", "/subjects/topic-7-value/versions/latest"]
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
-def _avro(i: int) -> str:
-    fields: list[dict[str, object]] = [{"name": f"f{j}", "type": "string"} for j in range(5)]
-    fields.append({"name": "n", "type": "long", "default": i})
-    return json.dumps({"type": "record", "name": f"Rec{i}", "namespace": "bench", "fields": fields})
+def _get(url: str) -> tuple[bytes, str | None]:
+    request = urllib.request.Request(url, headers={"Accept": ACCEPT})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read(), response.headers.get("Content-Type")
 
 
-def _snapshot() -> Snapshot:
-    schemas, subjects, versions = [], [], []
-    for i in range(1, VERSIONS + 1):
-        text = _avro(i)
-        schemas.append(
-            StoredSchema(i, SchemaFormat.AVRO, text, text, hashlib.sha256(text.encode()).hexdigest(), ())
-        )
-        subject = f"topic-{i % SUBJECTS}-value"
-        versions.append(SubjectVersion(subject, i // SUBJECTS + 1, i, SchemaState.ACTIVE, False, "bench"))
-    for s in range(SUBJECTS):
-        subjects.append(
-            SubjectRecord(f"topic-{s}-value", "bench", SchemaFormat.AVRO, CompatibilityLevel.BACKWARD, False)
-        )
-    return Snapshot(1, schemas, subjects, versions)
+def _same_answers(api: Server, bare: Server) -> None:
+    for path in SAMPLE_PATHS:
+        if _get(api.url + path) != _get(bare.url + path):
+            raise RuntimeError(f"the baseline does not answer {path} exactly as kschema does")
 
 
-class StaticStore:
-    """Serves one snapshot and then an idle change feed: the benchmark measures serving, not the store.
-    It drops the snapshot once handed over, so the RSS delta is what the index keeps."""
+class _Rounds:
+    def __init__(self) -> None:
+        self.results: list[WrkResult] = []
+        self.cpu_us: list[float] = []
+        self.server_p99_ms: list[float] = []
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self._snapshot: Snapshot | None = snapshot
+    def median(self, values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
 
-    async def snapshot(self) -> Snapshot:
-        snap, self._snapshot = self._snapshot, None
-        assert snap is not None
-        return snap
+    def rps(self) -> float:
+        return self.median([r.rps for r in self.results])
 
-    async def changes(self, after_seq: int, limit: int = 1000) -> list[Change]:
-        return []
-
-    # The parameter name is the store Protocol's.
-    async def wait_for_changes(self, after_seq: int, timeout: float) -> None:  # noqa: ASYNC109
-        await asyncio.sleep(timeout)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"the benchmark store does not implement {name}")
+    def latency(self, q: str) -> float:
+        return self.median([r.latency_ms.get(q, float("nan")) for r in self.results])
 
 
-# Client process --------------------------------------------------------------------------------------
-async def _load(
-    base: str, ids: list[int], connections: int, seconds: float, max_requests: int
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    sent = 0
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker(k: int, stop_at: float, record: bool) -> None:
-            nonlocal errors, sent
-            i = k
-            while loop.time() < stop_at and len(latencies) < max_requests:
-                sent += 1
-                started = time.perf_counter()
-                async with session.get(f"{base}/schemas/ids/{ids[i % len(ids)]}") as r:
-                    await r.read()
-                    if r.status != 200:
-                        errors += 1
-                if record:
-                    latencies.append(time.perf_counter() - started)
-                i += connections
-
-        warm_until = loop.time() + 0.5
-        await asyncio.gather(*(worker(k, warm_until, False) for k in range(connections)))
-        started = time.perf_counter()
-        stop_at = loop.time() + seconds
-        await asyncio.gather(*(worker(k, stop_at, True) for k in range(connections)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "sent": sent,
-        "errors": errors,
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-    }
+def _round(server: Server, script: Path, rounds: _Rounds, route: str | None) -> None:
+    before = duration_buckets(server.url, route) if route else {}
+    cpu = server.cpu_seconds()
+    result = wrk(server.url, script, SECONDS, CONNECTIONS)
+    rounds.cpu_us.append((server.cpu_seconds() - cpu) / result.requests * 1e6)
+    rounds.results.append(result)
+    if route:
+        after = duration_buckets(server.url, route)
+        rounds.server_p99_ms.append(histogram_quantile(0.99, before, after) * 1000)
 
 
-def _client_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--seconds", type=float, default=SECONDS)
-    args = parser.parse_args(argv)
-    ids = list(range(1, VERSIONS + 1))
-    random.Random(7).shuffle(ids)
-    result = asyncio.run(_load(args.client, ids, CONNECTIONS, args.seconds, MAX_REQUESTS))
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
-async def _measure(base: str) -> dict[str, Any]:
-    """One round against `base`, plus this (server) process's CPU time per request: unlike requests/s,
-    that does not depend on what else the machine is running."""
-    cpu_started = time.process_time()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, CLIENT_SCRIPT, "--client", base, stdout=subprocess.PIPE
+def _throughput(workdir: Path) -> None:
+    _out(
+        f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} wrk -t2 "
+        f"seconds_per_round {SECONDS} rounds {ROUNDS} (alternating; median), store sqlite"
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=SECONDS * 10 + 30)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the load client failed with exit code {proc.returncode}")
-    result: dict[str, Any] = json.loads(out)
-    if result["errors"]:
-        raise RuntimeError(f"{result['errors']} requests failed")
-    result["server_cpu_us"] = (time.process_time() - cpu_started) / result["sent"] * 1e6
-    return result
+    with (
+        kschema_api(sqlite_copy(VERSIONS, workdir), workdir) as api,
+        bare_server(api.url, workdir, VERSIONS, SUBJECTS) as bare,
+    ):
+        _same_answers(api, bare)
+        for route, path in ENDPOINTS.items():
+            script = lua_script(workdir, "load", path)
+            for server in (bare, api):  # warm both (first-use caches, CPU frequency)
+                wrk(server.url, script, 1, CONNECTIONS)
+            runs = {"bare": _Rounds(), "kschema": _Rounds()}
+            for _ in range(ROUNDS):
+                _round(bare, script, runs["bare"], None)
+                _round(api, script, runs["kschema"], route)
+            for name, r in runs.items():
+                _out(
+                    f"  GET {route} {name:8} rps {r.rps():7.0f}  wrk latency ms p50 {r.latency('50'):.2f} "
+                    f"p90 {r.latency('90'):.2f} p99 {r.latency('99'):.2f}  "
+                    f"server_cpu_us_per_request {r.median(r.cpu_us):.0f}  "
+                    f"rounds {[round(x.rps) for x in r.results]}"
+                )
+            ours, bare_run = runs["kschema"], runs["bare"]
+            ratio = ours.rps() / bare_run.rps()
+            cpu_ratio = bare_run.median(bare_run.cpu_us) / ours.median(ours.cpu_us)
+            verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+            _out(
+                f"  GET {route} ratio_kschema_to_bare {ratio:.3f} (target >= {TARGET_RATIO}: {verdict}); "
+                f"cpu_ratio {cpu_ratio:.3f}; server_p99_ms {ours.median(ours.server_p99_ms):.3f} "
+                "(the API's request-duration histogram, interpolated)"
+            )
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+def _startup(label: str, loaded_url: str, empty_url: str, workdir: Path) -> None:
+    """Start-up and RSS of `kschema api` over a store with LARGE versions, next to an empty store."""
+    measured: dict[str, tuple[float, int]] = {}
+    for name, url in (("empty", empty_url), ("loaded", loaded_url)):
+        with kschema_api(url, workdir, f"api-{label}-{name}") as api:
+            measured[name] = (api.ready_seconds, api.rss_bytes())
+            if name == "loaded":
+                _get(f"{api.url}/schemas/ids/{LARGE}")  # raises unless the last ID is served
+    (empty_s, empty_rss), (loaded_s, loaded_rss) = measured["empty"], measured["loaded"]
+    _out(
+        f"  {label:8} {LARGE} versions: ready after {loaded_s:.2f} s (empty store {empty_s:.2f} s; "
+        f"snapshot load +{loaded_s - empty_s:.2f} s), RSS {loaded_rss / 2**20:.0f} MiB "
+        f"(empty store {empty_rss / 2**20:.0f} MiB; index +{(loaded_rss - empty_rss) / 2**20:.0f} MiB, "
+        f"{(loaded_rss - empty_rss) / LARGE:.0f} bytes per version)"
+    )
 
 
-async def _main() -> None:
-    gc.collect()
-    rss_before = _rss_bytes()
-    app = create_app(ApiSettings(host="127.0.0.1"), StaticStore(_snapshot()))
-    api_runner, api_url = await _serve(app)
-    await app[FOLLOWER].first_load.wait()
-    gc.collect()
-    rss_after = _rss_bytes()
-
-    constant = app[INDEX].schema_body(VERSIONS // 2)
-    assert constant is not None
-
-    async def bare_handler(request: web.Request) -> web.Response:
-        return web.Response(body=constant, content_type="application/vnd.schemaregistry.v1+json")
-
-    bare = web.Application()
-    bare.router.add_get("/schemas/ids/{id}", bare_handler)
-    bare_runner, bare_url = await _serve(bare)
-
-    results: dict[str, list[dict[str, Any]]] = {"bare": [], "api": []}
-    try:
-        for _ in range(ROUNDS):
-            results["bare"].append(await _measure(bare_url))
-            results["api"].append(await _measure(api_url))
-    finally:
-        await api_runner.cleanup()
-        await bare_runner.cleanup()
-
-    def summary(name: str) -> tuple[float, float, float, int, float]:
-        rounds = results[name]
-        return (
-            statistics.median(r["rps"] for r in rounds),
-            statistics.median(r["p50_ms"] for r in rounds),
-            statistics.median(r["p99_ms"] for r in rounds),
-            sum(r["requests"] for r in rounds),
-            statistics.median(r["server_cpu_us"] for r in rounds),
-        )
-
-    bare_rps, bare_p50, bare_p99, bare_n, bare_cpu = summary("bare")
-    api_rps, api_p50, api_p99, api_n, api_cpu = summary("api")
-    ratio = api_rps / bare_rps
-    server_p99 = _histogram_p99(app[METRICS].registry, "/schemas/ids/{id}")
-    lines = [
-        f"date {datetime.now(UTC).isoformat(timespec='seconds')} cpus {os.cpu_count()} "
-        f"python {sys.version.split()[0]} load_average_1m {os.getloadavg()[0]:.2f}",
-        f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} "
-        f"seconds_per_round {SECONDS} rounds {ROUNDS} (median; separate client process; loopback)",
-        f"bare_handler requests {bare_n} rps {bare_rps:.0f} p50_ms {bare_p50:.2f} p99_ms {bare_p99:.2f} "
-        f"server_cpu_us_per_request {bare_cpu:.0f}",
-        f"kschema_api requests {api_n} rps {api_rps:.0f} p50_ms {api_p50:.2f} p99_ms {api_p99:.2f} "
-        f"server_cpu_us_per_request {api_cpu:.0f}",
-        f"ratio_api_to_bare {ratio:.3f} target >= {TARGET_RATIO} {_verdict(ratio >= TARGET_RATIO)}",
-        f"cpu_ratio_bare_to_api {bare_cpu / api_cpu:.3f} (server CPU per request; robust to machine load)",
-        f"client_p99_ms {api_p99:.2f} target < {TARGET_P99_MS} {_verdict(api_p99 < TARGET_P99_MS)}",
-        f"server_p99_ms <= {server_p99 * 1000:.2f} (handler time incl. middleware, histogram bucket bound)",
-        f"littles_law_floor_ms {CONNECTIONS / api_rps * 1000:.2f} (mean client latency at this concurrency "
-        "and throughput: connections / rps)",
-        f"memory_per_10000_versions_mib {(rss_after - rss_before) / VERSIONS * 10_000 / 2**20:.1f} "
-        f"(RSS delta of loading the index, schemas of ~{len(_avro(1))} bytes)",
-    ]
-    sys.stdout.write("\n".join(lines) + "\n")
+async def _empty_postgres(dsn: str) -> None:
+    store = PostgresStore(dsn)
+    await store.open()
+    await store.close()
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def _histogram_p99(registry: CollectorRegistry, route: str) -> float:
-    """The upper bound of the bucket holding the 99th percentile of the API's own request timings."""
-    buckets: list[tuple[float, float]] = []
-    for family in registry.collect():
-        if family.name != "kschema_api_request_duration_seconds":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_bucket") and sample.labels.get("route") == route:
-                buckets.append((float(sample.labels["le"]), sample.value))
-    buckets.sort()
-    total = buckets[-1][1]
-    return next(bound for bound, count in buckets if count >= 0.99 * total)
+def _large(workdir: Path) -> None:
+    _out(f"index at {LARGE} versions ({LARGE // VERSIONS_PER_SUBJECT} subjects), `kschema api` as shipped")
+    started = time.monotonic()
+    loaded = sqlite_copy(LARGE, workdir)
+    _out(f"  (sqlite store file ready in {time.monotonic() - started:.1f} s; cached between runs)")
+    _startup("sqlite", loaded, f"sqlite:///{workdir / 'empty.db'}", workdir)
+    with running_postgres() as server:
+        loaded, empty = server.create_database(), server.create_database()
+        started = time.monotonic()
+        asyncio.run(seed_postgres(loaded, LARGE))
+        asyncio.run(_empty_postgres(empty))
+        _out(f"  (postgres seeded in {time.monotonic() - started:.1f} s)")
+        _startup("postgres", loaded, empty, workdir)
 
 
 def run() -> None:
-    asyncio.run(_main())
+    started = time.monotonic()
+    _out(
+        f"date {datetime.now(UTC).isoformat(timespec='seconds')} cpus {os.cpu_count()} "
+        f"python {sys.version.split()[0]} load_average_1m {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="kschema-bench-api-") as tmp:
+        _throughput(Path(tmp))
+        _large(Path(tmp))
+    took = time.monotonic() - started
+    _out(f"bench_api took {took:.0f} s; load_average_1m {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":
-    if "--client" in sys.argv:
-        _client_main(sys.argv[1:])
-    else:
-        run()
+    run()

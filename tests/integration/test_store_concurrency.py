@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from kschema.store import VersionConflictError, get_version_with_schema
 from kschema.store.base import RegistryStore, StoreUnavailableError, SubjectVersion
 from kschema.store.factory import store_from_url
+from kschema.store.sqlite import SqliteStore
 from tests.harness.postgres import PostgresServer
 from tests.harness.store_writer import planned
 from tests.harness.stores import assert_consistent, avro_record, new_version
@@ -241,3 +243,36 @@ async def test_a_restarted_postgres_is_used_again_and_nothing_acknowledged_is_lo
         await asyncio.wait_for(store.wait_for_changes(snapshot.seq - 1, timeout=30), 60)
     finally:
         await store.close()
+
+
+async def test_concurrent_sqlite_writes_share_commits_and_each_keeps_its_own_outcome(tmp_path: Path) -> None:
+    """Writes queued while a transaction commits go into the next one together (one fsync for all), yet
+    each write succeeds or fails on its own, and everything acknowledged is there after a reopen."""
+    path = tmp_path / "registry.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        fine = [new_version("orders-value", v, avro_record(f"Order{v}", "id")) for v in range(1, 41)]
+        clash = new_version("orders-value", 5, avro_record("NotVersionFive", "id"))
+        outcomes = await asyncio.gather(
+            *(store.register(n) for n in [*fine[:20], clash, *fine[20:]]), return_exceptions=True
+        )
+        assert isinstance(outcomes[20], VersionConflictError)
+        registered = [o for i, o in enumerate(outcomes) if i != 20]
+        assert all(isinstance(o, SubjectVersion) for o in registered)
+        assert store._writes is not None
+        assert store._writes.transactions < len(outcomes) // 4  # batched, not one commit per write
+    finally:
+        await store.close()
+
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        versions = await reopened.list_versions("orders-value")
+        assert [v.version for v in versions] == list(range(1, 41))
+        five = await get_version_with_schema(reopened, "orders-value", 5)
+        assert five is not None
+        assert five[1].schema == avro_record("Order5", "id")
+        assert_consistent(await reopened.snapshot())
+    finally:
+        await reopened.close()

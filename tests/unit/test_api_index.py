@@ -39,3 +39,58 @@ async def test_the_precomputed_body_is_the_id_response() -> None:
         "schema": json.dumps(json.loads(record("A")), separators=(",", ":")),
         "guid": schema_guid(store.schemas[1].fingerprint),
     }
+
+
+async def test_latest_and_its_body_follow_new_versions_deletions_and_states() -> None:
+    store = MemoryStore()
+    await store.add("a-value", 1, record("A1"))
+    index = RegistryIndex()
+    index.load(await store.snapshot())
+    first = index.latest("a-value", include_deleted=False)
+    assert first is not None
+    assert first.version == 1
+    assert json.loads(index.version_body(first))["version"] == 1
+    assert index.version_body(first) is index.version_body(first)  # rendered once
+
+    await store.add("a-value", 2, record("A2"))
+    index.load(await store.snapshot())
+    second = index.latest("a-value", include_deleted=False)
+    assert second is not None
+    assert second.version == 2
+    assert json.loads(index.version_body(second))["id"] == second.schema_id
+
+    await store.delete_version("a-value", 2)
+    for version in (await store.snapshot()).versions:
+        index.put_version(version)
+    back = index.latest("a-value", include_deleted=False)
+    assert back is not None
+    assert back.version == 1
+    assert json.loads(index.version_body(back))["version"] == 1
+    latest_deleted = index.latest("a-value", include_deleted=True)
+    assert latest_deleted is not None
+    assert latest_deleted.version == 2
+
+    await store.delete_subject("a-value", "team-a")
+    for version in (await store.snapshot()).versions:
+        index.put_version(version)
+    assert index.latest("a-value", include_deleted=False) is None
+
+
+async def test_an_id_used_by_several_versions_lists_each_once() -> None:
+    store = MemoryStore()
+    await store.add("a-value", 1, record("Shared"))
+    await store.add("b-value", 1, record("Shared"))
+    await store.add("b-value", 2, record("Other"))
+    index = RegistryIndex()
+    index.load(await store.snapshot())
+    shared = index.version("a-value", 1, include_deleted=False)
+    assert shared is not None
+    assert [(v.subject, v.version) for v in index.uses(shared.schema_id, False)] == [
+        ("a-value", 1),
+        ("b-value", 1),
+    ]
+    await store.delete_version("b-value", 1)
+    for version in (await store.snapshot()).versions:
+        index.put_version(version)
+    assert [(v.subject, v.version) for v in index.uses(shared.schema_id, False)] == [("a-value", 1)]
+    assert len(index.uses(shared.schema_id, True)) == 2

@@ -20,7 +20,7 @@ from kschema.contracts import (
     rule_set_from_json,
     wildcard_match,
 )
-from kschema.contracts.cel import CelBudgetExceeded, CelProgram
+from kschema.contracts.cel_evaluation import CelBudgetExceeded, CelProgram
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import SchemaFormat
 from kschema.model import SpecError, schema_from_body, subject_from_body
@@ -323,6 +323,17 @@ def test_a_guard_that_is_false_skips_the_rule() -> None:
     program = CelProgram("message.tokens > 0; size(message.model) > 0")
     assert program.evaluate({"tokens": 0, "model": ""}, time.monotonic() + 5)
     assert not program.evaluate({"tokens": 1, "model": ""}, time.monotonic() + 5)
+
+
+def test_a_rule_on_a_missing_field_or_a_wrong_type_fails_with_celpys_reason() -> None:
+    deadline = time.monotonic() + 5
+    with pytest.raises(ValueError, match="no such member in mapping: 'tokens'"):
+        CelProgram("message.tokens >= 0").evaluate({"model": "m"}, deadline)
+    with pytest.raises(ValueError, match=r"found no matching overload for .*relation_ge"):
+        CelProgram("message.model >= 0").evaluate({"model": "m"}, deadline)
+    # Errors short-circuit as in CEL: `||` with a true side holds, `&&` with a false side fails.
+    assert CelProgram("message.tokens / 0 > 1 || true").evaluate({"tokens": 1}, deadline)
+    assert not CelProgram("message.tokens / 0 > 1 && false").evaluate({"tokens": 1}, deadline)
 
 
 def test_a_runaway_condition_stops_at_its_budget() -> None:

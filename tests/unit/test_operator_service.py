@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -17,7 +18,9 @@ from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 from kschema.operator import OperatorSettings
 from kschema.operator.conditions import Condition, merge
 from kschema.operator.configmaps import render
-from kschema.operator.context import fail, retry_deletion_or_give_up
+from kschema.operator.context import OperatorContext, fail, release_blocked
+from kschema.operator.events import EventRecorder, ObjectRef
+from kschema.operator.main import build_registry
 from kschema.operator.registration import (
     Blocked,
     live_subject,
@@ -276,14 +279,55 @@ def test_a_projection_without_servable_versions_has_no_latest_key() -> None:
     assert projection.latest_version is None
 
 
-def test_a_deletion_retries_while_the_store_is_down_then_gives_up_at_the_bound() -> None:
-    settings = OperatorSettings(deletion_timeout=600, retry_delay=1, retry_max_delay=60)
+class _Sink:
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
+        return "posted"
+
+    async def patch_event(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        return None
+
+
+def _memo(settings: OperatorSettings) -> OperatorContext:
+    memo = OperatorContext(settings=settings, store=cast(RegistryStore, None), pool=cast(WorkerPool, None))
+    memo._events = EventRecorder(_Sink(), component="test", instance="test")
+    return memo
+
+
+REF = ObjectRef("Schema", "shop", "orders-value-v1", "uid-1")
+
+
+def test_a_deletion_retries_while_the_store_is_down_with_backoff() -> None:
+    memo = _memo(OperatorSettings(deletion_timeout=600, retry_delay=1, retry_max_delay=60))
     blocked = Blocked("StoreUnavailable", str(StoreUnavailableError("down")), temporary=True)
     with pytest.raises(kopf.TemporaryError) as retried:
-        retry_deletion_or_give_up(blocked, 3, timedelta(seconds=30), settings, "shop", "orders-value-v1")
+        release_blocked(blocked, "version", 3, timedelta(seconds=30), memo, REF)
     assert retried.value.delay == 8
-    # Past the bound the deletion finishes (returns) instead of holding the finalizer for ever.
-    retry_deletion_or_give_up(blocked, 40, timedelta(seconds=601), settings, "shop", "orders-value-v1")
+    assert not memo.events._pending  # nothing to tell yet
+
+
+def test_the_last_retry_of_a_deletion_says_it_gives_up_in_an_event() -> None:
+    """kopf gives up once runtime plus the next delay reaches the handler's timeout; that attempt says so."""
+    memo = _memo(OperatorSettings(deletion_timeout=600, retry_delay=1, retry_max_delay=60))
+    blocked = Blocked("StoreUnavailable", str(StoreUnavailableError("down")), temporary=True)
+    with pytest.raises(kopf.TemporaryError):
+        release_blocked(blocked, "version", 40, timedelta(seconds=550), memo, REF)
+    [(note, _)] = memo.events._pending.values()
+    assert (note.type, note.reason) == ("Warning", "CleanupAbandoned")
+    assert note.message.startswith("Gave up soft-deleting the registry version after 550 s (StoreUnavailable")
+
+
+def test_a_permanently_refused_deletion_lets_the_resource_go() -> None:
+    blocked = Blocked("SubjectOwnedElsewhere", "owned by namespace other", temporary=False)
+    release_blocked(blocked, "subject", 0, timedelta(0), _memo(OperatorSettings()), REF)  # returns
+
+
+def test_kopf_gives_up_a_release_after_the_deletion_timeout() -> None:
+    """The bound on a deletion is kopf's own handler timeout: past it kopf stops retrying, reports the
+    failure in an Event and removes the finalizer."""
+    registry = build_registry(OperatorSettings(deletion_timeout=42))
+    releases = [h for h in registry._changing.get_all_handlers() if h.id == "release"]
+    assert len(releases) == 2  # Subjects and Schemas
+    assert {h.timeout for h in releases} == {42}
 
 
 def test_a_permanent_block_becomes_a_permanent_error_with_its_reason() -> None:

@@ -18,7 +18,7 @@ from kschema.compute import WorkerPool
 from kschema.formats import SchemaFormat
 from kschema.model import SchemaSpec, SubjectSpec
 from kschema.policy import Catalog
-from kschema.webhook.app import create_app
+from kschema.webhook.app import METRICS_KEY, create_app
 from kschema.webhook.cache import DeclaredCache
 from kschema.webhook.settings import SCHEMAS_PATH, WebhookSettings
 from tests.harness.worst_case import wide_any_of
@@ -89,3 +89,20 @@ async def test_a_review_past_the_worker_timeout_is_refused_as_too_complex(
     small = json.dumps({"type": "object"})
     response = await client.post(SCHEMAS_PATH, json=_review(3, small))
     assert (await response.json())["response"]["uid"] == "uid-3"
+
+
+async def test_each_review_is_timed_until_its_response_is_written_and_served_as_a_histogram(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    metrics = client.app[METRICS_KEY]
+    review = _review(3, json.dumps({"type": "object"}))
+    # A version of a Subject not declared yet: allowed with a warning, without a compatibility check.
+    review["request"]["object"]["spec"]["subject"] = "not-yet"
+    response = await client.post(SCHEMAS_PATH, json=review)
+    assert (await response.json())["response"]["allowed"] is True
+    assert len(metrics.recent["Schema"]) == 1
+    assert 0 < metrics.recent["Schema"][0] < 60
+    exposed = await (await client.get("/metrics")).text()
+    assert 'kschema_webhook_review_duration_seconds_count{kind="Schema",status="200"} 1.0' in exposed
+    await client.get("/healthz")
+    assert len(metrics.recent["Schema"]) == 1  # only reviews are timed

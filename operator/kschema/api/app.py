@@ -15,14 +15,12 @@ from kschema.api.auth import Authenticator, AuthMode, TokenReviewer, auth_middle
 from kschema.api.errors import error_middleware
 from kschema.api.feed import FeedFollower
 from kschema.api.index import RegistryIndex
-from kschema.api.listing import listing_routes
 from kschema.api.metrics import ApiMetrics
-from kschema.api.negotiation import accept_middleware
-from kschema.api.routes import routes
+from kschema.api.negotiation import accept_middleware, refuses
+from kschema.api.routes import ROUTE_TABLES
 from kschema.api.settings import ApiSettings
 from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, POOL, SETTINGS
 from kschema.api.tokenreview import KubeTokenReviewer
-from kschema.api.validate import routes as validate_routes
 from kschema.compute import WorkerPool
 from kschema.store import RegistryStore
 
@@ -45,18 +43,22 @@ def create_app(
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
-    middlewares: list[Middleware] = [error_middleware(metrics)]
-    if settings.auth.mode is not AuthMode.OFF:
-        middlewares.append(auth_middleware(lambda request: request.app[AUTHENTICATOR]))
-    middlewares.append(accept_middleware)
+    if settings.auth.mode is AuthMode.OFF:
+        middlewares: list[Middleware] = [error_middleware(metrics, refuses)]
+    else:
+        # Authentication first (401 before 406), as Confluent's servlet filter answers before Jersey.
+        middlewares = [
+            error_middleware(metrics, None),
+            auth_middleware(lambda request: request.app[AUTHENTICATOR]),
+            accept_middleware,
+        ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[INDEX] = index
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
-    app.router.add_routes(routes)
-    app.router.add_routes(validate_routes)
-    app.router.add_routes(listing_routes)
+    for table in ROUTE_TABLES:
+        app.router.add_routes(table)
     if pool is None:
         app[POOL] = WorkerPool()
         app.cleanup_ctx.append(_own_pool)

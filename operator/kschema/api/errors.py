@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
+# Methods counted under their own name; any other (clients may send any token) is counted as OTHER, so
+# the metrics keep a bounded number of series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -101,19 +105,26 @@ def error_response(status: int, error_code: int, message: str) -> web.Response:
     )
 
 
-def error_middleware(metrics: ApiMetrics) -> Middleware:
-    """The app's one middleware: turns every failure into Confluent's error shape and records each
-    request's route template, status and latency. One layer rather than two keeps the hot path short."""
+def error_middleware(metrics: ApiMetrics, negotiate: Callable[[web.Request], bool] | None) -> Middleware:
+    """The app's outer middleware: turns every failure into Confluent's error shape and records each
+    request's route template, status and latency. With `negotiate` (a request's `Accept` refuses every
+    type served) it also answers 406, so an app without authentication has one layer on its hot path."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         try:
+            if negotiate is not None and negotiate(request):
+                raise not_acceptable(request.headers.get("Accept", "")[:200])
             response = await handler(request)
         except Exception as e:
             response = _error_to_response(request, e)
+        method = request.method
         metrics.observe(
-            request.method, route_template(request), response.status, time.perf_counter() - started
+            method if method in _METHODS else "OTHER",
+            route_template(request),
+            response.status,
+            time.perf_counter() - started,
         )
         return response
 

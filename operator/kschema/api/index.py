@@ -11,12 +11,12 @@ Visibility rules (Confluent semantics plus the Schema resource's states):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
+from kschema.api.bodies import compact_json, guid_bytes, schema_guid, schema_json, served_text
 from kschema.api.errors import ApiError, invalid_schema
 from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint
@@ -27,68 +27,10 @@ from kschema.formats.resolver import ReferenceTarget, Unresolvable, resolve_refe
 from kschema.model import SchemaState
 from kschema.store import Snapshot, StoredSchema, SubjectRecord, SubjectVersion
 
+# The renderers lived here first; tests and callers still import them from the index.
+__all__ = ["Parser", "RegistryIndex", "compact_json", "schema_guid", "schema_json", "served_text"]
+
 Parser = Callable[[SchemaFormat, str, tuple[ResolvedReference, ...]], ParsedSchema]
-
-
-def schema_guid(fingerprint: str) -> str:
-    """A stable GUID for a schema's content: derived from the fingerprint, so every replica and every
-    rebuild of the index gives the same answer without storing it."""
-    digest = hashlib.sha256(f"kschema.io/guid:{fingerprint}".encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
-
-
-def references_json(references: Iterable[Reference]) -> list[dict[str, object]]:
-    return [{"name": r.name, "subject": r.subject, "version": r.version} for r in references]
-
-
-def compact_json(text: str) -> str:
-    """JSON text with the whitespace between tokens removed; strings, numbers and key order are kept
-    byte for byte (a reparse would turn 1e400 into Infinity and reorder nothing useful)."""
-    out: list[str] = []
-    in_string = escaped = False
-    start = 0
-    for i, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in " \t\r\n":
-            out.append(text[start:i])
-            start = i + 1
-    out.append(text[start:])
-    return "".join(out)
-
-
-def served_text(schema: StoredSchema) -> str:
-    """The schema text the read API serves. Confluent serves its canonical string, not the author's
-    text: for JSON Schema that is the JSON without whitespace, key order kept, which kschema serves too
-    for Avro and JSON Schema, so tools that compare the text byte for byte with Confluent's see the same
-    string (Avro's own Java printer also reorders attributes and shortens `{"type": "string"}`, which
-    kschema does not copy). Protobuf is served as its author wrote it: Confluent's `.proto` printer is
-    not reproducible byte for byte, and tools that compare against what they declared (GitOps drift
-    checks, Terraform) need the declared text; `format=serialized` gives the descriptor."""
-    if schema.format is SchemaFormat.PROTOBUF:
-        return schema.schema
-    return compact_json(schema.schema)
-
-
-def schema_json(schema: StoredSchema, text: str | None = None) -> dict[str, object]:
-    """The schema part of Confluent's responses: `schemaType` left out for Avro and `references` left out
-    when empty, as Confluent does; the version's data contract beside it."""
-    body: dict[str, object] = {}
-    if schema.format is not SchemaFormat.AVRO:
-        body["schemaType"] = schema.format.value
-    body["schema"] = served_text(schema) if text is None else text
-    if schema.references:
-        body["references"] = references_json(schema.references)
-    # Data contracts: `metadata` and `ruleSet` when the version has them (Confluent's NON_EMPTY).
-    body.update(schema.contract.to_json())
-    return body
 
 
 def _default_parser(fmt: SchemaFormat, text: str, refs: tuple[ResolvedReference, ...]) -> ParsedSchema:
@@ -104,11 +46,18 @@ class RegistryIndex:
         self._parser = parser
         self._clock = clock
         self._schemas: dict[int, StoredSchema] = {}
-        self._bodies: dict[int, bytes] = {}  # the exact `GET /schemas/ids/{id}` response, per ID
-        self._guids: dict[str, int] = {}
+        # The exact `GET /schemas/ids/{id}` response per ID, rendered on first request.
+        self._bodies: dict[int, bytes] = {}
+        # GUID (its 16 bytes) -> ID, for every schema.
+        self._guids: dict[bytes, int] = {}
         self._subjects: dict[str, SubjectRecord] = {}
         self._versions: dict[str, dict[int, SubjectVersion]] = {}
-        self._uses: dict[int, dict[tuple[str, int], SubjectVersion]] = {}
+        # The versions using each ID: one version (by far the most common) or a list of them.
+        self._uses: dict[int, SubjectVersion | list[SubjectVersion]] = {}
+        # Per subject: its latest live version (None: it has none), and the last `GET
+        # /subjects/{s}/versions/{v}` body rendered for it, with the version it was rendered for.
+        self._latest: dict[str, SubjectVersion | None] = {}
+        self._rendered: dict[str, tuple[SubjectVersion, bytes]] = {}
         self._referrers: dict[tuple[str, int], set[int]] = {}
         self._parsed: dict[int, ParsedSchema] = {}
         self._serialized: dict[int, str] = {}
@@ -124,6 +73,7 @@ class RegistryIndex:
         deprecated_since = self._deprecated_since
         self._schemas, self._bodies, self._guids = {}, {}, {}
         self._subjects, self._versions, self._uses, self._referrers = {}, {}, {}, {}
+        self._latest, self._rendered = {}, {}
         self._deprecated_since = {}
         self.max_id = self.version_count = 0
         for schema in snapshot.schemas:
@@ -146,12 +96,14 @@ class RegistryIndex:
             return
         if old is not None:
             self._forget_caches(schema.id)
+            self._rendered.clear()
             for ref in old.references:
                 self._referrers.get((ref.subject, ref.version), set()).discard(schema.id)
         self._add_schema(schema)
 
     def put_subject(self, record: SubjectRecord) -> None:
         self._subjects[record.subject] = record
+        self._latest.pop(record.subject, None)
 
     def put_version(self, version: SubjectVersion) -> None:
         key = (version.subject, version.version)
@@ -160,13 +112,29 @@ class RegistryIndex:
         if old is None:
             self.version_count += 1
         else:
-            self._uses.get(old.schema_id, {}).pop(key, None)
+            self._drop_use(old)
         versions[version.version] = version
-        self._uses.setdefault(version.schema_id, {})[key] = version
+        self._latest.pop(version.subject, None)
+        users = self._uses.get(version.schema_id)
+        if users is None:
+            self._uses[version.schema_id] = version
+        elif isinstance(users, list):
+            users.append(version)
+        else:
+            self._uses[version.schema_id] = [users, version]
         if version.state is SchemaState.DEPRECATED:
             self._deprecated_since.setdefault(key, self._clock())
         else:
             self._deprecated_since.pop(key, None)
+
+    def _drop_use(self, old: SubjectVersion) -> None:
+        users = self._uses.get(old.schema_id)
+        if users is old:
+            del self._uses[old.schema_id]
+        elif isinstance(users, list):
+            users[:] = [v for v in users if (v.subject, v.version) != (old.subject, old.version)]
+            if len(users) == 1:
+                self._uses[old.schema_id] = users[0]
 
     @property
     def schema_count(self) -> int:
@@ -184,9 +152,8 @@ class RegistryIndex:
 
     def _add_schema(self, schema: StoredSchema) -> None:
         self._schemas[schema.id] = schema
-        guid = schema_guid(schema.fingerprint)
-        self._guids[guid] = schema.id
-        self._bodies[schema.id] = json.dumps({**schema_json(schema), "guid": guid}).encode()
+        self._guids[guid_bytes(schema.fingerprint)] = schema.id
+        self._bodies.pop(schema.id, None)
         for ref in schema.references:
             self._referrers.setdefault((ref.subject, ref.version), set()).add(schema.id)
         self.max_id = max(self.max_id, schema.id)
@@ -202,14 +169,29 @@ class RegistryIndex:
         return self._schemas.get(schema_id)
 
     def schema_body(self, schema_id: int) -> bytes | None:
-        return self._bodies.get(schema_id)
+        body = self._bodies.get(schema_id)
+        if body is None:
+            stored = self._schemas.get(schema_id)
+            if stored is None:
+                return None
+            body = json.dumps({**schema_json(stored), "guid": schema_guid(stored.fingerprint)}).encode()
+            self._bodies[schema_id] = body
+        return body
 
     def id_for_guid(self, guid: str) -> int | None:
-        return self._guids.get(guid.lower())
+        try:
+            key = uuid.UUID(guid).bytes
+        except ValueError:
+            return None
+        if str(uuid.UUID(bytes=key)) != guid.lower():
+            return None  # only the canonical form, as the index has always matched
+        return self._guids.get(key)
 
     def uses(self, schema_id: int, include_deleted: bool) -> list[SubjectVersion]:
         """The subject versions that use an ID, by subject then version."""
-        found = [v for v in self._uses.get(schema_id, {}).values() if self._listed(v, include_deleted)]
+        users = self._uses.get(schema_id)
+        every = [] if users is None else users if isinstance(users, list) else [users]
+        found = [v for v in every if self._listed(v, include_deleted)]
         return sorted(found, key=lambda v: (v.subject, v.version))
 
     def referenced_by(self, subject: str, version: int, include_deleted: bool) -> list[int]:
@@ -251,7 +233,17 @@ class RegistryIndex:
         return found
 
     def latest(self, subject: str, include_deleted: bool) -> SubjectVersion | None:
-        """The highest version that may be served as latest: never DRAFT or ARCHIVED."""
+        """The highest version that may be served as latest: never DRAFT or ARCHIVED. The live one is
+        kept per subject until the subject or one of its versions changes."""
+        if include_deleted:
+            return self._find_latest(subject, include_deleted=True)
+        try:
+            return self._latest[subject]
+        except KeyError:
+            found = self._latest[subject] = self._find_latest(subject, include_deleted=False)
+            return found
+
+    def _find_latest(self, subject: str, include_deleted: bool) -> SubjectVersion | None:
         best: SubjectVersion | None = None
         for v in self._versions.get(subject, {}).values():
             if v.state in (SchemaState.DRAFT, SchemaState.ARCHIVED):
@@ -261,6 +253,25 @@ class RegistryIndex:
             if best is None or v.version > best.version:
                 best = v
         return best
+
+    def version_body(self, version: SubjectVersion) -> bytes:
+        """The exact `GET /subjects/{s}/versions/{v}` body (no query options) of a version in the index.
+        The last one rendered per subject is kept: serializers ask for `latest` over and over."""
+        kept = self._rendered.get(version.subject)
+        if kept is not None and kept[0] is version:
+            return kept[1]
+        stored = self._schemas[version.schema_id]
+        body = json.dumps(
+            {
+                "subject": version.subject,
+                "version": version.version,
+                "id": version.schema_id,
+                "guid": schema_guid(stored.fingerprint),
+                **schema_json(stored),
+            }
+        ).encode()
+        self._rendered[version.subject] = (version, body)
+        return body
 
     def find_in_subject(
         self, subject: str, fingerprint: str, include_deleted: bool, contract: Contract | None = None

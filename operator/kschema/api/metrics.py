@@ -1,31 +1,89 @@
 """Prometheus metrics of one read-API application, in its own registry (several apps can share a
-process, e.g. in tests, without clashing)."""
+process, e.g. in tests, without clashing).
+
+Per-request counts and latencies are kept in plain dicts and lists and rendered as Prometheus' counter
+and histogram families at scrape time: every request is observed on the event loop's one thread, and
+prometheus-client's `Counter.inc` plus `Histogram.observe` (a lock per value touched) cost more than the
+lookup they measure."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # Most lookups are served from memory in well under a millisecond; compatibility checks take longer.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+
+
+class RequestStats(Collector):
+    """`kschema_api_requests_total` by method, route template and status, and
+    `kschema_api_request_duration_seconds` by method and route template."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        # (method, route) -> per-bucket counts (the last one for +Inf) and, at the end, the sum of seconds
+        self._latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        buckets = self._latency.get((method, route))
+        if buckets is None:
+            buckets = self._latency[(method, route)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        buckets[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "kschema_api_requests",
+            "HTTP requests served, by method, route template and status.",
+            labels=["method", "route", "status"],
+        )
+        for (method, route, status), count in list(self._counts.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "kschema_api_request_duration_seconds",
+            "Time to serve a request, by method and route template.",
+            labels=["method", "route"],
+        )
+        # The `le` labels as prometheus-client writes them (`0.005`, `1.0`, `+Inf`).
+        bounds = [*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf"]
+        for (method, route), values in list(self._latency.items()):
+            cumulative = 0.0
+            buckets: list[tuple[str, float]] = []
+            for bound, in_bucket in zip(bounds, values[:-1], strict=True):
+                cumulative += in_bucket
+                buckets.append((bound, cumulative))
+            latency.add_metric([method, route], buckets, values[-1])
+        yield latency
 
 
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "kschema_api_requests",
-            "HTTP requests served, by method, route template and status.",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "kschema_api_request_duration_seconds",
-            "Time to serve a request, by method and route template.",
-            ["method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.requests = RequestStats()
+        self.registry.register(self.requests)
         self.versions_loaded = Gauge(
             "kschema_api_versions_loaded", "Subject versions held by the index.", registry=self.registry
         )
@@ -48,20 +106,9 @@ class ApiMetrics:
         self.snapshots = Counter(
             "kschema_api_snapshots", "Full loads of the index from a store snapshot.", registry=self.registry
         )
-        # Label lookups take a lock and hash the label tuple; the hot path reuses the children instead.
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(method, route, str(status)),
-                self.latency.labels(method, route),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.requests.observe(method, route, status, seconds)
 
 
 def route_template(request: web.Request) -> str:

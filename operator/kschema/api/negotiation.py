@@ -5,11 +5,13 @@ for text formats)."""
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from kschema.api.errors import Handler, not_acceptable
 
-__all__ = ["accept_middleware", "acceptable"]
+__all__ = ["accept_middleware", "acceptable", "refuses"]
 
 SERVED = frozenset(
     {
@@ -40,9 +42,22 @@ def acceptable(header: str) -> bool:
     return False
 
 
+# Clients send the same few `Accept` values on every request. The cache is bounded, so headers an
+# attacker varies cost the parse, never memory.
+@functools.lru_cache(maxsize=64)
+def _admits(header: str) -> bool:
+    return not header.strip() or acceptable(header)
+
+
+def refuses(request: web.Request) -> bool:
+    """Whether the request's `Accept` header admits none of the types the API answers with."""
+    header = request.headers.get("Accept")
+    return bool(header) and not _admits(header) and request.path not in _NOT_NEGOTIATED
+
+
 @web.middleware
 async def accept_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    header = request.headers.get("Accept", "")
-    if header.strip() and request.path not in _NOT_NEGOTIATED and not acceptable(header):
-        raise not_acceptable(header[:200])
+    """Negotiation as a middleware of its own, for apps where it must run after authentication."""
+    if refuses(request):
+        raise not_acceptable(request.headers.get("Accept", "")[:200])
     return await handler(request)

@@ -154,6 +154,30 @@ class _Checker:
     def _fields(self, r: AvroRecord, w: AvroRecord) -> list[Issue]:
         issues: list[Issue] = []
         for reader_field in r.fields:
+            if not reader_field.aliases:
+                # The common case, decided without the general matching below: a field without aliases
+                # matches the writer's field of its name, if any. Two primitives are compared in place
+                # (as `_compare` would: the same kind or a promotion reads), anything else recursively.
+                found = w.by_name.get(reader_field.name)
+                if found is not None:
+                    reader_type, writer_type = reader_field.type, found.type
+                    if type(reader_type) is AvroPrimitive and type(writer_type) is AvroPrimitive:
+                        if reader_type.kind != writer_type.kind and writer_type.kind not in _PROMOTIONS.get(
+                            reader_type.kind, frozenset()
+                        ):
+                            issues.append(
+                                Issue(
+                                    f"/fields/{reader_field.name}",
+                                    "TYPE_MISMATCH",
+                                    f"reader type {reader_type.kind} cannot read writer type "
+                                    f"{writer_type.kind}",
+                                )
+                            )
+                        continue
+                    nested = self.check(reader_type, writer_type)
+                    if nested:
+                        issues += _under(f"/fields/{reader_field.name}", nested)
+                    continue
             where = f"/fields/{reader_field.name}"
             matches: list[str] = []
             for label in (reader_field.name, *reader_field.aliases):

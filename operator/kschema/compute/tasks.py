@@ -1,22 +1,27 @@
 """The functions worker processes run. Arguments and results are plain values (texts, resolved
-references, specs, results) that cross a pipe; parsed schemas stay inside the worker, cached by their
-text and the names of their references (a version's content never changes)."""
+references, specs, results) that cross a pipe; parsed schemas and reader/writer verdicts stay inside the
+worker, cached by content (`caches`)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kschema.compat import CompatibilityLevel, CompatibilityResult, VersionedSchema, check_compatibility
+from kschema.compat import (
+    CompatibilityLevel,
+    CompatibilityResult,
+    VersionedSchema,
+    check_compatibility,
+    remembered_verdicts,
+)
+from kschema.compute.caches import ParseCache, VerdictCache
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
     ResolvedReference,
     SchemaFormat,
     ValidationIssue,
-    parse_schema,
 )
 from kschema.formats.budget import LIMITS, work_budget
 from kschema.formats.validation import validate_payload
@@ -27,8 +32,10 @@ from kschema.policy import review_subject as policy_review_subject
 
 __all__ = ["SchemaText", "check", "review_schema", "review_subject", "serialized", "summary", "validate"]
 
-# Parsed schemas a worker keeps; the webhook parses each declared neighbour again for every review.
-PARSE_CACHE_SIZE = 512
+# What this worker keeps between tasks (see `caches`): module state, since a worker is one process that
+# runs one task at a time.
+PARSED = ParseCache(LIMITS.worker_parse_cache_entries, LIMITS.worker_parse_cache_bytes)
+VERDICTS = VerdictCache(PARSED, LIMITS.worker_verdict_cache_entries, LIMITS.worker_verdict_cache_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,26 +47,9 @@ class SchemaText:
     references: tuple[ResolvedReference, ...] = ()
 
 
-def _key(refs: tuple[ResolvedReference, ...]) -> tuple[tuple[str, str, int], ...]:
-    # The top-level references decide the nested ones (versions are immutable); hashing the whole tree
-    # would walk every path of a reference DAG.
-    return tuple((r.reference.name, r.reference.subject, r.reference.version) for r in refs)
-
-
-_CACHE: OrderedDict[tuple[SchemaFormat, str, tuple[tuple[str, str, int], ...]], ParsedSchema] = OrderedDict()
-
-
 def parse(fmt: SchemaFormat, text: str, refs: tuple[ResolvedReference, ...]) -> ParsedSchema:
-    """`parse_schema` with the worker's least-recently-used cache."""
-    key = (fmt, text, _key(refs))
-    found = _CACHE.get(key)
-    if found is not None:
-        _CACHE.move_to_end(key)
-        return found
-    found = _CACHE[key] = parse_schema(fmt, text, refs)
-    if len(_CACHE) > PARSE_CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return found
+    """`parse_schema` through the worker's cache of parsed schemas."""
+    return PARSED.parse(fmt, text, refs)
 
 
 def _parsed(schema: SchemaText) -> ParsedSchema:
@@ -79,7 +69,10 @@ def check(
     level: CompatibilityLevel,
 ) -> CompatibilityResult:
     """Parses `new` and its history (oldest first) and checks them under `level`, within one budget."""
-    with work_budget("the compatibility check", LIMITS.check_steps, LIMITS.check_seconds):
+    with (
+        remembered_verdicts(VERDICTS),
+        work_budget("the compatibility check", LIMITS.check_steps, LIMITS.check_seconds),
+    ):
         return check_compatibility(
             VersionedSchema(new_version, _parsed(new)),
             [VersionedSchema(version, _parsed(text)) for version, text in history],
@@ -106,12 +99,18 @@ def review_schema(
 ) -> Decision:
     """The policy's review of a Schema, with every check inside one budget: one admission, one deadline
     below the API server's webhook timeout."""
-    with work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds):
+    with (
+        remembered_verdicts(VERDICTS),
+        work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds),
+    ):
         return policy_review_schema(new, old, catalog, facts, parse=parse)
 
 
 def review_subject(
     new: SubjectSpec | None, old: SubjectSpec | None, catalog: Catalog, facts: RegistryFacts | None
 ) -> Decision:
-    with work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds):
+    with (
+        remembered_verdicts(VERDICTS),
+        work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds),
+    ):
         return policy_review_subject(new, old, catalog, facts, parse=parse)

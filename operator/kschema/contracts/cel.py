@@ -1,5 +1,5 @@
-"""CEL for data contracts, with cel-python (celpy): parsing, a check of the fields an expression names
-against the schema, and a bounded evaluation for the validate endpoint.
+"""CEL for data contracts, with cel-python (celpy): parsing and a check of the fields an expression names
+against the schema (the bounded evaluation for the validate endpoint is in `cel_evaluation`).
 
 celpy has no type checker, so the check walks celpy's parse tree itself: every `message.a.b` must name
 fields that exist, and where such a field meets a literal, an operator or `size()`, its type must fit
@@ -12,31 +12,18 @@ are checked here and evaluated the same way.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import celpy
 import lark
-from celpy import celtypes
-from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError, Evaluator
 
 from kschema.contracts.fields import FieldKind, FieldNode
 
-__all__ = [
-    "CelBudgetExceeded",
-    "CelProgram",
-    "check_expression",
-    "compile_condition",
-    "split_guard",
-]
+__all__ = ["ENVIRONMENT", "check_expression", "iter_chains", "parse", "split_guard"]
 
-# Evaluation bounds: a condition visits at most this many parse-tree nodes per payload, so a macro nested
-# over a large list fails fast instead of holding the worker.
-MAX_STEPS = 100_000
 
 _NUMERIC = frozenset({FieldKind.INT, FieldKind.DOUBLE})
 _ORDERED = _NUMERIC | {FieldKind.STRING, FieldKind.BYTES}
@@ -68,10 +55,6 @@ _ARITHMETIC = {
 _STRING_METHODS = frozenset({"startsWith", "endsWith", "contains", "matches"})
 
 
-class CelBudgetExceeded(Exception):
-    """An evaluation ran past its step budget or its deadline."""
-
-
 def split_guard(expr: str) -> tuple[str | None, str]:
     """Confluent's `guard; expression` form, split at the first ';'."""
     guard, sep, body = expr.partition(";")
@@ -80,12 +63,12 @@ def split_guard(expr: str) -> tuple[str | None, str]:
     return (guard if guard.strip() else None), body
 
 
-_ENV = celpy.Environment()
+ENVIRONMENT = celpy.Environment()
 
 
-def _parse(expr: str) -> lark.Tree[Any]:
+def parse(expr: str) -> lark.Tree[Any]:
     try:
-        return _ENV.compile(expr)
+        return ENVIRONMENT.compile(expr)
     except CELParseError as exc:
         # celpy's message is the expression with a caret under the error; keep it on one line.
         detail = " ".join(str(exc).split())
@@ -246,7 +229,7 @@ def check_expression(expr: str, variables: Mapping[str, FieldNode]) -> list[str]
         if part is None:
             continue
         try:
-            tree = _parse(part)
+            tree = parse(part)
         except ValueError as exc:
             problems.append(f"{label} {exc}" if guard is not None else str(exc))
             continue
@@ -256,90 +239,9 @@ def check_expression(expr: str, variables: Mapping[str, FieldNode]) -> list[str]
     return problems
 
 
-# Evaluation ---------------------------------------------------------------------------------------------
-
-
-class _BudgetedEvaluator(Evaluator):
-    """celpy's evaluator, counting visited nodes against a budget shared with its sub-evaluators (macros)
-    and checking a deadline."""
-
-    def __init__(self, ast: lark.Tree[Any], activation: Any, budget: _Budget) -> None:
-        super().__init__(ast, activation=activation)
-        self._budget = budget
-
-    def _visit_tree(self, tree: lark.Tree[Any]) -> Any:
-        # lark's Interpreter routes every child visit through here, not through `visit`.
-        self._budget.step()
-        return super()._visit_tree(tree)
-
-    def sub_evaluator(self, ast: lark.Tree[Any]) -> Evaluator:
-        return _BudgetedEvaluator(ast, self.activation, self._budget)
-
-
-class _Budget:
-    def __init__(self, steps: int, deadline: float) -> None:
-        self.steps = steps
-        self.deadline = deadline
-
-    def step(self) -> None:
-        self.steps -= 1
-        if self.steps < 0:
-            raise CelBudgetExceeded(f"the rule visited more than {MAX_STEPS} expression nodes")
-        if self.steps % 64 == 0 and time.monotonic() > self.deadline:
-            raise CelBudgetExceeded("the rule ran past its deadline")
-
-
-class CelProgram:
-    """A compiled CONDITION rule: `evaluate` says whether a payload satisfies it."""
-
-    def __init__(self, expr: str) -> None:
-        guard, body = split_guard(expr)
-        self._guard = _parse(guard) if guard is not None else None
-        self._body = _parse(body)
-        self._runner = _ENV.program(self._body)
-        # Built once: an activation holds the functions and type annotations, and building it per
-        # evaluation dominated the cost. Each evaluation nests its own variables on top of it.
-        self._activation = self._runner.new_activation()
-
-    def evaluate(self, message: Any, deadline: float) -> bool:
-        """True when the condition holds (or its guard is false). Raises `CelBudgetExceeded`, or
-        `ValueError` when the expression fails on this payload (a missing field, a wrong type)."""
-        if time.monotonic() > deadline:
-            raise CelBudgetExceeded("the request ran past its deadline")
-        activation_vars = {"message": json_to_cel(message)}
-        budget = _Budget(MAX_STEPS, deadline)
-        for tree, skip_when_false in ((self._guard, True), (self._body, False)):
-            if tree is None:
-                continue
-            evaluator = _BudgetedEvaluator(tree, self._activation, budget)
-            try:
-                value = evaluator.evaluate(activation_vars)
-            except CELEvalError as exc:
-                raise ValueError(_eval_message(exc)) from None
-            except RecursionError:
-                raise ValueError("the payload nests too deeply to evaluate") from None
-            if not isinstance(value, celtypes.BoolType):
-                raise ValueError(f"the expression gave {type(value).__name__}, not a boolean")
-            if skip_when_false and not value:
-                return True
-            if not skip_when_false:
-                return bool(value)
-        return True
-
-
-def _eval_message(exc: CELEvalError) -> str:
-    args = [a for a in exc.args if isinstance(a, str | type)]
-    text = " ".join(a.__name__ if isinstance(a, type) else a for a in args)
-    return f"evaluation failed: {text or exc}"
-
-
-def compile_condition(expr: str) -> CelProgram:
-    return CelProgram(expr)
-
-
 def iter_chains(expr: str) -> Iterator[str]:
     """The `message.…` chains an expression names (for messages and tests)."""
-    for node in _parse(split_guard(expr)[1]).iter_subtrees():
+    for node in parse(split_guard(expr)[1]).iter_subtrees():
         chain = _chain(node) if node.data == "member_dot" else None
         if chain is not None:
             yield ".".join([chain[0], *chain[1]])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kschema.contracts.cel import CelBudgetExceeded, CelProgram
+from kschema.contracts.cel_evaluation import CelBudgetExceeded, CelProgram, bind_message
 from kschema.contracts.model import Contract, Rule, RuleKind
 
 __all__ = ["ConditionSet", "RuleFailure"]
@@ -45,9 +45,11 @@ class ConditionSet:
         """The rules `payload` breaks, in declaration order. Raises `CelBudgetExceeded` when a rule runs
         past its budget or `deadline` (a `time.monotonic()` value)."""
         failures = []
+        message = bind_message(payload) if self.checked else None
         for rule, program in self.checked:
+            assert message is not None
             try:
-                if not program.evaluate(payload, deadline):
+                if not program.evaluate_bound(message, deadline):
                     failures.append(RuleFailure(rule.name, f"rule '{rule.name}' failed: {rule.expr}"))
             except ValueError as exc:
                 failures.append(RuleFailure(rule.name, f"rule '{rule.name}' could not be evaluated: {exc}"))

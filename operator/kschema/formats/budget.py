@@ -23,14 +23,15 @@ The numbers, and why:
   deeply references may nest (a deeper chain is a cycle or a mistake).
 * `worker_*`: the hard bounds of the worker processes; the worker timeout is above the cooperative
   deadlines, so it only fires for work that did not stop by itself.
+* `worker_parse_cache_*` / `worker_verdict_cache_*`: what a worker keeps between tasks (parsed schemas
+  and reader/writer verdicts by content, `kschema.compute.caches`), in entries and estimated bytes; well
+  inside `worker_memory_bytes`, so a stream of distinct schemas evicts old entries rather than failing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,6 +51,10 @@ class Limits:
     worker_processes: int = 2
     worker_timeout_seconds: float = 8.0
     worker_memory_bytes: int = 1024 * 1024 * 1024
+    worker_parse_cache_entries: int = 4096
+    worker_parse_cache_bytes: int = 128 * 1024 * 1024
+    worker_verdict_cache_entries: int = 100_000
+    worker_verdict_cache_bytes: int = 32 * 1024 * 1024
 
 
 LIMITS: Final = Limits()
@@ -95,20 +100,29 @@ class WorkBudget:
 _CURRENT: contextvars.ContextVar[WorkBudget | None] = contextvars.ContextVar("kschema_budget", default=None)
 
 
-@contextlib.contextmanager
-def work_budget(what: str, steps: int, seconds: float) -> Iterator[WorkBudget]:
+class work_budget:
     """Makes a budget current for the code inside. A budget already current (an outer check that
-    includes this one) stays in force: the inner work spends from it."""
-    outer = _CURRENT.get()
-    if outer is not None:
-        yield outer
-        return
-    budget = WorkBudget(what, steps, seconds)
-    token = _CURRENT.set(budget)
-    try:
-        yield budget
-    finally:
-        _CURRENT.reset(token)
+    includes this one) stays in force: the inner work spends from it. (A class rather than a generator
+    context manager: payload validation enters one per request, and this costs a fraction as much.)"""
+
+    __slots__ = ("_seconds", "_steps", "_token", "_what")
+
+    def __init__(self, what: str, steps: int, seconds: float) -> None:
+        self._what, self._steps, self._seconds = what, steps, seconds
+        self._token: contextvars.Token[WorkBudget | None] | None = None
+
+    def __enter__(self) -> WorkBudget:
+        outer = _CURRENT.get()
+        if outer is not None:
+            return outer
+        budget = WorkBudget(self._what, self._steps, self._seconds)
+        self._token = _CURRENT.set(budget)
+        return budget
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
 
 
 def spend(steps: int = 1) -> None:

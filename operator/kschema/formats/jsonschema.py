@@ -165,6 +165,9 @@ class ParsedJsonSchema:
     dialect: Dialect
     registry: referencing.Registry[Any] = field(repr=False, compare=False)
     _validator: Validator = field(repr=False, compare=False)
+    # What other layers compute from this schema once and reuse for its lifetime (the compatibility
+    # checker's model of it); a parsed schema never changes, so neither does anything derived from it.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def format(self) -> SchemaFormat:

@@ -5,16 +5,19 @@ computed from the store every time (level-based), and concurrent requests for on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 
 from kschema.contracts import Contract
 from kschema.formats import SchemaFormat
+from kschema.kubeapi import Conflict, KubeApiError, NotFound, Unprocessable
 from kschema.model import (
     API_VERSION,
     LABEL_MANAGED_BY,
@@ -25,7 +28,8 @@ from kschema.model import (
 )
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, blocked_by_store
-from kschema.store import RegistryStore, StoreError, SubjectVersion
+from kschema.operator.schema_cache import SchemaCache
+from kschema.store import RegistryStore, StoredSchema, StoreError, SubjectVersion
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +37,8 @@ EXTENSIONS = {SchemaFormat.AVRO: "avsc", SchemaFormat.JSON: "json", SchemaFormat
 MANAGED_BY = "kschema"
 LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never latest, ARCHIVED is hidden
 CONFLICT_RETRIES = 5
-SCHEMA_CACHE_SIZE = 20_000  # schema texts by ID: immutable, so a cache never goes stale
+STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
+STATUS_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,24 +98,33 @@ class _Entry:
     result: Projection | None = None
     closed: bool = False  # the Subject is being deleted: no more writes
     status: tuple[int | None, int, str] | None = None  # last status written, to skip no-op patches
-    # The ConfigMap as this process last wrote it (name, resourceVersion, data): the next write of other
-    # data replaces that resourceVersion without reading it first. A 409 (changed by anyone since) or 404
-    # falls back to reading it, so nothing written by others is ever overwritten unseen.
-    written: tuple[str, str, dict[str, str]] | None = None
+    wanted_status: tuple[int | None, int, str] | None = None  # the latest projection's, to be written
+    status_writer: asyncio.Task[None] | None = None
+    # The ConfigMap name this process has applied: known to be ours, so the next apply needs no read.
+    written: str | None = None
 
 
 class Projector:
     """Writes ConfigMaps. One per process, created at start-up; per-subject locks keep the read-store /
     write-ConfigMap pairs of one subject in order, so a stale computation never overwrites a newer one."""
 
-    def __init__(self, store: RegistryStore, kube: Kube, *, limit_bytes: int, field_manager: str) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        kube: Kube,
+        *,
+        limit_bytes: int,
+        field_manager: str,
+        schemas: SchemaCache,
+        status_delay: float = STATUS_DELAY_SECONDS,
+    ) -> None:
         self._store = store
+        self._status_delay = status_delay
         self._kube = kube
         self._limit = limit_bytes
         self._field_manager = field_manager
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._texts: OrderedDict[int, str] = OrderedDict()
-        self._contracts: dict[int, Contract] = {}  # beside `_texts`, for the IDs that have a contract
+        self._schemas = schemas
 
     async def project(self, target: ProjectionTarget, *, tidy: bool = False) -> Projection | None:
         """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
@@ -130,7 +144,7 @@ class Projector:
             entry.completed = started
             entry.result = result
             if result is not None:
-                await self._write_status(target, entry, result)
+                self._request_status(target, entry, result)
             return result
 
     def reopen(self, target: ProjectionTarget) -> None:
@@ -144,38 +158,36 @@ class Projector:
         async with entry.lock:
             entry.closed = True
             entry.result = None
-            entry.status = None
+            entry.status = entry.wanted_status = None
+            if entry.status_writer is not None:
+                entry.status_writer.cancel()
             await self._delete_owned(target, keep=None)
         self._entries.pop(target.key, None)
+
+    async def close(self) -> None:
+        """Writes the Subject statuses still waiting (on the way out, before the client closes)."""
+        writers = [e.status_writer for e in self._entries.values() if e.status_writer is not None]
+        for writer in writers:
+            writer.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
 
     # Internals ----------------------------------------------------------------------------------------
 
     async def compute(self, spec: SubjectSpec) -> Projection:
         try:
             versions = await self._store.list_versions(spec.name)
-            pairs = [(v, await self._text(v.schema_id)) for v in versions]
+            stored = [(v, await self._stored(v.schema_id)) for v in versions]
         except StoreError as error:
             raise blocked_by_store(error) from error
         return render(
-            spec.format, pairs, {v.schema_id: self._contracts.get(v.schema_id, Contract()) for v in versions}
+            spec.format, [(v, s.schema) for v, s in stored], {v.schema_id: s.contract for v, s in stored}
         )
 
-    async def _text(self, schema_id: int) -> str:
-        text = self._texts.get(schema_id)
-        if text is None:
-            stored = await self._store.get_schema(schema_id)
-            if stored is None:
-                raise Blocked(
-                    "StoreError", f"schema id {schema_id} is missing from the store", temporary=True
-                )
-            text = stored.schema
-            self._texts[schema_id] = text
-            if stored.contract:
-                self._contracts[schema_id] = stored.contract
-            if len(self._texts) > SCHEMA_CACHE_SIZE:
-                evicted, _ = self._texts.popitem(last=False)
-                self._contracts.pop(evicted, None)
-        return text
+    async def _stored(self, schema_id: int) -> StoredSchema:
+        stored = await self._schemas.get(schema_id)
+        if stored is None:
+            raise Blocked("StoreError", f"schema id {schema_id} is missing from the store", temporary=True)
+        return stored
 
     async def _project_once(
         self, target: ProjectionTarget, entry: _Entry, *, tidy: bool
@@ -199,57 +211,43 @@ class Projector:
             await self._delete_owned(target, keep=spec.config_map_name)
         return projection
 
-    def _desired(self, target: ProjectionTarget, projection: Projection) -> client.V1ConfigMap:
+    def _desired(self, target: ProjectionTarget, projection: Projection) -> dict[str, Any]:
+        """The apply configuration: every field the operator manages, nothing else."""
         spec = target.spec
-        return client.V1ConfigMap(
-            api_version="v1",
-            kind="ConfigMap",
-            metadata=client.V1ObjectMeta(
-                name=spec.config_map_name,
-                namespace=spec.namespace,
-                labels={LABEL_SUBJECT: spec.resource_name, LABEL_MANAGED_BY: MANAGED_BY},
-                owner_references=[_owner(target)],
-            ),
-            data=projection.data,
-        )
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": spec.config_map_name,
+                "namespace": spec.namespace,
+                "labels": {LABEL_SUBJECT: spec.resource_name, LABEL_MANAGED_BY: MANAGED_BY},
+                "ownerReferences": [_owner(target)],
+            },
+            "data": projection.data,
+        }
 
     async def _write(self, target: ProjectionTarget, entry: _Entry, projection: Projection) -> None:
+        """Server-side apply of the whole projection (our field manager, forced): fields we stop
+        applying (a version archived) are removed, fields others added are left alone, and no read
+        comes first. The first write of a name in this process reads the ConfigMap once, to refuse
+        one that is not ours and to take over the fields an earlier release wrote with updates."""
         spec = target.spec
-        desired = self._desired(target, projection)
-        written, entry.written = entry.written, None
-        if written is not None and written[0] == spec.config_map_name and written[2] != projection.data:
-            known = self._desired(target, projection)
-            known.metadata.resource_version = written[1]
-            try:
-                replaced = await self._kube.core.replace_namespaced_config_map(
-                    spec.config_map_name, spec.namespace, known, field_manager=self._field_manager
-                )
-                entry.written = (spec.config_map_name, replaced.metadata.resource_version, projection.data)
-                return
-            except client.ApiException as error:
-                if error.status not in (404, 409):
-                    raise
+        if entry.written != spec.config_map_name:
+            await self._adopt(target)
+        await self._kube.apply_config_map(
+            spec.namespace, spec.config_map_name, self._desired(target, projection), self._field_manager
+        )
+        entry.written = spec.config_map_name
+
+    async def _adopt(self, target: ProjectionTarget) -> None:
+        spec = target.spec
         for _ in range(CONFLICT_RETRIES):
             try:
                 existing = await self._kube.core.read_namespaced_config_map(
                     spec.config_map_name, spec.namespace
                 )
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise
-                try:
-                    created = await self._kube.core.create_namespaced_config_map(
-                        spec.namespace, desired, field_manager=self._field_manager
-                    )
-                    entry.written = (spec.config_map_name, created.metadata.resource_version, projection.data)
-                    logger.info(
-                        "Created ConfigMap namespace=%s name=%s", spec.namespace, spec.config_map_name
-                    )
-                    return
-                except client.ApiException as race:
-                    if race.status == 409:
-                        continue
-                    raise
+            except NotFound:
+                return  # the apply creates it
             if not _owned_by(existing, target):
                 raise Blocked(
                     "ConfigMapConflict",
@@ -257,19 +255,19 @@ class Projector:
                     "set spec.projection.configMapName to another name",
                     temporary=False,
                 )
-            if _matches(existing, desired):
-                entry.written = (spec.config_map_name, existing.metadata.resource_version, projection.data)
+            upgrade = _managed_fields_upgrade(existing, self._field_manager)
+            if upgrade is None:
                 return
-            desired.metadata.resource_version = existing.metadata.resource_version
             try:
-                replaced = await self._kube.core.replace_namespaced_config_map(
-                    spec.config_map_name, spec.namespace, desired, field_manager=self._field_manager
+                await self._kube.json_patch_config_map(spec.namespace, spec.config_map_name, upgrade)
+                logger.info(
+                    "Took over a ConfigMap's fields for server-side apply namespace=%s name=%s",
+                    spec.namespace,
+                    spec.config_map_name,
                 )
-                entry.written = (spec.config_map_name, replaced.metadata.resource_version, projection.data)
                 return
-            except client.ApiException as error:
-                if error.status not in (404, 409):  # changed or deleted under us: read again
-                    raise
+            except (Conflict, NotFound, Unprocessable):  # changed or deleted under us: read again
+                continue
         raise Blocked(
             "ConfigMapConflict",
             f"ConfigMap {spec.config_map_name} kept changing while written",
@@ -288,34 +286,64 @@ class Projector:
             try:
                 await self._kube.core.delete_namespaced_config_map(item.metadata.name, spec.namespace)
                 logger.info("Deleted ConfigMap namespace=%s name=%s", spec.namespace, item.metadata.name)
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise
+            except NotFound:
+                pass
 
-    async def _write_status(self, target: ProjectionTarget, entry: _Entry, result: Projection) -> None:
-        status = (result.latest_version, result.version_count, target.spec.config_map_name)
-        if entry.status == status:
+    def _request_status(self, target: ProjectionTarget, entry: _Entry, result: Projection) -> None:
+        """The Subject's `latestVersion`, `versionCount` and `configMapName` follow its projections, but
+        at most one status patch per `status_delay`: a burst of versions for one subject is one or two
+        patches, not one per version (the ConfigMap itself is written at once)."""
+        entry.wanted_status = (result.latest_version, result.version_count, target.spec.config_map_name)
+        if entry.wanted_status == entry.status:
             return
-        try:
-            await self._kube.patch_subject_status(
-                target.spec.namespace,
-                target.spec.resource_name,
-                {"latestVersion": status[0], "versionCount": status[1], "configMapName": status[2]},
+        if entry.status_writer is None or entry.status_writer.done():
+            entry.status_writer = asyncio.create_task(
+                self._write_status(target, entry), name=f"kschema status {target.key}"
             )
-        except client.ApiException as error:
-            if error.status != 404:  # the Subject is gone: nothing to report on
-                raise
-        entry.status = status
+
+    async def _write_status(self, target: ProjectionTarget, entry: _Entry) -> None:
+        """Writes the latest wanted status, at most once per `status_delay`, until it is written. Cancelled
+        on the way out (`close`), it writes what is waiting at once; after `remove` (the entry is
+        closed) it writes nothing."""
+        failures = 0
+        while True:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(self._status_delay * 2**failures)
+            status = entry.wanted_status
+            if status is None or status == entry.status or entry.closed:
+                return
+            try:
+                await self._kube.patch_subject_status(
+                    target.spec.namespace,
+                    target.spec.resource_name,
+                    {"latestVersion": status[0], "versionCount": status[1], "configMapName": status[2]},
+                )
+            except NotFound:  # the Subject is gone: nothing to report on
+                return
+            except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:
+                failures += 1
+                logger.warning(
+                    "Failed to patch a Subject's status namespace=%s name=%s attempt=%d error=%s",
+                    target.spec.namespace,
+                    target.spec.resource_name,
+                    failures,
+                    error,
+                )
+                if failures >= STATUS_ATTEMPTS:
+                    return  # the next projection of this subject tries again
+                continue
+            entry.status = status
+            failures = 0
 
 
-def _owner(target: ProjectionTarget) -> client.V1OwnerReference:
-    return client.V1OwnerReference(
-        api_version=API_VERSION,
-        kind=SUBJECT_KIND,
-        name=target.spec.resource_name,
-        uid=target.uid,
-        controller=True,
-    )
+def _owner(target: ProjectionTarget) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": SUBJECT_KIND,
+        "name": target.spec.resource_name,
+        "uid": target.uid,
+        "controller": True,
+    }
 
 
 def _owned_by(config_map: client.V1ConfigMap, target: ProjectionTarget) -> bool:
@@ -330,11 +358,18 @@ def _owned_by(config_map: client.V1ConfigMap, target: ProjectionTarget) -> bool:
     )
 
 
-def _matches(existing: client.V1ConfigMap, desired: client.V1ConfigMap) -> bool:
-    meta, want = existing.metadata, desired.metadata
-    owners = [(ref.uid, ref.controller) for ref in meta.owner_references or ()]
-    return bool(
-        (existing.data or {}) == desired.data
-        and all((meta.labels or {}).get(k) == v for k, v in want.labels.items())
-        and owners == [(ref.uid, True) for ref in want.owner_references]
-    )
+def _managed_fields_upgrade(config_map: client.V1ConfigMap, manager: str) -> list[dict[str, Any]] | None:
+    """A JSON patch handing the fields `manager` owns through updates (the create and replace calls of
+    earlier releases) to its applies, as client-go's `csaupgrade` does; None when there is nothing to
+    hand over. Without it, a key both own would outlive its removal from the applied configuration."""
+    meta = config_map.metadata
+    entries = meta.managed_fields or []
+    if any(e.manager == manager and e.operation == "Apply" for e in entries):
+        return None
+    for index, entry in enumerate(entries):
+        if entry.manager == manager and entry.operation == "Update" and not entry.subresource:
+            return [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
+                {"op": "replace", "path": f"/metadata/managedFields/{index}/operation", "value": "Apply"},
+            ]
+    return None

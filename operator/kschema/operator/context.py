@@ -12,15 +12,16 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import kopf
-from kubernetes_asyncio import client
 
 from kschema.compute import WorkerPool
+from kschema.kubeapi import KubeApiError
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.configmaps import Projector
 from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked
+from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.settings import OperatorSettings
 from kschema.store import RegistryStore
 
@@ -44,6 +45,44 @@ class KeyedLocks:
             lock = asyncio.Lock()
             self._locks[key] = lock
         return lock
+
+
+class SubjectArrivals:
+    """Lets a Schema reconcile that finds its Subject missing (not indexed or not registered yet) wait a
+    moment for it instead of reporting SubjectNotFound and waiting for a nudge: Subjects and their
+    Schemas are usually applied together, and the Subject's reconcile is then a few moments behind."""
+
+    def __init__(self) -> None:
+        self._events: weakref.WeakValueDictionary[tuple[str, str], asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
+        self._arrived: set[tuple[str, str]] = set()
+
+    def arrived(self, namespace: str, name: str) -> None:
+        self._arrived.add((namespace, name))
+        event = self._events.pop((namespace, name), None)
+        if event is not None:
+            event.set()
+
+    def left(self, namespace: str, name: str) -> None:
+        self._arrived.discard((namespace, name))
+
+    def seen(self, namespace: str, name: str) -> bool:
+        """Whether the Subject was registered by this process (and not deleted since)."""
+        return (namespace, name) in self._arrived
+
+    async def wait(self, namespace: str, name: str, timeout: float) -> bool:  # noqa: ASYNC109  # a bound, not a deadline of the caller's
+        """Whether the Subject was registered within `timeout` seconds."""
+        event = self._events.get((namespace, name))
+        if event is None:
+            event = asyncio.Event()
+            self._events[(namespace, name)] = event
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class StoreReads:
@@ -91,9 +130,18 @@ class OperatorContext:
     pool: WorkerPool
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
+    subject_arrivals: SubjectArrivals = field(default_factory=SubjectArrivals)
+    _schemas: SchemaCache | None = None
     _kube: Kube | None = None
     _projector: Projector | None = None
     _events: EventRecorder | None = None
+
+    @property
+    def schemas(self) -> SchemaCache:
+        """Stored schemas by ID, shared by every handler (kopf gives each object a shallow copy)."""
+        if self._schemas is None:
+            self._schemas = SchemaCache(self.store)
+        return self._schemas
 
     @property
     def kube(self) -> Kube:
@@ -118,10 +166,12 @@ class OperatorContext:
 
     def attach(self, kube: Kube, instance: str) -> None:
         self._kube = kube
+        self._schemas = SchemaCache(self.store)  # before the per-object copies are made
         self._events = EventRecorder(kube, component="kschema-operator", instance=instance)
         self._projector = Projector(
             self.store,
             kube,
+            schemas=self.schemas,
             limit_bytes=self.settings.projection_limit_bytes,
             field_manager=self.settings.field_manager,
         )
@@ -151,28 +201,11 @@ def fail(blocked: Blocked, retry: int, settings: OperatorSettings) -> NoReturn:
     raise kopf.PermanentError(f"{blocked.reason}: {blocked.message}") from blocked
 
 
-def api_blocked(error: client.ApiException) -> Blocked:
+def api_blocked(error: KubeApiError) -> Blocked:
     """Kubernetes API errors of our own calls: conflicts, throttling and server errors pass; anything
     else (forbidden, invalid) needs a person, but is still retried since RBAC may be fixed any time."""
     return Blocked(
         "KubernetesApiError", f"Kubernetes API answered {error.status}: {error.reason}", temporary=True
-    )
-
-
-def retry_deletion_or_give_up(
-    blocked: Blocked, retry: int, runtime: timedelta, settings: OperatorSettings, namespace: str, name: str
-) -> None:
-    """Deletions retry while the store (or API) is unavailable, but only for `deletion_timeout`: after
-    that the resource is let go so that a broken store never holds a namespace deletion for ever."""
-    if runtime.total_seconds() < settings.deletion_timeout:
-        fail(blocked, retry, settings)
-    logger.error(
-        "Gave up cleaning up a deleted resource namespace=%s name=%s after_seconds=%.0f reason=%s message=%s",
-        namespace,
-        name,
-        runtime.total_seconds(),
-        blocked.reason,
-        blocked.message,
     )
 
 
@@ -184,29 +217,39 @@ def refuse_invalid_spec(
     raise kopf.PermanentError(str(error)) from error
 
 
-def release_refused(
+def release_blocked(
     blocked: Blocked,
     registry_object: str,
     retry: int,
     runtime: timedelta,
-    settings: OperatorSettings,
-    namespace: str,
-    name: str,
+    memo: OperatorContext,
+    ref: ObjectRef,
 ) -> None:
-    """A deletion the store refused. A permanent refusal (another namespace owns the subject, say) leaves
-    the registry's `registry_object` alone and lets the resource go; a temporary one is retried as
-    `retry_deletion_or_give_up` says."""
+    """A deletion that could not complete. A permanent refusal (another namespace owns the subject, say)
+    leaves the registry's `registry_object` alone and lets the resource go. A temporary one is retried
+    with backoff; the release handlers' kopf `timeout` (`deletion_timeout`) bounds the retries: kopf
+    gives up once the next retry would start past it and lets the resource go, so a broken store never
+    holds a namespace deletion for ever. That last attempt is said in a Warning Event on the object."""
     if not blocked.temporary:
         logger.warning(
             "Left the registry %s alone namespace=%s name=%s reason=%s message=%s",
             registry_object,
-            namespace,
-            name,
+            ref.namespace,
+            ref.name,
             blocked.reason,
             blocked.message,
         )
         return
-    retry_deletion_or_give_up(blocked, retry, runtime, settings, namespace, name)
+    settings = memo.settings
+    if runtime.total_seconds() + settings.backoff(retry) >= settings.deletion_timeout:
+        message = (
+            f"Gave up soft-deleting the registry {registry_object} after {runtime.total_seconds():.0f} s "
+            f"({blocked.reason}: {blocked.message}); it stays listed until the resource is applied and "
+            "deleted again"
+        )
+        logger.error("%s namespace=%s name=%s", message, ref.namespace, ref.name)
+        memo.note(Note(ref, "Warning", "CleanupAbandoned", message))
+    fail(blocked, retry, settings)
 
 
 def register_kind(
@@ -216,14 +259,21 @@ def register_kind(
     index: Callable[..., Any],
     reconcile: Callable[..., Any],
     release: Callable[..., Any],
+    *,
+    deletion_timeout: float,
+    release_when: Callable[..., bool] | None = None,
 ) -> None:
     """One kind's handlers: its index, one level-based reconcile for create, update and resume, and the
-    release on deletion."""
+    release on deletion. The release retries temporary failures (with the backoff its `TemporaryError`
+    names) for `deletion_timeout` seconds: then kopf gives up and lets the resource go. kopf holds a
+    finalizer on the objects `release_when` accepts (all when None)."""
     resource = (GROUP, VERSION, plural)
     kopf.index(*resource, registry=registry, id=index_id)(index)
     for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
         decorator(*resource, registry=registry, id="reconcile")(reconcile)
-    kopf.on.delete(*resource, registry=registry, id="release")(release)
+    kopf.on.delete(*resource, registry=registry, id="release", timeout=deletion_timeout, when=release_when)(
+        release
+    )
 
 
 def object_ref(kind: str, body: kopf.Body) -> ObjectRef:

@@ -25,11 +25,22 @@ class SubjectEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Registration:
+    """What a registered Schema's status says (Ready for its current generation): compared with the
+    store by its Subject's resync."""
+
+    version: int
+    status_id: object
+    registry_subject: object
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaEntry:
     name: str
     nudged_uid: str | None
     ready: bool
     deleting: bool = False
+    registration: Registration | None = None
 
 
 async def index_subject(
@@ -50,7 +61,13 @@ async def index_schema(
         return {}
     nudged = meta.annotations.get(SUBJECT_UID_ANNOTATION)
     deleting = bool(meta.get("deletionTimestamp"))
-    return {(namespace, subject): SchemaEntry(name, nudged, ready_of(status), deleting)}
+    ready = ready_of(status)
+    version = spec.get("version")
+    registration = None
+    current = status.get("observedGeneration") == meta.get("generation")
+    if ready and current and not deleting and isinstance(version, int) and "registrySubject" in status:
+        registration = Registration(version, status.get("id"), status.get("registrySubject"))
+    return {(namespace, subject): SchemaEntry(name, nudged, ready, deleting, registration)}
 
 
 def subject_entry(index: kopf.Index[Any, Any], namespace: str, name: str) -> SubjectEntry | None:

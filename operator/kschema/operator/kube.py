@@ -3,6 +3,7 @@ status writes use the same credentials through `kubernetes_asyncio`."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,13 @@ import aiohttp
 import kopf
 from kubernetes_asyncio import client, config
 
+from kschema.kubeapi import ApiClient, Conflict, KubeApiError, NotFound
 from kschema.model import GROUP, SCHEMA_PLURAL, SUBJECT_PLURAL, VERSION
 from kschema.operator.events import EventNotPosted
 
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 async def load_configuration(kubeconfig: Path | None) -> client.Configuration:
@@ -54,9 +58,10 @@ async def connection_info(configuration: client.Configuration) -> kopf.Connectio
 
 
 class Kube:
-    """The API calls the operator makes itself (everything else goes through kopf)."""
+    """The API calls the operator makes itself (everything else goes through kopf). Failed requests
+    raise the typed errors of `kschema.kubeapi`."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: ApiClient) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
@@ -70,6 +75,11 @@ class Kube:
             GROUP, VERSION, namespace, SUBJECT_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
         )
 
+    async def patch_schema_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # as above
+            GROUP, VERSION, namespace, SCHEMA_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+
     async def annotate_schema(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]  # as above
             GROUP,
@@ -81,10 +91,23 @@ class Kube:
             _content_type=MERGE_PATCH,
         )
 
+    async def apply_config_map(
+        self, namespace: str, name: str, body: dict[str, Any], field_manager: str
+    ) -> None:
+        """Server-side apply, forced: the fields in `body` become `field_manager`'s."""
+        await self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+            name, namespace, body, field_manager=field_manager, force=True, _content_type=APPLY_PATCH
+        )
+
+    async def json_patch_config_map(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        await self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+            name, namespace, ops, _content_type=JSON_PATCH
+        )
+
     async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
         try:
             created = await self.core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]  # a dict is sent as is
-        except (client.ApiException, aiohttp.ClientError, TimeoutError) as error:
+        except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:
             raise EventNotPosted(str(error)) from error
         return str(created.metadata.name)
 
@@ -93,34 +116,24 @@ class Kube:
             await self.core.patch_namespaced_event(  # type: ignore[call-arg]  # as above
                 name, namespace, body, _content_type=MERGE_PATCH
             )
-        except (client.ApiException, aiohttp.ClientError, TimeoutError) as error:
+        except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:
             raise EventNotPosted(str(error)) from error
 
     async def ensure_cluster_peering(self, name: str) -> None:
         """Creates the ClusterKopfPeering object replicas elect a leader through, when it is missing."""
         try:
             await self.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        except NotFound:
             body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
-            try:
+            with contextlib.suppress(Conflict):  # another replica created it first
                 await self.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", body)
-            except client.ApiException as race:
-                if race.status != 409:  # another replica created it first
-                    raise
 
     async def ensure_namespaced_peering(self, namespace: str, name: str) -> None:
         try:
             await self.custom.get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", name)
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        except NotFound:
             body = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name}}
-            try:
+            with contextlib.suppress(Conflict):  # another replica created it first
                 await self.custom.create_namespaced_custom_object(
                     "kopf.dev", "v1", namespace, "kopfpeerings", body
                 )
-            except client.ApiException as race:
-                if race.status != 409:
-                    raise

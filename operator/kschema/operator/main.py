@@ -11,9 +11,9 @@ import threading
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
 from kschema.compute import WorkerPool
+from kschema.kubeapi import ApiClient
 from kschema.model import FINALIZER, GROUP, TRANSFER_ANNOTATION
 from kschema.operator import schemas, subjects
 from kschema.operator.context import OperatorContext
@@ -61,7 +61,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def start(memo: OperatorContext, **_: Any) -> None:
         configuration = await load_configuration(settings.kubeconfig)
-        kube = Kube(client.ApiClient(configuration))
+        kube = Kube(ApiClient(configuration))
         if settings.peering is not None:
             if settings.namespaces:
                 for namespace in settings.namespaces:
@@ -80,11 +80,14 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await memo.projector.close()
         await memo.kube.close()
         logger.info("Stopped the operator")
 
-    subjects.register(registry)
-    schemas.register(registry, resync_interval=settings.resync_interval)
+    subjects.register(
+        registry, deletion_timeout=settings.deletion_timeout, resync_interval=settings.resync_interval
+    )
+    schemas.register(registry, deletion_timeout=settings.deletion_timeout)
     return registry
 
 

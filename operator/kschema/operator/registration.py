@@ -23,12 +23,14 @@ from kschema.formats.resolver import (
 )
 from kschema.formats.resolver import resolve_references as resolve_references_in_core
 from kschema.model import SchemaSpec, SubjectSpec
+from kschema.operator.schema_cache import SchemaCache
 from kschema.store import (
     FormatConflictError,
     IdConflictError,
     InvalidInputError,
     NewVersion,
     RegistryStore,
+    StoredSchema,
     StoreError,
     StoreUnavailableError,
     SubjectOwnedElsewhereError,
@@ -152,8 +154,16 @@ class Registered:
     restored: bool = False  # the same content was registered before and soft-deleted: it is listed again
 
 
-async def _stored_text(store: RegistryStore, subject: SubjectRecord, version: SubjectVersion) -> SchemaText:
-    stored = await store.get_schema(version.schema_id)
+async def _get_schema(
+    store: RegistryStore, schemas: SchemaCache | None, schema_id: int
+) -> StoredSchema | None:
+    return await (schemas.get(schema_id) if schemas is not None else store.get_schema(schema_id))
+
+
+async def _stored_text(
+    store: RegistryStore, subject: SubjectRecord, version: SubjectVersion, schemas: SchemaCache | None
+) -> SchemaText:
+    stored = await _get_schema(store, schemas, version.schema_id)
     if stored is None:  # the store never drops content; this is a broken store
         raise Blocked(
             "StoreError",
@@ -165,13 +175,13 @@ async def _stored_text(store: RegistryStore, subject: SubjectRecord, version: Su
 
 
 async def _earlier_contracts(
-    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec
+    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, schemas: SchemaCache | None
 ) -> list[tuple[SubjectVersion, Contract]]:
     """The registered, not deleted versions below the new one, with the contract each was registered with."""
     found = []
     for v in await store.list_versions(subject.subject):
         if v.version < spec.version:
-            stored = await store.get_schema(v.schema_id)
+            stored = await _get_schema(store, schemas, v.schema_id)
             found.append((v, stored.contract if stored is not None else Contract()))
     return found
 
@@ -184,6 +194,7 @@ async def _check_against_history(
     new: SchemaText,
     earlier_contracts: list[tuple[SubjectVersion, Contract]],
     group: str | None,
+    schemas: SchemaCache | None,
 ) -> tuple[CompatibilityResult, tuple[int, ...]]:
     """Checks the new version against the registered, not deleted versions with lower numbers (versions
     may arrive in any order: a higher one already registered is not history for this one) that belong
@@ -195,7 +206,7 @@ async def _check_against_history(
     earlier = [v for v, c in earlier_contracts if group_of(subject.contract, c) == group]
     if not rule.transitive:
         earlier = earlier[-1:]
-    history = [(version.version, await _stored_text(store, subject, version)) for version in earlier]
+    history = [(version.version, await _stored_text(store, subject, version, schemas)) for version in earlier]
     try:
         result = await pool.run(tasks.check, new, spec.version, history, level)
     except InvalidSchemaError as error:  # the new version parsed already: registered by an older release
@@ -226,6 +237,7 @@ async def register_version(
     *,
     pool: WorkerPool,
     accepted_through: int | None = None,
+    schemas: SchemaCache | None = None,
 ) -> Registered:
     """Registers (idempotently) one version and brings its state in line with the spec. `subject` is the
     live record from `live_subject`, read under the same per-subject lock as the write. Parsing and
@@ -248,7 +260,7 @@ async def register_version(
             contract = existing.schema.contract
             result, against = CompatibilityResult(), tuple[int, ...]()
         else:
-            earlier = await _earlier_contracts(store, subject, spec)
+            earlier = await _earlier_contracts(store, subject, spec, schemas)
             previous = earlier[-1][1] if earlier else None
             contract = registered_contract(subject.contract, spec.contract, previous)
             group = group_of(subject.contract, contract)
@@ -256,7 +268,7 @@ async def register_version(
                 result, against = CompatibilityResult(), tuple[int, ...]()
             else:
                 result, against = await _check_against_history(
-                    store, pool, subject, spec, new, earlier, group
+                    store, pool, subject, spec, new, earlier, group, schemas
                 )
             if not result.compatible:
                 raise Blocked("Incompatible", _incompatibility_message(subject, result), temporary=False)

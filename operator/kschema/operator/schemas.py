@@ -9,9 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
+from kschema.kubeapi import KubeApiError
 from kschema.model import (
+    FINALIZER,
     GROUP,
     SCHEMA_KIND,
     SCHEMA_PLURAL,
@@ -29,15 +30,19 @@ from kschema.operator.context import (
     api_blocked,
     fail,
     object_ref,
-    ready_of,
     refuse_invalid_spec,
     register_kind,
-    release_refused,
-    retry_deletion_or_give_up,
+    release_blocked,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
-from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_schema, subject_entry
+from kschema.operator.indexes import (
+    SCHEMAS_INDEX,
+    SUBJECTS_INDEX,
+    SubjectEntry,
+    index_schema,
+    subject_entry,
+)
 from kschema.operator.registration import (
     Blocked,
     Registered,
@@ -49,7 +54,22 @@ from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)
 
+SUBJECT_WAIT_SECONDS = 3.0  # how long a Schema waits for a missing Subject before it reports it
+
 NOT_CHECKED = Condition("Compatible", None, "NotChecked", "not checked yet")
+
+
+async def _registered_subject(memo: OperatorContext, subject: SubjectEntry) -> bool:
+    """Whether the indexed Subject is registered in the store (its reconcile has run)."""
+    if subject.spec is None:
+        return False
+    if memo.subject_arrivals.seen(subject.spec.namespace, subject.spec.resource_name):
+        return True
+    try:
+        record = await memo.store.get_subject(subject.spec.name)
+    except StoreError:
+        return True  # the registration below reports the store's state
+    return record is not None and not record.deleted
 
 
 def _compatible(registered: Registered, level: str) -> Condition:
@@ -96,6 +116,10 @@ async def reconcile(
         memo.note(Note(object_ref(SCHEMA_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error, NOT_CHECKED)
     subject = subject_entry(subjects_by_name, namespace, spec.subject)
+    if subject is None or (not subject.deleting and not await _registered_subject(memo, subject)):
+        # Applied together with its Schemas, the Subject is usually only moments behind.
+        await memo.subject_arrivals.wait(namespace, spec.subject, SUBJECT_WAIT_SECONDS)
+        subject = subject_entry(subjects_by_name, namespace, spec.subject)
     if subject is None or subject.deleting or subject.spec is None:
         # Not retried: the Subject's own reconcile nudges its Schemas when it appears.
         reason, message = (
@@ -114,8 +138,14 @@ async def reconcile(
             memo.store_reads.read(namespace, name, subject.spec.name)
             record = await live_subject(memo.store, subject.spec.name)
             registered = await register_version(
-                memo.store, record, spec, pool=memo.pool, accepted_through=subject.spec.accepted_through
+                memo.store,
+                record,
+                spec,
+                pool=memo.pool,
+                accepted_through=subject.spec.accepted_through,
+                schemas=memo.schemas,
             )
+        hold_for_release(patch, body)
         set_status(
             patch,
             body,
@@ -130,7 +160,7 @@ async def reconcile(
         for note in _registration_notes(here, subject_ref, registered, spec):
             memo.note(note)
         await memo.projector.project(target)
-    except client.ApiException as error:
+    except KubeApiError as error:
         fail(api_blocked(error), retry, memo.settings)
     except Blocked as blocked:
         set_status(patch, body, _blocked_conditions(blocked))
@@ -140,6 +170,24 @@ async def reconcile(
     logger.debug(
         "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
     )
+
+
+def registered(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    """Whether the version was registered (a registry subject is named in the status, or the reconcile
+    added the finalizer): only then has its deletion something to do (soft-delete the version,
+    re-project), so only then does the Schema carry the finalizer. The finalizer itself counts: the
+    reconcile's metadata patch lands before its status patch, and kopf must not take the finalizer off
+    in between."""
+    return isinstance(status.get("registrySubject"), str) or FINALIZER in (meta.get("finalizers") or ())
+
+
+def hold_for_release(patch: kopf.Patch, body: kopf.Body) -> None:
+    """Adds the finalizer in the reconcile's own patch, together with kopf's bookkeeping annotation: one
+    write instead of a separate finalizer patch (and its watch event) before every first reconcile. kopf
+    keeps it from here on, as `registered` says the release needs it."""
+    finalizers = list(body.metadata.get("finalizers") or ())
+    if FINALIZER not in finalizers:
+        patch.metadata["finalizers"] = [*finalizers, FINALIZER]
 
 
 def _registration_notes(
@@ -232,11 +280,11 @@ async def release(
             await soft_delete_version(memo.store, registry_subject, spec.version)
         if subject is not None and subject.spec is not None and not subject.deleting:
             projection = await memo.projector.project(ProjectionTarget(subject.spec, subject.uid))
-    except client.ApiException as error:
-        retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
+    except KubeApiError as error:
+        release_blocked(api_blocked(error), "version", retry, runtime, memo, object_ref(SCHEMA_KIND, body))
         return
     except Blocked as blocked:
-        release_refused(blocked, "version", retry, runtime, memo.settings, namespace, name)
+        release_blocked(blocked, "version", retry, runtime, memo, object_ref(SCHEMA_KIND, body))
         return
     # On the Subject when it stays: a pruned Schema is gone from `kubectl describe` and from Argo CD's
     # resource view, and the webhook's warnings on DELETE reach kubectl users only.
@@ -247,57 +295,52 @@ async def release(
     logger.debug("Deleted Schema namespace=%s name=%s", namespace, name)
 
 
-async def resync(
+def deleted_unheld(type: str, meta: kopf.Meta, **_: Any) -> bool:
+    """The DELETED event of a Schema without the finalizer: the only events `release_unheld` is for
+    (kopf then skips the handler, and its log line, for all the others)."""
+    return type == "DELETED" and FINALIZER not in (meta.get("finalizers") or ())
+
+
+async def release_unheld(
+    type: str,
     body: kopf.Body,
     status: kopf.Status,
     namespace: str | None,
-    patch: kopf.Patch,
+    name: str,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
-    """Puts `status.id` right when it no longer names the ID the store holds for this version. Anyone
-    allowed to write the status subresource can change it, and no reconcile follows a status change:
-    clients reading IDs from the status must not be misled for longer than one resync interval. Only a
-    registered version (Ready for its current generation) is compared; the others are the reconcile's."""
-    namespace = namespace or ""
-    if body.meta.get("deletionTimestamp") or not ready_of(status):
-        return
-    if status.get("observedGeneration") != body.meta.get("generation"):
-        return
+    """A Schema deleted without the finalizer (before its first registration reached its status): the
+    same release, once, as it goes. Deletions of Schemas holding the finalizer went through `release`."""
+    indexes = {key: kwargs[key] for key in (SUBJECTS_INDEX, SCHEMAS_INDEX)}
     try:
-        spec = schema_from_body(body)
-    except SpecError:
-        return
-    subject = subject_entry(kwargs[SUBJECTS_INDEX], namespace, spec.subject)
-    if subject is None or subject.spec is None or subject.deleting:
-        return
-    try:
-        found = await memo.store.get_version(subject.spec.name, spec.version, include_deleted=True)
-    except StoreError as error:
-        logger.info("Skipped a status resync namespace=%s name=%s error=%s", namespace, body.meta.name, error)
-        return
-    if found is None or found.deleted:
-        return
-    if status.get("id") != found.schema_id or status.get("registrySubject") != subject.spec.name:
-        patch.status["id"] = found.schema_id
-        patch.status["registrySubject"] = subject.spec.name
+        await release(
+            body=body,
+            status=status,
+            namespace=namespace,
+            name=name,
+            retry=0,
+            runtime=timedelta(0),
+            memo=memo,
+            **indexes,
+        )
+    except (kopf.TemporaryError, kopf.PermanentError) as error:
         logger.warning(
-            "Restored a Schema's status namespace=%s name=%s id=%s was=%r",
-            namespace,
-            body.meta.name,
-            found.schema_id,
-            status.get("id"),
+            "Failed to release a deleted Schema namespace=%s name=%s error=%s", namespace, name, error
         )
 
 
-def register(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
-    register_kind(registry, SCHEMA_PLURAL, SCHEMAS_INDEX, index_schema, reconcile, release)
-    kopf.timer(
-        GROUP,
-        VERSION,
+def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> None:
+    register_kind(
+        registry,
         SCHEMA_PLURAL,
-        registry=registry,
-        id="resync",
-        interval=resync_interval,
-        initial_delay=resync_interval,
-    )(resync)
+        SCHEMAS_INDEX,
+        index_schema,
+        reconcile,
+        release,
+        deletion_timeout=deletion_timeout,
+        release_when=registered,
+    )
+    kopf.on.event(
+        GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld", when=deleted_unheld
+    )(release_unheld)

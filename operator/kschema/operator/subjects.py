@@ -8,9 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client
 
-from kschema.model import SUBJECT_KIND, SUBJECT_PLURAL, SpecError, SubjectSpec, subject_from_body
+from kschema.kubeapi import KubeApiError, NotFound
+from kschema.model import (
+    GROUP,
+    SUBJECT_KIND,
+    SUBJECT_PLURAL,
+    VERSION,
+    SpecError,
+    SubjectSpec,
+    subject_from_body,
+)
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import Projection, ProjectionTarget
 from kschema.operator.context import (
@@ -21,8 +29,7 @@ from kschema.operator.context import (
     object_ref,
     refuse_invalid_spec,
     register_kind,
-    release_refused,
-    retry_deletion_or_give_up,
+    release_blocked,
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
@@ -56,9 +63,8 @@ async def nudge_schemas(
         try:
             await memo.kube.annotate_schema(namespace, entry.name, {SUBJECT_UID_ANNOTATION: uid})
             count += 1
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        except NotFound:
+            pass
     return count
 
 
@@ -97,12 +103,13 @@ async def reconcile(
         async with memo.subject_locks(spec.name):
             await upsert_subject(memo.store, spec)
             tick = memo.store_reads.upserted()
+        memo.subject_arrivals.arrived(namespace, name)
         memo.projector.reopen(target)
         projection = await memo.projector.project(target, tidy=True)
         await nudge_schemas(
             memo, schemas_by_subject, namespace, name, target.uid, everyone=False, upserted=(spec.name, tick)
         )
-    except client.ApiException as error:
+    except KubeApiError as error:
         blocked = api_blocked(error)
         set_status(
             patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
@@ -149,14 +156,15 @@ async def release(
     try:
         async with memo.subject_locks(spec.name):
             ids = await _live_ids(memo, spec.name)
+            memo.subject_arrivals.left(namespace, name)
             await soft_delete_subject(memo.store, spec.name, spec.namespace)
         await memo.projector.remove(target)
         await nudge_schemas(memo, schemas_by_subject, namespace, name, "", everyone=True)
-    except client.ApiException as error:
-        retry_deletion_or_give_up(api_blocked(error), retry, runtime, memo.settings, namespace, name)
+    except KubeApiError as error:
+        release_blocked(api_blocked(error), "subject", retry, runtime, memo, object_ref(SUBJECT_KIND, body))
         return
     except Blocked as blocked:
-        release_refused(blocked, "subject", retry, runtime, memo.settings, namespace, name)
+        release_blocked(blocked, "subject", retry, runtime, memo, object_ref(SUBJECT_KIND, body))
         if not blocked.temporary:  # e.g. another namespace owns the subject: nothing of ours to delete
             await memo.projector.remove(target)
         return
@@ -192,5 +200,74 @@ def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[
     )
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    register_kind(registry, SUBJECT_PLURAL, SUBJECTS_INDEX, index_subject, reconcile, release)
+async def resync(
+    body: kopf.Body, meta: kopf.Meta, namespace: str | None, memo: OperatorContext, **kwargs: Any
+) -> None:
+    """Puts a Schema's `status.id` right when it no longer names the ID the store holds for its version.
+    Anyone allowed to write the status subresource can change it, and no reconcile follows a status
+    change: clients reading IDs from the status must not be misled for longer than one resync interval.
+    Only registered Schemas (Ready for their current generation) are compared; the others are their
+    reconcile's. One timer per Subject and one store read for all its Schemas, instead of a timer task
+    per Schema."""
+    namespace = namespace or ""
+    if meta.get("deletionTimestamp"):
+        return
+    try:
+        spec = subject_from_body(body, memo.settings.default_compatibility)
+    except SpecError:
+        return
+    entries = [
+        e for e in schema_entries(kwargs[SCHEMAS_INDEX], namespace, spec.resource_name) if e.registration
+    ]
+    if not entries:
+        return
+    try:
+        stored = {v.version: v for v in await memo.store.list_versions(spec.name, include_deleted=True)}
+    except StoreError as error:
+        logger.info("Skipped a status resync namespace=%s subject=%s error=%s", namespace, spec.name, error)
+        return
+    for entry in entries:
+        assert entry.registration is not None
+        found = stored.get(entry.registration.version)
+        if found is None or found.deleted:
+            continue
+        was = entry.registration.status_id
+        if was == found.schema_id and entry.registration.registry_subject == spec.name:
+            continue
+        try:
+            await memo.kube.patch_schema_status(
+                namespace, entry.name, {"id": found.schema_id, "registrySubject": spec.name}
+            )
+        except NotFound:
+            continue
+        except KubeApiError as error:
+            logger.info("Skipped a status resync namespace=%s name=%s error=%s", namespace, entry.name, error)
+            continue
+        logger.warning(
+            "Restored a Schema's status namespace=%s name=%s id=%s was=%r",
+            namespace,
+            entry.name,
+            found.schema_id,
+            was,
+        )
+
+
+def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float, resync_interval: float) -> None:
+    register_kind(
+        registry,
+        SUBJECT_PLURAL,
+        SUBJECTS_INDEX,
+        index_subject,
+        reconcile,
+        release,
+        deletion_timeout=deletion_timeout,
+    )
+    kopf.timer(
+        GROUP,
+        VERSION,
+        SUBJECT_PLURAL,
+        registry=registry,
+        id="resync",
+        interval=resync_interval,
+        initial_delay=resync_interval,
+    )(resync)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ from kschema.store.base import (
     SubjectRecord,
     SubjectVersion,
 )
+from kschema.store.group_commit import GroupCommit, Outcome
+from kschema.store.postgres_writes import WriteFn, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +299,7 @@ class PostgresStore:
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
         self._notified = asyncio.Event()
+        self._writes: GroupCommit[WriteFn] | None = None
 
     # Lifecycle ---------------------------------------------------------------------------------------
 
@@ -357,18 +361,19 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def _write(self, fn: Callable[[Any, int], Awaitable[tuple[T, bool]]]) -> T:
-        async def transaction(conn: Any) -> T:
-            async with conn.transaction():
-                sequence = await conn.fetchval(
-                    "SELECT id_sequence FROM registry_counters WHERE singleton = 1 FOR UPDATE"
-                )
-                result, changed = await fn(conn, sequence)
-                if changed:
-                    # Delivered at commit, and only if the transaction commits.
-                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-            return result
+        """Every write transaction first locks the counters row; writes queued meanwhile share the next
+        transaction (group commit, one savepoint each)."""
+        if self._writes is None:
+            self._writes = GroupCommit(self._commit)
+        result: T = await self._writes.submit(fn)
+        return result
 
-        return await self._run(transaction)
+    async def _commit(self, fns: list[WriteFn]) -> list[Outcome]:
+        async def notify(conn: Any) -> None:
+            # Delivered at commit, and only if the transaction commits.
+            await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+        return await self._run(functools.partial(run_batch, fns=fns, unavailable=_UNAVAILABLE, notify=notify))
 
     # Subjects ----------------------------------------------------------------------------------------
 

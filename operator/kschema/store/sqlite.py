@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -35,6 +36,8 @@ from kschema.store.base import (
     SubjectRecord,
     SubjectVersion,
 )
+from kschema.store.group_commit import GroupCommit, Outcome
+from kschema.store.sqlite_writes import WriteFn, run_batch
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +411,7 @@ class SqliteStore:
                 "url",
             )
         self._writer: _Connection | None = None
+        self._writes: GroupCommit[WriteFn] | None = None  # batches the writer's transactions (sqlite_writes)
         self._readers: asyncio.Queue[_Connection] | None = None
         self._all_readers: list[_Connection] = []
         self._written = asyncio.Event()
@@ -445,6 +449,7 @@ class SqliteStore:
     async def close(self) -> None:
         writer, readers = self._writer, self._all_readers
         self._writer, self._readers, self._all_readers = None, None, []
+        self._writes = None
         for reader in readers:
             await reader.close()
         if writer is not None:
@@ -455,12 +460,22 @@ class SqliteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], tuple[T, bool]]) -> T:
         if self._writer is None:
             raise StoreUnavailableError("the SQLite store is not open")
-        result, changed = await self._writer.run(lambda conn: _in_write(conn, fn))
+        if self._writes is None:
+            self._writes = GroupCommit(functools.partial(self._commit, self._writer))
+        outcome: tuple[T, bool] = await self._writes.submit(fn)
+        result, changed = outcome
         if changed:
             # Wake this process's followers at once; other processes see the change at their next poll.
             self._written.set()
             self._written = asyncio.Event()
         return result
+
+    async def _commit(self, writer: _Connection, fns: list[WriteFn]) -> list[Outcome]:
+        """One transaction of the group commit (see `group_commit`)."""
+        path = self._path
+        return await writer.run(
+            functools.partial(run_batch, fns=fns, translate=lambda error: _translate(error, path))
+        )
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:

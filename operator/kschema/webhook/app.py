@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kschema.compute import WorkerPool, tasks
 from kschema.formats.budget import TooComplexError
@@ -20,14 +21,17 @@ from kschema.model import (
     subject_from_body,
 )
 from kschema.policy import Catalog, Decision, missing_registry_references
+from kschema.policy.slicing import schema_review_slice, subject_review_slice
 from kschema.store.base import RegistryStore
 from kschema.webhook.cache import DeclaredCache
+from kschema.webhook.metrics import WebhookMetrics, timing_middleware
 from kschema.webhook.registry import gather_facts
 from kschema.webhook.settings import SCHEMAS_PATH, SUBJECTS_PATH, WebhookSettings
 
 log = logging.getLogger(__name__)
 
 REVIEWER_KEY: web.AppKey[Reviewer] = web.AppKey("reviewer")
+METRICS_KEY: web.AppKey[WebhookMetrics] = web.AppKey("webhook_metrics", WebhookMetrics)
 
 
 class Reviewer:
@@ -62,13 +66,15 @@ class Reviewer:
             references=[r for s in waiting for r in s.references],
             limit_seconds=self.settings.store_timeout,
         )
-        return await self.pool.run(tasks.review_subject, new, old, catalog, facts)
+        part = subject_review_slice(new, old, catalog)
+        return await self.pool.run(tasks.review_subject, new, old, part, facts)
 
     async def review_schema(self, new: SchemaSpec | None, old: SchemaSpec | None) -> Decision:
         catalog = await self._catalog()
         if new is not None and old is not None:
             # Updates only change state or metadata (content is immutable): no store reads needed.
-            return await self.pool.run(tasks.review_schema, new, old, catalog, None)
+            part = schema_review_slice(new, old, catalog)
+            return await self.pool.run(tasks.review_schema, new, old, part, None)
         spec = new or old
         assert spec is not None
         fresh = False
@@ -79,7 +85,9 @@ class Reviewer:
             # Confirm the absence against the API server before refusing a dangling reference.
             catalog = await self.cache.fresh_catalog()
             facts = await self._facts(spec, catalog)
-        return await self.pool.run(tasks.review_schema, new, old, catalog, facts)
+        # Only what the review reads crosses into the worker, not every declared Schema.
+        part = schema_review_slice(new, old, catalog)
+        return await self.pool.run(tasks.review_schema, new, old, part, facts)
 
     async def _facts(self, spec: SchemaSpec, catalog: Catalog) -> Any:
         subject = catalog.subject_resource(spec.namespace, spec.subject)
@@ -203,6 +211,11 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def _readyz(request: web.Request) -> web.Response:
     if request.app[REVIEWER_KEY].cache.synced:
         return web.Response(text="ok")
@@ -210,16 +223,26 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: WebhookSettings, cache: DeclaredCache, store: RegistryStore | None, pool: WorkerPool
+    settings: WebhookSettings,
+    cache: DeclaredCache,
+    store: RegistryStore | None,
+    pool: WorkerPool,
+    metrics: WebhookMetrics | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_review_bytes)
+    metrics = metrics if metrics is not None else WebhookMetrics()
+    app = web.Application(
+        client_max_size=settings.max_review_bytes,
+        middlewares=[timing_middleware(metrics, {SUBJECTS_PATH: SUBJECT_KIND, SCHEMAS_PATH: SCHEMA_KIND})],
+    )
     app[REVIEWER_KEY] = Reviewer(settings, cache, store, pool)
+    app[METRICS_KEY] = metrics
     app.router.add_routes(
         [
             web.post(SUBJECTS_PATH, _handler(SUBJECT_KIND)),
             web.post(SCHEMAS_PATH, _handler(SCHEMA_KIND)),
             web.get("/healthz", _healthz),
             web.get("/readyz", _readyz),
+            web.get("/metrics", _metrics),
         ]
     )
     return app

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubernetes_asyncio import client, watch
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from kschema.compat import CompatibilityLevel
+from kschema.kubeapi import Gone, KubeApiError, translated
 from kschema.model import (
     GROUP,
     SCHEMA_PLURAL,
@@ -84,10 +84,10 @@ class _Collection:
                 backoff = 0.5
                 while True:
                     resource_version = await self._watch(resource_version)
-            except ApiException as exc:
-                if exc.status == 410:
-                    log.info("Re-listed after the watch expired: plural=%s", self._plural)
-                    continue
+            except Gone:
+                log.info("Re-listed after the watch expired: plural=%s", self._plural)
+                continue
+            except KubeApiError as exc:
                 log.warning(
                     "Watch failed: plural=%s status=%s reason=%s", self._plural, exc.status, exc.reason
                 )
@@ -99,6 +99,11 @@ class _Collection:
 
     async def _watch(self, resource_version: str) -> str:
         stream = watch.Watch()
+        # The client raises an ERROR event of the stream (410 Expired) itself, outside any request.
+        with translated():
+            return await self._follow(stream, resource_version)
+
+    async def _follow(self, stream: watch.Watch, resource_version: str) -> str:
         try:
             async for event in stream.stream(
                 self._api.list_cluster_custom_object,

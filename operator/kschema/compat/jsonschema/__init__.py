@@ -56,5 +56,5 @@ def reader_issues(reader: ParsedSchema, writer: ParsedSchema) -> list[Issue]:
 def differences(original: ParsedJsonSchema, update: ParsedJsonSchema) -> list[Difference]:
     """Confluent's `SchemaDiff.compare(original, update)`: every difference, compatible or not."""
     ctx = Context()
-    ctx.compare(Loader(original).root(), Loader(update).root())
+    ctx.compare(Loader.of(original).root(), Loader.of(update).root())
     return ctx.diffs

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from kschema.compat.jsonschema.compare import compare_nodes
 from kschema.compat.jsonschema.differences import Difference, DifferenceType
 from kschema.compat.jsonschema.differences import DifferenceType as D
-from kschema.compat.jsonschema.model import Node
+from kschema.compat.jsonschema.model import Kind, Node
 from kschema.formats.budget import LIMITS, spend
 
 __all__ = ["Context", "path_string"]
@@ -17,12 +17,14 @@ class Context:
     """Collects differences under a JSON path. Comparisons of a node pair are memoised (relative to
     the pair, capped in number) and a pair met again while it is still being compared is a recursive
     cycle, treated as compatible: the rest of the comparison decides. Each new pair spends one step of
-    the current work budget, so a DAG of `$ref`s costs (pairs of definitions), never (paths)."""
+    the current work budget, so a DAG of `$ref`s costs (pairs of definitions), never (paths). Pairs are
+    keyed by their nodes' contents where contents decide (`Node.content_key`), so the fifty properties
+    `{"type": "string"}` of a record are compared once, not fifty times; otherwise by node identity."""
 
     def __init__(
         self,
-        memo: dict[tuple[int, int], list[Difference]] | None = None,
-        in_progress: set[tuple[int, int]] | None = None,
+        memo: dict[tuple[object, object], list[Difference]] | None = None,
+        in_progress: set[tuple[object, object]] | None = None,
         path: list[str] | None = None,
     ) -> None:
         self.memo = memo if memo is not None else {}
@@ -46,6 +48,26 @@ class Context:
     def enter(self, *segment: str) -> PathScope:
         return PathScope(self, list(segment))
 
+    def extend_at(self, segment: str, relative: Iterable[Difference]) -> None:
+        """Adds a pair's differences (relative to the pair) found under one more path segment."""
+        prefix = [*self.path, segment]
+        self.diffs.extend(Difference(d.type, rebase(prefix, d.path)) for d in relative)
+
+    def compare_at(self, segment: str, original: Node, update: Node) -> None:
+        """`compare` under one more path segment. A pair of plain nodes compared before costs one lookup:
+        the fifty properties of a record are mostly that."""
+        original_key, update_key = original.content_key, update.content_key
+        if original_key is not None and update_key is not None:  # neither is a bare `$ref`
+            cached = self.memo.get((original_key, update_key))
+            if cached is not None:
+                self.extend_at(segment, cached)
+                return
+        self.path.append(segment)
+        try:
+            self.compare(original, update)
+        finally:
+            self.path.pop()
+
     def compare(self, original: Node | None, update: Node | None) -> None:
         if original is None and update is None:
             return
@@ -55,9 +77,16 @@ class Context:
         if update is None:
             self.add(D.SCHEMA_REMOVED)
             return
-        original = original.loader.dereference(original)
-        update = update.loader.dereference(update)
-        key = (id(original), id(update))
+        if original.kind is Kind.REFERENCE:
+            original = original.loader.dereference(original)
+        if update.kind is Kind.REFERENCE:
+            update = update.loader.dereference(update)
+        original_key, update_key = original.content_key, update.content_key
+        key: tuple[object, object] = (
+            (original_key, update_key)
+            if original_key is not None and update_key is not None
+            else (id(original), id(update))
+        )
         cached = self.memo.get(key)
         if cached is None:
             if key in self.in_progress:

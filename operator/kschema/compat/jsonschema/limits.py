@@ -49,8 +49,10 @@ class LimitCheck:
     read: Callable[[Node, str], Any] = _plain
 
     def check(self, ctx: Context, original: Node, update: Node) -> None:
-        before = number(self.read(original, self.keyword))
-        after = number(self.read(update, self.keyword))
+        raw_before, raw_after = self.read(original, self.keyword), self.read(update, self.keyword)
+        if raw_before is None and raw_after is None:
+            return  # the usual case: neither side has the keyword
+        before, after = number(raw_before), number(raw_after)
         if before == after:
             return
         if before is None:

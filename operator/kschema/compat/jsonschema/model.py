@@ -9,9 +9,12 @@ see what Confluent's rules see.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import referencing
 import referencing.exceptions
@@ -20,6 +23,25 @@ from referencing._core import Resolver  # referencing exports Resolver only from
 from kschema.formats.jsonschema import Dialect, ParsedJsonSchema
 
 __all__ = ["Kind", "Loader", "Node"]
+
+T = TypeVar("T")
+_UNSET: Final = object()
+
+
+def _view(method: Callable[[Node], T]) -> Callable[[Node], T]:
+    """Computes a node's keyword view on first use and keeps it in the node."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def view(node: Node) -> T:
+        views = node._views
+        if name in views:
+            found: T = views[name]
+            return found
+        value = views[name] = method(node)
+        return value
+
+    return view
 
 
 class Kind(enum.Enum):
@@ -52,24 +74,70 @@ class Node:
     criterion: str = ""  # COMBINED: allOf, anyOf or oneOf
     subschemas: list[Node] = field(default_factory=list)  # COMBINED; NOT keeps its one child here
     synthetic: bool = False  # COMBINED built from one object's keywords (never collapsed as duplicates)
+    # Keyword views (`@_view`) computed once: a loader and its nodes live as long as their parsed schema
+    # and serve every comparison of it. Callers never change what the views return.
+    _views: dict[str, Any] = field(default_factory=dict, repr=False)
+    _content_key: Any = field(default=_UNSET, repr=False)
+
+    @property
+    def content_key(self) -> str | None:
+        """What decides every comparison of this node, when its JSON alone does: no `$ref` anywhere
+        below it (a reference's target depends on where the node sits). Two nodes with the same key
+        compare the same way with anything, so a comparison is computed once per pair of keys. One
+        string (its hash is computed once), never None for a `REFERENCE` node."""
+        known = self._content_key
+        if known is _UNSET:
+            digest, positional = self.loader.digest(self.json)
+            known = self._content_key = (
+                None
+                if positional
+                else "\x00".join(
+                    (
+                        self.loader.dialect.name,
+                        self.kind.value,
+                        self.criterion,
+                        "integer" if self.integer else "",
+                        "synthetic" if self.synthetic else "",
+                        digest.hex(),
+                    )
+                )
+            )
+        found: str | None = known
+        return found
 
     @property
     def is_empty(self) -> bool:
         return self.kind in (Kind.EMPTY, Kind.TRUE)
 
     def get(self, key: str) -> Any:
-        return self.json.get(key) if isinstance(self.json, Mapping) else None
+        value = self.json
+        if type(value) is dict:  # what json.loads makes; the Mapping check below is ten times slower
+            return value.get(key)
+        return value.get(key) if isinstance(value, Mapping) else None
 
     def child(self, value: Any) -> Node:
         return self.loader.load(value, self.resolver)
 
     # Object keywords ------------------------------------------------------------------------------------
+    @_view
     def properties(self) -> dict[str, Node]:
         value = self.get("properties")
         if not isinstance(value, Mapping):
             return {}
         return {name: self.child(schema) for name, schema in value.items()}
 
+    @_view
+    def keyed_properties(self) -> dict[str, tuple[Node, str | None]]:
+        """`properties()` with each property's `content_key`, in declaration order."""
+        return {name: (node, node.content_key) for name, node in self.properties().items()}
+
+    @_view
+    def only_properties(self) -> bool:
+        """No object keyword but `properties` (and `type`): the object rules then only compare those."""
+        value = self.json
+        return not (isinstance(value, Mapping) and _OBJECT_KEYWORDS_BUT_PROPERTIES.intersection(value))
+
+    @_view
     def required(self) -> set[str]:
         value = self.get("required")
         return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
@@ -77,16 +145,19 @@ class Node:
     def permits_additional_properties(self) -> bool:
         return self.get("additionalProperties") is not False
 
+    @_view
     def additional_properties_schema(self) -> Node | None:
         value = self.get("additionalProperties")
         return self.child(value) if isinstance(value, Mapping) else None
 
+    @_view
     def pattern_properties(self) -> list[tuple[str, Node]]:
         value = self.get("patternProperties")
         if not isinstance(value, Mapping):
             return []
         return [(pattern, self.child(schema)) for pattern, schema in value.items()]
 
+    @_view
     def property_dependencies(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for keyword in ("dependencies", "dependentRequired"):
@@ -97,6 +168,7 @@ class Node:
                         found[name] = {d for d in dep if isinstance(d, str)}
         return found
 
+    @_view
     def schema_dependencies(self) -> dict[str, Node]:
         found: dict[str, Node] = {}
         for keyword in ("dependencies", "dependentSchemas"):
@@ -111,12 +183,14 @@ class Node:
     def _tuple_keyword(self) -> str:
         return "prefixItems" if self.loader.dialect.name == "2020-12" else "items"
 
+    @_view
     def all_items_schema(self) -> Node | None:
         if self.loader.dialect.name == "2020-12" and "prefixItems" in (self.json or {}):
             return None  # with prefixItems, `items` describes the items after the tuple
         value = self.get("items")
         return self.child(value) if isinstance(value, Mapping | bool) else None
 
+    @_view
     def item_schemas(self) -> list[Node]:
         value = self.get(self._tuple_keyword())
         return [self.child(v) for v in value] if isinstance(value, list) else []
@@ -129,14 +203,17 @@ class Node:
     def permits_additional_items(self) -> bool:
         return self._additional_items_value() is not False
 
+    @_view
     def additional_items_schema(self) -> Node | None:
         value = self._additional_items_value()
         return self.child(value) if isinstance(value, Mapping) else None
 
+    @_view
     def unevaluated_items(self) -> Node | None:
         value = self.get("unevaluatedItems")
         return self.child(value) if isinstance(value, Mapping | bool) else None
 
+    @_view
     def unevaluated_properties(self) -> Node | None:
         value = self.get("unevaluatedProperties")
         return self.child(value) if isinstance(value, Mapping | bool) else None
@@ -153,8 +230,13 @@ class Loader:
 
     def __init__(self, parsed: ParsedJsonSchema) -> None:
         self.dialect: Dialect = parsed.dialect
-        self._parsed = parsed
+        # Not the parsed schema itself: it keeps this loader (`of`), and a cycle would outlive a cache's
+        # eviction until the garbage collector ran.
+        self._contents = parsed.contents
+        self._resolver = parsed.resolver()
+        self._root: Node | None = None
         self._cache: dict[int, Node] = {}
+        self._digests: dict[int, tuple[bytes, bool]] = {}
         self._keep: list[Any] = []  # keeps resolved contents alive so their ids stay unique
         # One node per boolean and for "nothing": comparisons are memoised by node identity, so every
         # node must live as long as the loader.
@@ -162,8 +244,49 @@ class Loader:
         self._false = Node(Kind.FALSE, False, self)
         self._nothing = Node(Kind.EMPTY, {}, self)
 
+    @classmethod
+    def of(cls, parsed: ParsedJsonSchema) -> Loader:
+        """The model of `parsed`, built on first use and kept with it: every later comparison of the same
+        parsed schema reuses its nodes instead of rebuilding them."""
+        found = parsed.derived.get("compat_model")
+        if not isinstance(found, Loader):
+            found = parsed.derived["compat_model"] = cls(parsed)
+        return found
+
     def root(self) -> Node:
-        return self.load(self._parsed.contents, self._parsed.resolver())
+        if self._root is None:
+            self._root = self.load(self._contents, self._resolver)
+        return self._root
+
+    def digest(self, value: Any) -> tuple[bytes, bool]:
+        """A hash of a JSON value (1, 1.0 and true differ, key order does not) and whether a keyword
+        that depends on the schema's position (`$ref`, ...) is anywhere in it. Computed once per object
+        and array of the document, so every node's key together costs the document's size."""
+        known = self._digests.get(id(value))
+        if known is not None:
+            return known
+        digest = hashlib.blake2b(digest_size=16)
+        positional = False
+        if isinstance(value, Mapping):
+            digest.update(b"{")
+            for key in sorted(value):
+                child, inner = self.digest(value[key])
+                positional = positional or inner or key in _POSITIONAL
+                data = str(key).encode("utf-8", "surrogatepass")
+                digest.update(len(data).to_bytes(8, "big"))
+                digest.update(data)
+                digest.update(child)
+        elif isinstance(value, list):
+            digest.update(b"[")
+            for item in value:
+                child, inner = self.digest(item)
+                positional = positional or inner
+                digest.update(child)
+        else:
+            digest.update(json.dumps(value).encode("utf-8", "surrogatepass"))
+            return digest.digest(), False  # scalars are cheap and may be shared: not kept
+        found = self._digests[id(value)] = (digest.digest(), positional)
+        return found
 
     def load(self, value: Any, resolver: Resolver[Any] | None) -> Node:
         if isinstance(value, bool):
@@ -256,7 +379,8 @@ class Loader:
                 resolved = node.resolver.lookup(str(node.get("$ref")))
             except referencing.exceptions.Unresolvable:
                 return self._nothing  # parse() refuses dangling references; stay total
-            self._keep.append(resolved.contents)
+            if id(resolved.contents) not in self._cache:
+                self._keep.append(resolved.contents)
             node = self.load(resolved.contents, resolved.resolver)
             hops += 1
             if hops > 1000:  # parse() refuses reference-only cycles; this only guards against a bug
@@ -264,6 +388,8 @@ class Loader:
         return node
 
 
+# Keywords whose meaning depends on the document and position of the schema holding them.
+_POSITIONAL: Final = frozenset({"$ref", "$dynamicRef", "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor"})
 _OBJECT_KEYWORDS: Final = frozenset(
     {
         "properties",
@@ -279,6 +405,7 @@ _OBJECT_KEYWORDS: Final = frozenset(
         "unevaluatedProperties",
     }
 )
+_OBJECT_KEYWORDS_BUT_PROPERTIES: Final = _OBJECT_KEYWORDS - {"properties"}
 _ARRAY_KEYWORDS: Final = frozenset(
     {
         "items",

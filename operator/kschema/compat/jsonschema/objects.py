@@ -21,26 +21,66 @@ __all__ = ["compare_object"]
 def compare_object(ctx: Context, original: Node, update: Node) -> None:
     original_properties, update_properties = original.properties(), update.properties()
     original_required, update_required = original.required(), update.required()
-    with ctx.enter("required"):
-        for name in original_properties:
-            if name not in update_properties:
-                continue
-            if name in original_required and name not in update_required:
-                ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
-            elif name not in original_required and name in update_required:
-                with_default = _has_default(update_properties[name])
-                ctx.add(
-                    D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED if with_default else D.REQUIRED_ATTRIBUTE_ADDED,
-                    name,
-                )
+    if original_required or update_required:
+        with ctx.enter("required"):
+            for name in original_properties:
+                if name not in update_properties:
+                    continue
+                if name in original_required and name not in update_required:
+                    ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
+                elif name not in original_required and name in update_required:
+                    with_default = _has_default(update_properties[name])
+                    ctx.add(
+                        D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
+                        if with_default
+                        else D.REQUIRED_ATTRIBUTE_ADDED,
+                        name,
+                    )
+    memo = ctx.memo
+    update_keyed = update.keyed_properties()
     with ctx.enter("properties"):
-        for name in _union(original_properties, update_properties):
-            with ctx.enter(name):
-                _compare_property(
-                    ctx, original, update, name, original_properties, update_properties, update_required
-                )
+        # The original's properties in order, then the update's new ones: the order of `_union`.
+        for name, (in_original, original_key) in original.keyed_properties().items():
+            found = update_keyed.get(name)
+            if found is None:
+                with ctx.enter(name):
+                    _compare_property(
+                        ctx, original, update, name, original_properties, update_properties, update_required
+                    )
+                continue
+            # Most properties of a record are pairs compared before (see `Context.compare_at`): looked
+            # up here, in the loop, since records with hundreds of properties are common.
+            in_update, update_key = found
+            known = memo.get((original_key, update_key))
+            if known is None:
+                ctx.compare_at(name, in_original, in_update)
+            elif known:
+                ctx.extend_at(name, known)
+        for name in update_properties:
+            if name not in original_properties:
+                with ctx.enter(name):
+                    _compare_property(
+                        ctx, original, update, name, original_properties, update_properties, update_required
+                    )
+    if original.only_properties() and update.only_properties():
+        return  # no dependencies, content model keywords or limits on either side: nothing else differs
+    original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
+    original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
+    if original_deps or update_deps or original_schemas or update_schemas:
+        _compare_dependencies(ctx, original_deps, update_deps, original_schemas, update_schemas)
+    _compare_additional(ctx, original, update)
+    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
+    check_limits(ctx, OBJECT_LIMITS, original, update)
+
+
+def _compare_dependencies(
+    ctx: Context,
+    original_deps: Mapping[str, set[str]],
+    update_deps: Mapping[str, set[str]],
+    original_schemas: Mapping[str, Node],
+    update_schemas: Mapping[str, Node],
+) -> None:
     with ctx.enter("dependencies"):
-        original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
         for name in _union(original_deps, update_deps):
             with ctx.enter(name):
                 before, after = original_deps.get(name), update_deps.get(name)
@@ -55,7 +95,6 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                         ctx.add(D.DEPENDENCY_ARRAY_NARROWED)
                     else:
                         ctx.add(D.DEPENDENCY_ARRAY_CHANGED)
-        original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
         for name in _union(original_schemas, update_schemas):
             with ctx.enter(name):
                 if name not in update_schemas:
@@ -64,6 +103,12 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                     ctx.add(D.DEPENDENCY_SCHEMA_ADDED)
                 else:
                     ctx.compare(original_schemas[name], update_schemas[name])
+
+
+def _compare_additional(ctx: Context, original: Node, update: Node) -> None:
+    before_value, after_value = original.get("additionalProperties"), update.get("additionalProperties")
+    if before_value is None and after_value is None:
+        return  # both absent: open on both sides, nothing to compare
     with ctx.enter("additionalProperties"):
         if original.permits_additional_properties() != update.permits_additional_properties():
             ctx.add(
@@ -82,8 +127,6 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                 ctx.add(D.ADDITIONAL_PROPERTIES_EXTENDED)
             else:
                 ctx.compare(before_schema, after_schema)
-    compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
-    check_limits(ctx, OBJECT_LIMITS, original, update)
 
 
 def _compare_property(

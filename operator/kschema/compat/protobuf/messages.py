@@ -161,7 +161,8 @@ class Comparison:
         assert old_info.message is not None
         assert new_info.message is not None
         local = old_info.local_name
-        old, new = MessageFields.of(old_info.message), MessageFields.of(new_info.message)
+        old, old_facts = self._fields_of(self.writer, self.writer_types, old_info)
+        new, new_facts = self._fields_of(self.reader, self.reader_types, new_info)
         moved_in = check_membership(self, local, old, new)
         compare_oneofs(self, old_info, new_info, old, new)
 
@@ -190,6 +191,9 @@ class Comparison:
                 else:
                     self.add("FIELD_ADDED", where, f"field {new_field.name!r} ({number}) was added")
             else:
+                facts = old_facts[number]
+                if facts == new_facts[number] and facts[2].kind == "scalar":
+                    continue  # same name, label and scalar type: `compare_fields` would find nothing
                 self.compare_fields(old_field, new_field, old_info, new_info, where)
 
         # Fields that moved into, out of or between oneofs (a renamed oneof included) are compared by
@@ -203,6 +207,24 @@ class Comparison:
             self.compare_fields(
                 old.all[number], new.all[number], old_info, new_info, f"/{local}/fields/{number}"
             )
+
+    def _fields_of(
+        self, schema: ProtobufSchema, types: dict[str, TypeInfo], info: TypeInfo
+    ) -> tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]:
+        """A message's fields, and each field's (name, label, type), built once per parsed schema."""
+        cache: dict[str, tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]] = (
+            schema.derived.setdefault("compat_messages", {})
+        )
+        found = cache.get(info.full_name)
+        if found is None:
+            assert info.message is not None
+            fields = MessageFields.of(info.message)
+            facts = {
+                number: (fld.name, label_of(fld, info.syntax), self.field_type(fld, types))
+                for number, fld in fields.all.items()
+            }
+            found = cache[info.full_name] = (fields, facts)
+        return found
 
     def compare_fields(
         self,

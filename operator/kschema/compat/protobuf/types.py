@@ -77,6 +77,15 @@ class TypeInfo:
 
 
 def index_types(schema: ProtobufSchema) -> dict[str, TypeInfo]:
+    """Every message and enum of the schema's files by full name; built once per parsed schema."""
+    found = schema.derived.get("compat_types")
+    if found is None:
+        found = schema.derived["compat_types"] = _index_types(schema)
+    types: dict[str, TypeInfo] = found
+    return types
+
+
+def _index_types(schema: ProtobufSchema) -> dict[str, TypeInfo]:
     types: dict[str, TypeInfo] = {}
     for fdp in schema.files.values():
         syntax = fdp.syntax or "proto2"

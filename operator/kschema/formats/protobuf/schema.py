@@ -65,6 +65,9 @@ class ProtobufSchema:
     references: tuple[ResolvedReference, ...]
     compiled: CompiledFiles
     main_file: str = MAIN_FILE
+    # What other layers compute from this schema once and reuse for its lifetime (the compatibility
+    # checker's index of its types and fields); a parsed schema never changes.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def format(self) -> SchemaFormat:

@@ -10,11 +10,11 @@ from typing import TypeVar
 from aiohttp import web
 
 from kschema.api.errors import bad_request, subject_not_found
-from kschema.api.routes import _flag, _ready_index, _respond, _version_payload
+from kschema.api.routes.common import flag, ready_index, respond, version_payload
 
-__all__ = ["listing_routes", "page"]
+__all__ = ["page", "routes"]
 
-listing_routes = web.RouteTableDef()
+routes = web.RouteTableDef()
 _T = TypeVar("_T")
 
 
@@ -44,31 +44,31 @@ def _prefix(request: web.Request) -> str:
     return "" if prefix in (":*:", ":.:") else prefix
 
 
-@listing_routes.get("/subjects")
+@routes.get("/subjects")
 async def list_subjects(request: web.Request) -> web.Response:
-    index = _ready_index(request)
-    found = index.subjects(_flag(request, "deleted"), _prefix(request), _flag(request, "deletedOnly"))
-    return _respond(page(request, found))
+    index = ready_index(request)
+    found = index.subjects(flag(request, "deleted"), _prefix(request), flag(request, "deletedOnly"))
+    return respond(page(request, found))
 
 
-@listing_routes.get("/subjects/{subject}/versions")
+@routes.get("/subjects/{subject}/versions")
 async def list_versions(request: web.Request) -> web.Response:
-    index = _ready_index(request)
+    index = ready_index(request)
     subject = request.match_info["subject"]
-    deleted_only = _flag(request, "deletedOnly")
-    versions = index.versions(subject, _flag(request, "deleted"), deleted_only)
+    deleted_only = flag(request, "deletedOnly")
+    versions = index.versions(subject, flag(request, "deleted"), deleted_only)
     if not versions and not (deleted_only and index.subject_exists(subject, include_deleted=True)):
         raise subject_not_found(subject)
-    return _respond(page(request, [v.version for v in versions]))
+    return respond(page(request, [v.version for v in versions]))
 
 
-@listing_routes.get("/schemas")
+@routes.get("/schemas")
 async def list_schemas(request: web.Request) -> web.Response:
     """Every listed version of every subject (under `subjectPrefix`), by subject then version, as
     Confluent's Schema objects; `latestOnly` keeps each subject's latest version."""
-    index = _ready_index(request)
-    include_deleted = _flag(request, "deleted")
-    latest_only = _flag(request, "latestOnly")
+    index = ready_index(request)
+    include_deleted = flag(request, "deleted")
+    latest_only = flag(request, "latestOnly")
     found = []
     for subject in index.subjects(include_deleted, _prefix(request)):
         if latest_only:
@@ -76,4 +76,4 @@ async def list_schemas(request: web.Request) -> web.Response:
             found.extend([latest] if latest is not None else [])
         else:
             found.extend(index.versions(subject, include_deleted))
-    return _respond([await _version_payload(request, index, v, None) for v in page(request, found)])
+    return respond([await version_payload(request, index, v, None) for v in page(request, found)])

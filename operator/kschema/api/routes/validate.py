@@ -16,8 +16,8 @@ from aiohttp import web
 
 from kschema.api.errors import ApiError, bad_request
 from kschema.api.index import RegistryIndex
-from kschema.api.routes import _json_body, _lifecycle_headers, _ready_index, _respond, _version_of
-from kschema.contracts.cel import CelBudgetExceeded
+from kschema.api.routes.common import json_body, lifecycle_headers, ready_index, respond, version_of
+from kschema.contracts.cel_evaluation import CelBudgetExceeded
 from kschema.contracts.conditions import ConditionSet
 from kschema.formats import ParsedSchema
 from kschema.formats.budget import LIMITS, TooComplexError
@@ -64,8 +64,8 @@ def _head(found: SubjectVersion, conditions: ConditionSet) -> dict[str, Any]:
 
 
 def _target(request: web.Request) -> tuple[RegistryIndex, SubjectVersion, ParsedSchema, ConditionSet]:
-    index = _ready_index(request)
-    found = _version_of(
+    index = ready_index(request)
+    found = version_of(
         index, request.match_info["subject"], request.match_info["version"], include_deleted=False
     )
     return index, found, index.parsed(found.schema_id), index.conditions(found.schema_id)
@@ -76,12 +76,12 @@ async def validate_payload(request: web.Request) -> web.Response:
     """Checks one JSON payload (the request body) against a registered version and its CEL conditions;
     a broken rule is named in `errors[].rule`."""
     index, found, parsed, conditions = _target(request)
-    payload = await _json_body(request)
+    payload = await json_body(request)
     if payload_depth(payload) > LIMITS.payload_depth:
         raise bad_request(f"request body nests deeper than {LIMITS.payload_depth} levels")
     valid, errors = _verdict(parsed, conditions, payload, time.monotonic() + RULE_DEADLINE_SECONDS)
-    return _respond(
-        {**_head(found, conditions), "valid": valid, "errors": errors}, _lifecycle_headers(index, found)
+    return respond(
+        {**_head(found, conditions), "valid": valid, "errors": errors}, lifecycle_headers(index, found)
     )
 
 
@@ -92,7 +92,7 @@ async def validate_batch(request: web.Request) -> web.Response:
     index, found, parsed, conditions = _target(request)
     if request.content_length is not None and request.content_length > MAX_BATCH_BODY_BYTES:
         raise ApiError(413, 413, f"a batch body is limited to {MAX_BATCH_BODY_BYTES} bytes")
-    body = await _json_body(request)
+    body = await json_body(request)
     payloads = body.get("payloads") if isinstance(body, dict) else None
     if not isinstance(payloads, list):
         raise bad_request('request body must be an object {"payloads": [...]}')
@@ -108,7 +108,7 @@ async def validate_batch(request: web.Request) -> web.Response:
         return results
 
     results = await asyncio.to_thread(run)
-    return _respond(
+    return respond(
         {**_head(found, conditions), "valid": sum(r["valid"] for r in results), "results": results},
-        _lifecycle_headers(index, found),
+        lifecycle_headers(index, found),
     )

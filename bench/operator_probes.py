@@ -1,0 +1,149 @@
+"""What the operator benchmark reads besides readiness: the API server's request counters, the operator's
+memory, a CPU profile taken from outside, and the read API it polls for new versions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kschema.devcluster import ControlPlane
+
+_REQUEST_LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+RequestKey = tuple[str, str, str]  # verb, resource, subresource
+IDLE_FRAMES = ("_worker (thread.py", "_do_waitpid (unix_events.py", "wait (threading.py")
+
+
+def api_requests(plane: ControlPlane) -> Counter[RequestKey]:
+    """The API server's `apiserver_request_total`, summed by verb, resource and subresource."""
+    metrics = plane.kubectl("get", "--raw", "/metrics", check=True).stdout
+    counts: Counter[RequestKey] = Counter()
+    for line in metrics.splitlines():
+        found = _REQUEST_LINE.match(line)
+        if found is None:
+            continue
+        labels = dict(_LABEL.findall(found["labels"]))
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        counts[key] += int(float(found["value"]))
+    return counts
+
+
+def request_table(before: Counter[RequestKey], after: Counter[RequestKey], objects: int) -> list[str]:
+    """The writes and reads made between two readings (watches and the bench's own polling included),
+    most frequent first, with their count per object."""
+    delta = after - before
+    lines = []
+    for (verb, resource, sub), count in delta.most_common(14):
+        what = f"{verb} {resource}{'/' + sub if sub else ''}"
+        lines.append(f"    {what:<38} {count:>7}  ({count / objects:.2f} per object)")
+    return lines
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in KiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def start_profile(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
+    """A py-spy sampling profile of `pid` (raw collapsed stacks) while the burst runs; None without py-spy."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--function",
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None, output: Path) -> list[str]:
+    """Stops py-spy and returns the functions with the most samples on the stack (inclusive) and on top
+    (self), as report lines."""
+    if spy is None:
+        return []
+    spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        return []
+    if not output.exists():
+        return []
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = threads = 0
+    for line in output.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if "/" in f else f for f in stack.split(";")]
+        if frames[0].startswith("_bootstrap "):  # a thread of a pool: store calls, or waiting for work
+            if not frames[-1].startswith(IDLE_FRAMES):
+                threads += count
+            continue
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    if not total:
+        return []
+    lines = [
+        f"  profile of the event loop's thread: {total} samples at 50 Hz ({total / 50:.0f} s busy); "
+        f"pool threads busy {threads / 50:.0f} s; inclusive %, self %:"
+    ]
+    for frame, count in inclusive.most_common(45):
+        lines.append(f"    {100 * count / total:5.1f}% {100 * own[frame] / total:5.1f}%  {frame}")
+    lines.append("  top self time:")
+    for frame, count in own.most_common(15):
+        lines.append(f"    {100 * count / total:5.1f}%  {frame}")
+    return lines
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # a loopback URL of our own
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + timeout
+    while http_status(url) != 200:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.1)

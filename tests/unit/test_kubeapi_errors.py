@@ -1,0 +1,126 @@
+"""The Kubernetes API's error answers become typed errors at the client edge: through a real HTTP round
+trip to a loopback server answering like the API server, and through `translate` directly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kschema.kubeapi import (
+    ApiClient,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    KubeApiError,
+    KubeClientError,
+    KubeServerError,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    translate,
+    translated,
+)
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, object]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+
+
+@pytest.fixture
+async def api_server() -> AsyncIterator[str]:
+    """Answers `GET /api/v1/namespaces/{ns}/configmaps/{name}` with the status code named by `name`."""
+
+    async def config_map(request: web.Request) -> web.Response:
+        code = int(request.match_info["name"].removeprefix("status-"))
+        body = _status(code, "Whatever", f"configmaps {request.match_info['name']!r} said {code}")
+        return web.json_response(body, status=code)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", config_map)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (400, BadRequest),
+        (401, Unauthorized),
+        (403, Forbidden),
+        (404, NotFound),
+        (409, Conflict),
+        (410, Gone),
+        (422, Unprocessable),
+        (429, TooManyRequests),
+        (418, KubeClientError),
+        (500, KubeServerError),
+        (503, KubeServerError),
+    ],
+)
+async def test_an_error_answer_raises_its_typed_error_with_the_servers_message(
+    api_server: str, code: int, kind: type[KubeApiError]
+) -> None:
+    configuration = client.Configuration(host=api_server)
+    async with ApiClient(configuration) as api:
+        with pytest.raises(kind) as raised:
+            await client.CoreV1Api(api).read_namespaced_config_map(f"status-{code}", "shop")
+    assert type(raised.value) is kind
+    assert raised.value.status == code
+    assert raised.value.message == f"configmaps 'status-{code}' said {code}"
+    assert isinstance(raised.value.__cause__, ApiException)
+
+
+def test_client_errors_and_server_errors_are_told_apart() -> None:
+    assert isinstance(translate(ApiException(status=404, reason="Not Found")), KubeClientError)
+    assert isinstance(translate(ApiException(status=504, reason="Gateway Timeout")), KubeServerError)
+    assert not isinstance(translate(ApiException(status=504, reason="x")), KubeClientError)
+
+
+def test_a_body_that_is_not_a_status_leaves_the_message_empty() -> None:
+    error = ApiException(status=409, reason="Conflict")
+    error.body = b"<html>proxy error</html>"
+    translated_error = translate(error)
+    assert isinstance(translated_error, Conflict)
+    assert (translated_error.message, translated_error.body) == ("", "<html>proxy error</html>")
+    assert str(translated_error) == "409 Conflict"
+
+
+def test_an_exception_without_a_status_is_the_base_error() -> None:
+    found = translate(ApiException(reason="stream closed"))
+    assert type(found) is KubeApiError
+    assert found.status == 0
+
+
+def test_an_error_event_of_a_watch_stream_is_translated_too() -> None:
+    """kubernetes_asyncio raises the ERROR event of a watch (410 Expired) itself, outside a request."""
+    with pytest.raises(Gone), translated():
+        raise ApiException(status=410, reason="Expired: too old resource version")
+
+
+def test_a_status_body_message_is_kept() -> None:
+    error = ApiException(status=422, reason="Unprocessable Entity")
+    error.body = json.dumps(_status(422, "Invalid", 'ConfigMap "x" is invalid: data: Too long')).encode()
+    found = translate(error)
+    assert isinstance(found, Unprocessable)
+    assert found.message == 'ConfigMap "x" is invalid: data: Too long'

@@ -1,0 +1,76 @@
+"""A Schema reconcile that finds its Subject missing waits a moment for it; the cache of stored schemas
+reads each ID once; a Schema holds the finalizer only once registered."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import kopf
+
+from kschema.formats import SchemaFormat
+from kschema.model import FINALIZER
+from kschema.operator.context import SubjectArrivals
+from kschema.operator.schema_cache import SchemaCache
+from kschema.operator.schemas import registered
+from kschema.store import RegistryStore, StoredSchema
+
+
+async def test_a_waiting_schema_wakes_when_its_subject_is_registered() -> None:
+    arrivals = SubjectArrivals()
+    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30))
+    await asyncio.sleep(0)
+    assert not arrivals.seen("shop", "orders-value")
+    arrivals.arrived("shop", "orders-value")
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert arrivals.seen("shop", "orders-value")
+    arrivals.left("shop", "orders-value")
+    assert not arrivals.seen("shop", "orders-value")
+
+
+async def test_a_subject_that_never_comes_ends_the_wait_at_its_bound() -> None:
+    assert await SubjectArrivals().wait("shop", "missing", timeout=0.05) is False
+
+
+class _CountingStore:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def get_schema(self, schema_id: int) -> StoredSchema | None:
+        self.reads += 1
+        if schema_id > 100:
+            return None
+        return StoredSchema(schema_id, SchemaFormat.AVRO, '"string"' * schema_id, '"string"', "f", ())
+
+
+async def test_the_schema_cache_reads_each_id_once_and_stays_within_its_bytes() -> None:
+    store = _CountingStore()
+    cache = SchemaCache(cast(RegistryStore, store), max_bytes=200)
+    for _ in range(3):
+        found = await cache.get(1)
+        assert found is not None
+        assert found.id == 1
+    assert store.reads == 1
+    assert await cache.get(101) is None  # a miss is not cached
+    assert await cache.get(101) is None
+    assert store.reads == 3
+    for schema_id in range(2, 20):  # texts of 8 * id bytes: the oldest are evicted
+        await cache.get(schema_id)
+    reads = store.reads
+    await cache.get(19)
+    assert store.reads == reads
+    await cache.get(1)
+    assert store.reads == reads + 1
+
+
+def _when(status: dict[str, Any], finalizers: list[str]) -> bool:
+    body = kopf.Body({"metadata": {"finalizers": finalizers}, "status": status})
+    return registered(status=body.status, meta=body.metadata)
+
+
+def test_a_schema_holds_the_finalizer_once_registered_or_once_it_has_it() -> None:
+    assert not _when({}, [])
+    assert not _when({"conditions": []}, ["other.example.com/x"])
+    assert _when({"registrySubject": "orders-value"}, [])
+    # The reconcile's metadata patch (with the finalizer) lands before its status patch.
+    assert _when({}, [FINALIZER])
