@@ -1,5 +1,5 @@
 """Compatibility checks per second (a 50-field record against one version and against a 100-version
-history, transitively) and payload validations per second against the raw library call, per format.
+history, transitively), per format. (Payload validation against the raw library calls is bench_validate's.)
 
 The checks run on parsed schemas with nothing remembered between calls (no verdict cache: that is the
 admission webhook's, measured by bench_webhook), so a rate is the checker's own speed. The target line
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kschema.compat import CompatibilityLevel, VersionedSchema, check_compatibility
-from kschema.formats import ParsedSchema, SchemaFormat, parse_schema
+from kschema.formats import SchemaFormat, parse_schema
 
 FIELDS = 50
 HISTORY = 100
@@ -122,56 +122,6 @@ def _interleaved(first: SchemaFormat, second: SchemaFormat) -> tuple[float, floa
     return best[0], best[1]
 
 
-def _payload() -> dict[str, Any]:
-    return {f"f{i}": f"value {i}" for i in range(FIELDS)}
-
-
-def _raw_validator(fmt: SchemaFormat, text: str) -> tuple[str, Callable[[], object]]:
-    payload = _payload()
-    if fmt is SchemaFormat.AVRO:
-        import fastavro
-        import fastavro.validation
-
-        parsed = fastavro.parse_schema(json.loads(text))
-        return "fastavro validate", lambda: fastavro.validation.validate(payload, parsed, raise_errors=True)
-    if fmt is SchemaFormat.JSON:
-        import jsonschema
-
-        schema = json.loads(text)
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        return "jsonschema validator", lambda: list(validator.iter_errors(payload))
-    from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-
-    file = descriptor_pb2.FileDescriptorProto(name="bench_order.proto", package="bench", syntax="proto3")
-    message = file.message_type.add(name="Order")
-    for i in range(FIELDS):
-        message.field.add(
-            name=f"f{i}",
-            number=i + 1,
-            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-        )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("bench.Order"))
-    return "protobuf ParseDict", lambda: json_format.ParseDict(payload, cls())
-
-
-def _validation(fmt: SchemaFormat) -> None:
-    label = fmt.value.lower()
-    text = _TEXT[fmt](None)
-    parsed: ParsedSchema = parse_schema(fmt, text)
-    payload = _payload()
-    issues = parsed.validate(payload)
-    ours = _rate(lambda: parsed.validate(payload))
-    raw_name, raw = _raw_validator(fmt, text)
-    baseline = _rate(raw)
-    _out(
-        f"validate {label} {FIELDS} fields: kschema {ours:.0f}/s, {raw_name} {baseline:.0f}/s, "
-        f"ratio {ours / baseline:.2f} (issues={len(issues)})"
-    )
-
-
 def run() -> None:
     started = time.perf_counter()
     rates: dict[SchemaFormat, float] = {}
@@ -182,11 +132,6 @@ def run() -> None:
             rates[fmt] = _compat(fmt)
         else:
             _out(f"compat {label}: unavailable ({missing} is not present)")
-        missing = _missing_module(fmt, ("kschema.formats",))
-        if missing is None:
-            _validation(fmt)
-        else:
-            _out(f"validate {label}: unavailable ({missing} is not present)")
 
     if SchemaFormat.AVRO in rates and SchemaFormat.JSON in rates:
         avro, json_schema = _interleaved(SchemaFormat.AVRO, SchemaFormat.JSON)

@@ -25,6 +25,7 @@ import asyncpg
 from tests.harness.postgres import running_postgres
 from tests.harness.stores import avro_record, new_version
 
+from bench.registry_seed import copy_rows
 from kschema.formats import SchemaFormat
 from kschema.store.base import RegistryStore, StoredSchema, SubjectVersion
 from kschema.store.factory import store_from_url
@@ -164,29 +165,7 @@ def _seed_sqlite(path: str) -> None:
 
 
 async def _seed_postgres(dsn: str) -> None:
-    schemas, subjects, versions = _seed_rows()
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            await conn.copy_records_to_table(
-                "schemas",
-                records=schemas,
-                columns=["id", "format", "schema_text", "canonical", "fingerprint", "refs"],
-            )
-            await conn.copy_records_to_table(
-                "subjects", records=subjects, columns=["subject", "namespace", "format", "compatibility"]
-            )
-            await conn.copy_records_to_table(
-                "subject_versions",
-                records=versions,
-                columns=["subject", "version", "schema_id", "state", "namespace"],
-            )
-            await conn.execute(
-                "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1), id_sequence = $1",
-                schemas[-1][0],
-            )
-    finally:
-        await conn.close()
+    await copy_rows(dsn, *_seed_rows())
 
 
 async def _bench_sqlite(root: Path) -> None:

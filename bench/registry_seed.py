@@ -120,7 +120,12 @@ async def _migrate(store: SqliteStore | PostgresStore) -> None:
 async def seed_postgres(dsn: str, versions: int) -> None:
     """Creates the store's tables in the (empty) database and copies `versions` versions in."""
     await _migrate(PostgresStore(dsn))
-    schemas, subjects, subject_versions = rows(versions)
+    await copy_rows(dsn, *rows(versions))
+
+
+async def copy_rows(dsn: str, schemas: list[Any], subjects: list[Any], subject_versions: list[Any]) -> None:
+    """Copies the rows into the store's tables with COPY, in one transaction, and moves the ID counters
+    past them."""
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
@@ -138,7 +143,8 @@ async def seed_postgres(dsn: str, versions: int) -> None:
                 columns=["subject", "version", "schema_id", "state", "namespace"],
             )
             await conn.execute(
-                "UPDATE registry_counters SET id_high_water = $1, id_sequence = $1", schemas[-1][0]
+                "UPDATE registry_counters SET id_high_water = greatest(id_high_water, $1), id_sequence = $1",
+                schemas[-1][0],
             )
         await conn.execute("ANALYZE")
     finally:
