@@ -22,12 +22,19 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tests.harness.worst_case import WIDE_SUBJECT, json_ref_dag, kschema_api, populate, wide_any_of
+from tests.harness.worst_case import (
+    REFUSED_BRANCHES,
+    WIDE_SUBJECT,
+    json_ref_dag,
+    kschema_api,
+    populate,
+    wide_any_of,
+)
 
 from kschema.compat import CompatibilityLevel, VersionedSchema, check_compatibility
 from kschema.formats import SchemaFormat, parse_schema
 
-BRANCHES = 300
+BRANCHES = REFUSED_BRANCHES
 WRK_SECONDS = 10
 WRK_CONNECTIONS = 8
 

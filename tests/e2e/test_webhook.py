@@ -25,7 +25,7 @@ from kschema.store.base import NewVersion, RegistryStore, SubjectRecord
 from kschema.store.factory import open_store
 from kschema.webhook import SCHEMAS_PATH, SUBJECTS_PATH, WebhookSettings, run_webhook
 from tests.harness.cluster import REPO_ROOT, Cluster
-from tests.harness.worst_case import json_ref_dag, wide_any_of
+from tests.harness.worst_case import REFUSED_BRANCHES, json_ref_dag, wide_any_of
 
 pytestmark = pytest.mark.cluster
 
@@ -699,9 +699,9 @@ def test_the_60_level_ref_dag_gets_a_verdict_at_admission(cluster: Cluster, ns: 
 
 def test_a_schema_too_complex_to_check_is_refused_by_kubectl_apply(cluster: Cluster, ns: str) -> None:
     apply(cluster, ns, subject(ns, "wide", fmt="JSON"))
-    assert apply(cluster, ns, schema("wide-v1", "wide", 1, wide_any_of(300))).returncode == 0
+    assert apply(cluster, ns, schema("wide-v1", "wide", 1, wide_any_of(REFUSED_BRANCHES))).returncode == 0
 
-    refused = apply(cluster, ns, schema("wide-v2", "wide", 2, wide_any_of(300, shift=1)))
+    refused = apply(cluster, ns, schema("wide-v2", "wide", 2, wide_any_of(REFUSED_BRANCHES, shift=1)))
 
     assert refused.returncode != 0
     assert 'admission webhook "schemas.kschema.io" denied the request' in refused.stderr

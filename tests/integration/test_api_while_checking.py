@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from tests.harness.worst_case import (
     ORDINARY_SUBJECTS,
+    REFUSED_BRANCHES,
     WIDE_SUBJECT,
     json_ref_dag,
     kschema_api,
@@ -21,7 +22,7 @@ from tests.harness.worst_case import (
     wide_any_of,
 )
 
-BRANCHES = 300
+BRANCHES = REFUSED_BRANCHES
 SR = "application/vnd.schemaregistry.v1+json"
 
 

@@ -21,7 +21,7 @@ from kschema.policy import Catalog
 from kschema.webhook.app import METRICS_KEY, create_app
 from kschema.webhook.cache import DeclaredCache
 from kschema.webhook.settings import SCHEMAS_PATH, WebhookSettings
-from tests.harness.worst_case import wide_any_of
+from tests.harness.worst_case import REFUSED_BRANCHES, wide_any_of
 
 
 class _Declared:
@@ -66,7 +66,11 @@ def _review(version: int, text: str) -> dict[str, Any]:
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     subject = SubjectSpec(resource_name="wide", namespace="team-a", name="wide", format=SchemaFormat.JSON)
     first = SchemaSpec(
-        resource_name="wide-v1", namespace="team-a", subject="wide", version=1, schema=wide_any_of(300)
+        resource_name="wide-v1",
+        namespace="team-a",
+        subject="wide",
+        version=1,
+        schema=wide_any_of(REFUSED_BRANCHES),
     )
     settings = WebhookSettings(cert_file=tmp_path / "tls.crt", key_file=tmp_path / "tls.key")
     cache = cast(DeclaredCache, _Declared(Catalog([subject], [first])))
@@ -79,7 +83,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Ap
 async def test_a_review_past_the_worker_timeout_is_refused_as_too_complex(
     client: TestClient[web.Request, web.Application],
 ) -> None:
-    response = await client.post(SCHEMAS_PATH, json=_review(2, wide_any_of(300, shift=1)))
+    response = await client.post(SCHEMAS_PATH, json=_review(2, wide_any_of(REFUSED_BRANCHES, shift=1)))
     answer = (await response.json())["response"]
     assert response.status == 200
     assert answer["allowed"] is False
