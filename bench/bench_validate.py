@@ -63,24 +63,30 @@ def _out(line: str) -> None:
     sys.stdout.flush()
 
 
-def _rate(fn: Callable[[], object]) -> float:
-    """Calls per CPU second of `fn` (this process's CPU time, so other load on a shared machine counts
-    for little): the median of ROUNDS timings of at least MIN_SECONDS each."""
-    fn()  # lazy imports and caches outside the timed part
-    rates = []
+def _rates(*fns: Callable[[], object]) -> list[float]:
+    """Calls per CPU second of each of `fns` (this process's CPU time, so other load on a shared machine
+    counts for little): the median of ROUNDS timings of at least MIN_SECONDS each, the functions taking
+    turns within every round, so that a slower or faster stretch of the machine falls on all of them."""
+    for fn in fns:
+        fn()  # lazy imports and caches outside the timed part
+    rates: list[list[float]] = [[] for _ in fns]
     for _ in range(ROUNDS):
-        calls, batch = 0, 1
-        started = time.process_time()
-        while True:
-            for _ in range(batch):
-                fn()
-            calls += batch
-            elapsed = time.process_time() - started
-            if elapsed >= MIN_SECONDS:
-                break
-            batch *= 2
-        rates.append(calls / elapsed)
-    return statistics.median(rates)
+        for fn, found in zip(fns, rates, strict=True):
+            found.append(_one_round(fn))
+    return [statistics.median(found) for found in rates]
+
+
+def _one_round(fn: Callable[[], object]) -> float:
+    calls, batch = 0, 1
+    started = time.process_time()
+    while True:
+        for _ in range(batch):
+            fn()
+        calls += batch
+        elapsed = time.process_time() - started
+        if elapsed >= MIN_SECONDS:
+            return calls / elapsed
+        batch *= 2
 
 
 # 1. Plain validation against the raw library ------------------------------------------------------------
@@ -138,9 +144,8 @@ def _plain_validation() -> None:
         issues = validate_payload(parsed, payload)
         if issues:
             raise RuntimeError(f"the {fmt} payload is not valid: {issues}")
-        ours = _rate(lambda parsed=parsed: validate_payload(parsed, payload))  # type: ignore[misc]
         name, raw = _raw_validator(fmt, payload)
-        baseline = _rate(raw)
+        ours, baseline = _rates(lambda parsed=parsed: validate_payload(parsed, payload), raw)  # type: ignore[misc]
         ratio = ours / baseline
         verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
         _out(
@@ -170,10 +175,12 @@ def _cel_rules() -> None:
             if not program.evaluate({"message": json_to_cel(EVENT)}):
                 raise RuntimeError("celpy disagrees with kschema on the benchmark event")
 
-    plain = _rate(lambda: validate_payload(parsed, EVENT))
-    rules = _rate(lambda: conditions.evaluate(EVENT, deadline))
-    both = _rate(lambda: (validate_payload(parsed, EVENT), conditions.evaluate(EVENT, deadline)))
-    baseline = _rate(celpy_as_documented)
+    plain, rules, both, baseline = _rates(
+        lambda: validate_payload(parsed, EVENT),
+        lambda: conditions.evaluate(EVENT, deadline),
+        lambda: (validate_payload(parsed, EVENT), conditions.evaluate(EVENT, deadline)),
+        celpy_as_documented,
+    )
     _out(
         f"CEL CONDITION rules of the example contract, in process "
         f"({len(expressions)} per payload: {expressions})"
