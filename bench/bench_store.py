@@ -25,7 +25,7 @@ import asyncpg
 from tests.harness.postgres import running_postgres
 from tests.harness.stores import avro_record, new_version
 
-from bench.registry_seed import copy_rows
+from bench.registry_seed import copy_rows, insert_rows
 from kschema.formats import SchemaFormat
 from kschema.store.base import RegistryStore, StoredSchema, SubjectVersion
 from kschema.store.factory import store_from_url
@@ -138,30 +138,7 @@ def _seed_rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tup
 
 
 def _seed_sqlite(path: str) -> None:
-    schemas, subjects, versions = _seed_rows()
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            schemas,
-        )
-        conn.executemany(
-            "INSERT INTO subjects (subject, namespace, format, compatibility) VALUES (?, ?, ?, ?)", subjects
-        )
-        conn.executemany(
-            "INSERT INTO subject_versions (subject, version, schema_id, state, namespace) "
-            "VALUES (?, ?, ?, ?, ?)",
-            versions,
-        )
-        conn.execute(
-            "UPDATE registry_counters SET id_high_water = max(id_high_water, ?1), id_sequence = ?1",
-            (schemas[-1][0],),
-        )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    insert_rows(path, *_seed_rows())
 
 
 async def _seed_postgres(dsn: str) -> None:

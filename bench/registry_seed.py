@@ -75,30 +75,7 @@ def sqlite_file(versions: int) -> Path:
         building = Path(tmp) / "registry.db"
         asyncio.run(_migrate(SqliteStore(building)))
         schemas, subjects, subject_versions = rows(versions)
-        conn = sqlite3.connect(building, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                schemas,
-            )
-            conn.executemany(
-                "INSERT INTO subjects (subject, namespace, format, compatibility) VALUES (?, ?, ?, ?)",
-                subjects,
-            )
-            conn.executemany(
-                "INSERT INTO subject_versions (subject, version, schema_id, state, namespace) "
-                "VALUES (?, ?, ?, ?, ?)",
-                subject_versions,
-            )
-            conn.execute(
-                "UPDATE registry_counters SET id_high_water = ?1, id_sequence = ?1", (schemas[-1][0],)
-            )
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
+        insert_rows(building, schemas, subjects, subject_versions)
         for suffix in ("-wal", "-shm"):
             building.with_name(building.name + suffix).unlink(missing_ok=True)
         os.replace(building, path)
@@ -149,3 +126,35 @@ async def copy_rows(dsn: str, schemas: list[Any], subjects: list[Any], subject_v
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+
+
+def insert_rows(
+    path: Path | str, schemas: list[Any], subjects: list[Any], subject_versions: list[Any]
+) -> None:
+    """Inserts the rows into a SQLite store's tables in one transaction and moves the ID counters past
+    them."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO schemas (id, format, schema_text, canonical, fingerprint, refs) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            schemas,
+        )
+        conn.executemany(
+            "INSERT INTO subjects (subject, namespace, format, compatibility) VALUES (?, ?, ?, ?)",
+            subjects,
+        )
+        conn.executemany(
+            "INSERT INTO subject_versions (subject, version, schema_id, state, namespace) "
+            "VALUES (?, ?, ?, ?, ?)",
+            subject_versions,
+        )
+        conn.execute(
+            "UPDATE registry_counters SET id_high_water = max(id_high_water, ?1), id_sequence = ?1",
+            (schemas[-1][0],),
+        )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()

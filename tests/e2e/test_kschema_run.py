@@ -20,7 +20,7 @@ from kschema.devcluster import ControlPlane
 from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import EXAMPLES_DIR, READY_EXAMPLES, apply_crds, wait_ready
 from tests.harness.cluster import Cluster
-from tests.harness.kschema_run import start_kschema_run
+from tests.harness.kschema_run import start_kschema_run, wait_until_ready
 
 pytestmark = pytest.mark.cluster
 
@@ -58,21 +58,6 @@ def api_base(port: int) -> str:
     return f"https://127.0.0.1:{port}"
 
 
-def _wait_for(url: str, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"kschema exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} was not ready in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def own_cluster() -> Iterator[Cluster]:
     """A control plane of this module's own: subject strings are cluster-wide, and the examples'
@@ -95,8 +80,8 @@ def kschema(own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
     process, log = started.process, started.log
     running = Running(own_cluster, process, started.api, log)
     try:
-        _wait_for(f"{running.api}/readyz", 60, process, log)
-        _wait_for(f"{started.health}/healthz", 60, process, log)
+        wait_until_ready(f"{running.api}/readyz", process, log)
+        wait_until_ready(f"{started.health}/healthz", process, log)
         own_cluster.kubectl(
             "apply",
             "-f",

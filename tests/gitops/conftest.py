@@ -22,7 +22,7 @@ from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import EXAMPLES_DIR, READY_EXAMPLES, apply_crds
 from tests.harness.argocd import ArgoCD, GitRepo
 from tests.harness.cluster import Cluster
-from tests.harness.kschema_run import start_kschema_run
+from tests.harness.kschema_run import start_kschema_run, wait_until_ready
 
 GITOPS_DATA = Path(__file__).resolve().parents[1] / "data" / "gitops"
 NAMESPACE = "gitops-contracts"
@@ -61,21 +61,6 @@ class Kschema:
                 self.process.wait()
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"kschema exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} was not ready in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
 def _wait_until_the_webhook_is_consulted(cluster: Cluster) -> None:
     """A Schema whose Subject does not exist is allowed with the webhook's warning: once kubectl shows
     it, the API server calls the webhook."""
@@ -108,7 +93,7 @@ def kschema(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     process, log = started.process, started.log
     running = Kschema(cluster, process, started.api, log)
     try:
-        _wait_for(f"{running.api}/readyz", process, log)
+        wait_until_ready(f"{running.api}/readyz", process, log)
         config = local_webhook_configuration(started.webhook, started.ca_pem, WEBHOOK_CONFIG)
         for hook in config["webhooks"]:
             hook["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
