@@ -27,10 +27,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from kschema.devcluster import ControlPlane
 from kschema.devcluster.webhook import local_webhook_configuration
 from tests.e2e.operator_harness import apply_crds, wait_ready
-from tests.e2e.test_kschema_run import Running, _wait_for
+from tests.e2e.test_kschema_run import Running
 from tests.harness.apicurio import Apicurio
 from tests.harness.cluster import Cluster
-from tests.harness.kschema_run import start_kschema_run
+from tests.harness.kschema_run import start_kschema_run, wait_until_ready
 
 pytestmark = pytest.mark.cluster
 
@@ -162,7 +162,7 @@ def kschema(plane: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     process, log = started.process, started.log
     running = Running(plane, process, started.api, log)
     try:
-        _wait_for(f"{running.api}/readyz", 60, process, log)
+        wait_until_ready(f"{running.api}/readyz", process, log)
         plane.kubectl(
             "apply",
             "-f",
