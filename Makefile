@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The builds of `setup` are independent after system-deps (Go compiles, Maven and npm downloads, debootstrap and
+# the image builds), so they overlap: a cold setup spends much of its time waiting on the network.
+MAKEFLAGS += --jobs=4
 
-.PHONY: setup system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-fast demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
+.PHONY: setup node-images system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-fast demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 ## setup: Python environment, Debian packages (PostgreSQL, redis, containerd, docker.io, ...), the cached
 ## control-plane, node, cert-manager, helm and Argo CD binaries, the client programs, and Apicurio Registry
 ## (the third-party source registry of the import tests)
-setup: $(STAMP) system-deps controlplane node certmanager helm clients apicurio argocd
+setup: $(STAMP) system-deps controlplane node certmanager helm clients apicurio argocd node-images
 
 # Every build needs the Debian packages first (Go, Maven, npm); with that order stated, `make -j` is safe.
 system-deps:
@@ -44,6 +47,11 @@ apicurio: system-deps
 ## argocd: Argo CD's application controller and repo server for the GitOps tests
 argocd: system-deps
 	bash dev/argocd/build.sh >/dev/null
+
+## node-images: the images the node tests run (kschema, the test client, PostgreSQL), built ahead so that a
+## cold setup builds them while the Go builds run; the node tests rebuild them from the warm layer cache
+node-images: $(STAMP) system-deps
+	$(BIN)/python -m tests.node.images
 
 ## image: the project's image built by a dockerd of its own (base from debootstrap), loaded into a running node
 image: $(STAMP) system-deps

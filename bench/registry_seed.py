@@ -22,12 +22,13 @@ from typing import Any
 import asyncpg
 from tests.harness.stores import fingerprint_of
 
+from kschema.devcluster.cachedir import cache_dir
 from kschema.formats import SchemaFormat
 from kschema.store.postgres import PostgresStore
 from kschema.store.sqlite import SqliteStore
 
 VERSIONS_PER_SUBJECT = 10
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kschema" / "bench"
+CACHE = cache_dir() / "bench"
 
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 

@@ -6,7 +6,7 @@
 # Temurin JDK beside the system Java, any /usr/lib/jvm/*) and says so when there is none.
 set -euo pipefail
 VERSION="${APICURIO_VERSION:-3.3.3}"
-CACHE="${KSCHEMA_CACHE:-$HOME/.cache/kschema}"
+CACHE=${KSCHEMA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kschema}
 HOME_DIR="$CACHE/apicurio-$VERSION"
 M2_REPO="$CACHE/m2"
 [ -f "$HOME_DIR/quarkus-run.jar" ] && exit 0

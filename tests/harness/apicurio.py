@@ -28,12 +28,13 @@ from urllib.parse import quote
 
 import pytest
 
+from kschema.devcluster.cachedir import cache_dir
 from kschema.devcluster.controlplane import free_port
 
 VERSION = "3.3.3"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO_ROOT / "dev" / "apicurio" / "setup.sh"
-CACHE = Path(os.environ.get("KSCHEMA_CACHE", Path.home() / ".cache" / "kschema"))
+CACHE = cache_dir()
 START_TIMEOUT_SECONDS = 300.0  # about 5 s on an idle machine; minutes when it is shared
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import IO
 
 from kschema.devcluster import hoststate
+from kschema.devcluster.cachedir import cache_dir
 from kschema.devcluster.controlplane import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
-CACHE = Path(os.environ.get("KSCHEMA_CACHE_DIR") or Path.home() / ".cache" / "kschema")
+CACHE = cache_dir()
 # The Dockerfile's public base, made locally: Debian's python3.11 with the official image's links.
 BASE_IMAGE = "kschema.local/python:3.11-slim"
 DEBIAN_IMAGE = "kschema.local/debian:bookworm-slim"

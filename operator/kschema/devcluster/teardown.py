@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from kschema.devcluster import hoststate
+from kschema.devcluster.cachedir import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +104,7 @@ def stop_from_state(
         if name in pids:
             _terminate(pids[name])
     node_bin = os.environ.get("KSCHEMA_NODE_BIN") or str(
-        Path(
-            os.environ.get("KSCHEMA_CACHE_DIR", Path.home() / ".cache" / "kschema"),
-            "node-" + os.environ.get("KSCHEMA_K8S_VERSION", "v1.33.13"),
-            "bin",
-        )
+        cache_dir() / ("node-" + os.environ.get("KSCHEMA_K8S_VERSION", "v1.33.13")) / "bin"
     )
     proxy = Path(node_bin) / "kube-proxy"
     if proxy.exists():
