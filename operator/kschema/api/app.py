@@ -9,14 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from kschema.api.auth import Authenticator, AuthMode, TokenReviewer, auth_middleware
-from kschema.api.errors import error_middleware
+from kschema.api.auth import Authenticator, AuthMode, TokenReviewer
 from kschema.api.feed import FeedFollower
+from kschema.api.handling import add_routes
 from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
-from kschema.api.negotiation import accept_middleware, refuses
 from kschema.api.routes import ROUTE_TABLES
 from kschema.api.settings import ApiSettings
 from kschema.api.state import AUTHENTICATOR, FOLLOWER, INDEX, METRICS, POOL, SETTINGS
@@ -43,22 +41,13 @@ def create_app(
     index = RegistryIndex()
     metrics.versions_loaded.set_function(lambda: index.version_count)
     metrics.schemas_loaded.set_function(lambda: index.schema_count)
-    if settings.auth.mode is AuthMode.OFF:
-        middlewares: list[Middleware] = [error_middleware(metrics, refuses)]
-    else:
-        # Authentication first (401 before 406), as Confluent's servlet filter answers before Jersey.
-        middlewares = [
-            error_middleware(metrics, None),
-            auth_middleware(lambda request: request.app[AUTHENTICATOR]),
-            accept_middleware,
-        ]
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[INDEX] = index
     app[METRICS] = metrics
     app[FOLLOWER] = FeedFollower(store, index, metrics, settings)
-    for table in ROUTE_TABLES:
-        app.router.add_routes(table)
+    # Errors, metrics, authentication and negotiation wrap each route (see `handling.py`).
+    add_routes(app, ROUTE_TABLES, metrics, settings.auth.mode, lambda request: request.app[AUTHENTICATOR])
     if pool is None:
         app[POOL] = WorkerPool()
         app.cleanup_ctx.append(_own_pool)

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from kschema.api.errors import ApiError, Handler, error_response
+from kschema.api.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +138,6 @@ class Authenticator:
         self._inflight: dict[bytes, asyncio.Task[Identity | None]] = {}
         self._reviews = asyncio.Semaphore(settings.concurrent_reviews)
 
-    def protects(self, request: web.Request) -> bool:
-        mode = self._settings.mode
-        if mode is AuthMode.OFF or request.path in OPEN_PATHS:
-            return False
-        if mode is AuthMode.ALL:
-            return True
-        info = request.match_info.route.resource
-        template = info.canonical if info is not None else ""
-        return template.startswith("/compatibility/") or "validate" in template.split("/")
-
     async def authenticate(self, authorization: str | None) -> Identity:
         token = _bearer_token(authorization)
         identity = await self._identity(token)
@@ -246,24 +235,31 @@ def _token_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
-def auth_middleware(authenticator: Callable[[web.Request], Authenticator]) -> Middleware:
-    """Runs inside the error middleware, so refusals are counted like every other answer.
-    `authenticator` finds the app's authenticator (made at start-up, when its API client connects)."""
+def route_is_protected(mode: AuthMode, template: str) -> bool:
+    """Whether requests to a route template need a token in `mode` (decided once per route)."""
+    if mode is AuthMode.OFF or template in OPEN_PATHS:
+        return False
+    if mode is AuthMode.ALL:
+        return True
+    return template.startswith("/compatibility/") or "validate" in template.split("/")
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        checker = authenticator(request)
-        if checker.protects(request):
-            try:
-                await checker.authenticate(request.headers.get("Authorization"))
-            except ReviewUnavailableError as exc:
-                log.warning("Failed to review a bearer token reason=%s", exc)
-                return error_response(503, 50301, "Authentication is unavailable: the token review failed")
-            except ApiError as exc:
-                response = error_response(exc.status, exc.error_code, exc.message)
-                if exc.status == 401:
-                    response.headers["WWW-Authenticate"] = 'Bearer realm="kschema"'
-                return response
-        return await handler(request)
 
-    return middleware
+def unmatched_is_protected(mode: AuthMode, request: web.Request) -> bool:
+    """Whether a request no route matched needs a token (401 before 404): only in mode `all`."""
+    return mode is AuthMode.ALL and request.path not in OPEN_PATHS
+
+
+async def refusal(checker: Authenticator, request: web.Request) -> web.Response | None:
+    """The 401, 403 or 503 answer for a request whose token is missing, refused or cannot be reviewed;
+    None when the caller may go on."""
+    try:
+        await checker.authenticate(request.headers.get("Authorization"))
+    except ReviewUnavailableError as exc:
+        log.warning("Failed to review a bearer token reason=%s", exc)
+        return error_response(503, 50301, "Authentication is unavailable: the token review failed")
+    except ApiError as exc:
+        response = error_response(exc.status, exc.error_code, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kschema"'
+        return response
+    return None

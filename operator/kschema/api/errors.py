@@ -1,17 +1,15 @@
-"""Confluent-style errors of the read API, and the one middleware that turns every failure (domain
-errors, unknown routes, wrong methods, bugs) into `{"error_code": int, "message": str}`."""
+"""Confluent-style errors of the read API, and the one function that turns every failure (domain errors,
+unknown routes, wrong methods, bugs) into `{"error_code": int, "message": str}` (applied to every route by
+`handling.py`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from kschema.api.metrics import ApiMetrics, route_template
 from kschema.formats import InvalidSchemaError
 from kschema.formats.budget import TooComplexError
 from kschema.store import StoreUnavailableError
@@ -20,16 +18,12 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
-# Methods counted under their own name; any other (clients may send any token) is counted as OTHER, so
-# the metrics keep a bounded number of series.
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
-    """A failure with Confluent's HTTP status and error code. Raised by handlers and the index; the error
-    middleware is the only place that turns it into a response."""
+    """A failure with Confluent's HTTP status and error code. Raised by handlers and the index;
+    `error_to_response` is the only place that turns it into a response."""
 
     def __init__(self, status: int, error_code: int, message: str) -> None:
         self.status = status
@@ -105,33 +99,9 @@ def error_response(status: int, error_code: int, message: str) -> web.Response:
     )
 
 
-def error_middleware(metrics: ApiMetrics, negotiate: Callable[[web.Request], bool] | None) -> Middleware:
-    """The app's outer middleware: turns every failure into Confluent's error shape and records each
-    request's route template, status and latency. With `negotiate` (a request's `Accept` refuses every
-    type served) it also answers 406, so an app without authentication has one layer on its hot path."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        try:
-            if negotiate is not None and negotiate(request):
-                raise not_acceptable(request.headers.get("Accept", "")[:200])
-            response = await handler(request)
-        except Exception as e:
-            response = _error_to_response(request, e)
-        method = request.method
-        metrics.observe(
-            method if method in _METHODS else "OTHER",
-            route_template(request),
-            response.status,
-            time.perf_counter() - started,
-        )
-        return response
-
-    return middleware
-
-
-def _error_to_response(request: web.Request, error: Exception) -> web.StreamResponse:
+def error_to_response(request: web.Request, error: Exception) -> web.StreamResponse:
+    """The one place a failure becomes a response: domain errors, aiohttp's own HTTP errors (unknown
+    path, wrong method, body too large) and bugs (logged, answered 500 without details)."""
     if isinstance(error, ApiError):
         return error_response(error.status, error.error_code, error.message)
     if isinstance(error, InvalidSchemaError):

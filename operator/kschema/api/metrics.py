@@ -11,7 +11,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -35,23 +34,49 @@ LATENCY_BUCKETS = (
 )
 
 
-class RequestStats(Collector):
-    """`kschema_api_requests_total` by method, route template and status, and
-    `kschema_api_request_duration_seconds` by method and route template."""
+UNMATCHED = "unmatched"
+"""The route label of requests no route matched (404) or matched with another method (405)."""
+
+
+class RouteStats:
+    """Counts and latencies of one route template, by method (and status for the counts)."""
+
+    __slots__ = ("_counts", "_latency")
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
-        # (method, route) -> per-bucket counts (the last one for +Inf) and, at the end, the sum of seconds
-        self._latency: dict[tuple[str, str], list[float]] = {}
+        self._counts: dict[tuple[str, int], int] = {}
+        # method -> per-bucket counts (the last one for +Inf) and, at the end, the sum of seconds
+        self._latency: dict[str, list[float]] = {}
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        key = (method, status)
         self._counts[key] = self._counts.get(key, 0) + 1
-        buckets = self._latency.get((method, route))
+        buckets = self._latency.get(method)
         if buckets is None:
-            buckets = self._latency[(method, route)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+            buckets = self._latency[method] = [0.0] * (len(LATENCY_BUCKETS) + 2)
         buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         buckets[-1] += seconds
+
+    def counts(self) -> list[tuple[tuple[str, int], int]]:
+        return list(self._counts.items())
+
+    def latencies(self) -> list[tuple[str, list[float]]]:
+        return list(self._latency.items())
+
+
+class RequestStats(Collector):
+    """`kschema_api_requests_total` by method, route template and status, and
+    `kschema_api_request_duration_seconds` by method and route template. Each route's handler holds its
+    own `RouteStats` (see `handling.py`), so a request costs no lookup of its route here."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, RouteStats] = {}
+
+    def route(self, template: str) -> RouteStats:
+        found = self._routes.get(template)
+        if found is None:
+            found = self._routes[template] = RouteStats()
+        return found
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -59,8 +84,10 @@ class RequestStats(Collector):
             "HTTP requests served, by method, route template and status.",
             labels=["method", "route", "status"],
         )
-        for (method, route, status), count in list(self._counts.items()):
-            requests.add_metric([method, route, str(status)], count)
+        routes = list(self._routes.items())
+        for route, stats in routes:
+            for (method, status), count in stats.counts():
+                requests.add_metric([method, route, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(
             "kschema_api_request_duration_seconds",
@@ -69,13 +96,14 @@ class RequestStats(Collector):
         )
         # The `le` labels as prometheus-client writes them (`0.005`, `1.0`, `+Inf`).
         bounds = [*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf"]
-        for (method, route), values in list(self._latency.items()):
-            cumulative = 0.0
-            buckets: list[tuple[str, float]] = []
-            for bound, in_bucket in zip(bounds, values[:-1], strict=True):
-                cumulative += in_bucket
-                buckets.append((bound, cumulative))
-            latency.add_metric([method, route], buckets, values[-1])
+        for route, stats in routes:
+            for method, values in stats.latencies():
+                cumulative = 0.0
+                buckets: list[tuple[str, float]] = []
+                for bound, in_bucket in zip(bounds, values[:-1], strict=True):
+                    cumulative += in_bucket
+                    buckets.append((bound, cumulative))
+                latency.add_metric([method, route], buckets, values[-1])
         yield latency
 
 
@@ -106,16 +134,3 @@ class ApiMetrics:
         self.snapshots = Counter(
             "kschema_api_snapshots", "Full loads of the index from a store snapshot.", registry=self.registry
         )
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.observe(method, route, status, seconds)
-
-
-def route_template(request: web.Request) -> str:
-    """The route's template (`/schemas/ids/{id}`), never the raw path: raw paths would make one time
-    series per ID and subject."""
-    info = request.match_info
-    resource = info.route.resource
-    if resource is None or info.http_exception is not None:
-        return "unmatched"
-    return resource.canonical

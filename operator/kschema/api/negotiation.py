@@ -9,9 +9,7 @@ import functools
 
 from aiohttp import web
 
-from kschema.api.errors import Handler, not_acceptable
-
-__all__ = ["accept_middleware", "acceptable", "refuses"]
+__all__ = ["NOT_NEGOTIATED", "acceptable", "refuses"]
 
 SERVED = frozenset(
     {
@@ -22,7 +20,7 @@ SERVED = frozenset(
         "*/*",
     }
 )
-_NOT_NEGOTIATED = frozenset({"/metrics", "/healthz", "/readyz"})
+NOT_NEGOTIATED = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 def acceptable(header: str) -> bool:
@@ -52,12 +50,4 @@ def _admits(header: str) -> bool:
 def refuses(request: web.Request) -> bool:
     """Whether the request's `Accept` header admits none of the types the API answers with."""
     header = request.headers.get("Accept")
-    return bool(header) and not _admits(header) and request.path not in _NOT_NEGOTIATED
-
-
-@web.middleware
-async def accept_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Negotiation as a middleware of its own, for apps where it must run after authentication."""
-    if refuses(request):
-        raise not_acceptable(request.headers.get("Accept", "")[:200])
-    return await handler(request)
+    return bool(header) and not _admits(header) and request.path not in NOT_NEGOTIATED

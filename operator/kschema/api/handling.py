@@ -1,0 +1,131 @@
+"""How the read API's routes are served: each handler is wrapped once, when the app is built, with what
+every request needs around it (Confluent's error shape for every failure, the request's count and latency,
+authentication and `Accept` negotiation), and paths no route matches get the same treatment from a last,
+catch-all route.
+
+Why not app middlewares: aiohttp runs each middleware as one more coroutine per request, plus a middleware
+of its own that it adds as soon as there is one, and a middleware has to find out per request what the
+route already knows (its template for the metrics, whether it needs a token, whether it negotiates). On
+the lookups serializers make (`GET /schemas/ids/{id}`, `.../versions/latest`) that work cost more than
+the lookup itself. A wrapper binds those answers to the route at start-up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from aiohttp import hdrs, web
+
+from kschema.api.auth import Authenticator, AuthMode, refusal, route_is_protected, unmatched_is_protected
+from kschema.api.errors import Handler, error_to_response, not_acceptable
+from kschema.api.metrics import UNMATCHED, ApiMetrics
+from kschema.api.negotiation import NOT_NEGOTIATED, refuses
+
+__all__ = ["add_routes"]
+
+# Methods counted under their own name; any other (clients may send any token) is counted as OTHER, so
+# the metrics keep a bounded number of series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+_CATCH_ALL = "/{unmatched_path:.*}"
+
+Authenticators = Callable[[web.Request], Authenticator]
+
+
+def add_routes(
+    app: web.Application,
+    tables: Iterable[web.RouteTableDef],
+    metrics: ApiMetrics,
+    mode: AuthMode,
+    authenticator: Authenticators,
+) -> None:
+    """Registers every route of `tables` in order, each wrapped for its template, then the catch-all
+    that answers unknown paths (404) and known paths with another method (405) in Confluent's shape."""
+    for table in tables:
+        for definition in table:
+            if not isinstance(definition, web.RouteDef):
+                raise TypeError(f"the read API serves no static files: {definition!r}")
+            template = definition.path
+            protected = route_is_protected(mode, template)
+            wrapped = _wrap(
+                definition.handler,
+                template,
+                metrics,
+                negotiate=template not in NOT_NEGOTIATED,
+                protect=(lambda request: True) if protected else None,
+                authenticator=authenticator,
+            )
+            web.RouteDef(definition.method, template, wrapped, definition.kwargs).register(app.router)
+    unmatched = _wrap(
+        _unmatched,
+        UNMATCHED,
+        metrics,
+        negotiate=True,
+        # Decided per request: the path is all there is to go by.
+        protect=(lambda request: unmatched_is_protected(mode, request)) if mode is AuthMode.ALL else None,
+        authenticator=authenticator,
+    )
+    app.router.add_route(hdrs.METH_ANY, _CATCH_ALL, unmatched)
+
+
+def _wrap(
+    handler: Handler,
+    template: str,
+    metrics: ApiMetrics,
+    *,
+    negotiate: bool,
+    protect: Callable[[web.Request], bool] | None,
+    authenticator: Authenticators,
+) -> Handler:
+    """`protect` says whether a request needs a token (None: never)."""
+    observe = metrics.requests.route(template).observe
+    clock = time.perf_counter
+    if protect is None:
+        # The hot path: no token to check, so nothing to await before the handler.
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            started = clock()
+            try:
+                if negotiate and refuses(request):
+                    raise not_acceptable(request.headers.get("Accept", "")[:200])
+                response = await handler(request)
+            except Exception as e:
+                response = error_to_response(request, e)
+            method = request.method
+            observe(method if method in _METHODS else "OTHER", response.status, clock() - started)
+            return response
+
+        return serve
+
+    async def serve_checked(request: web.Request) -> web.StreamResponse:
+        started = clock()
+        try:
+            # Authentication first (401 before 406), as Confluent's servlet filter answers before Jersey.
+            refused = await refusal(authenticator(request), request) if protect(request) else None
+            if refused is not None:
+                response: web.StreamResponse = refused
+            elif negotiate and refuses(request):
+                raise not_acceptable(request.headers.get("Accept", "")[:200])
+            else:
+                response = await handler(request)
+        except Exception as e:
+            response = error_to_response(request, e)
+        method = request.method
+        observe(method if method in _METHODS else "OTHER", response.status, clock() - started)
+        return response
+
+    return serve_checked
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    """404 for a path no route matches; 405 with `Allow` for a path a route matches with other methods
+    (aiohttp's router would say the same; here it is said in Confluent's error shape)."""
+    allowed: set[str] = set()
+    catch_all = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is catch_all:
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
