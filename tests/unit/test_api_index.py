@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+from kschema.api.bodies import id_body, schema_json, version_body
 from kschema.api.index import RegistryIndex, schema_guid
+from kschema.contracts import contract_from_json
+from kschema.formats import Reference, SchemaFormat
+from kschema.model import SchemaState
+from kschema.store import StoredSchema, SubjectVersion
 from tests.unit.api_memory_store import MemoryStore
 
 
@@ -94,3 +99,34 @@ async def test_an_id_used_by_several_versions_lists_each_once() -> None:
         index.put_version(version)
     assert [(v.subject, v.version) for v in index.uses(shared.schema_id, False)] == [("a-value", 1)]
     assert len(index.uses(shared.schema_id, True)) == 2
+
+
+def test_a_version_body_made_from_the_id_body_is_the_json_of_the_whole_object() -> None:
+    contract = contract_from_json({"metadata": {"properties": {"owner": "équipe"}}, "ruleSet": None})
+    schemas = [
+        StoredSchema(1, SchemaFormat.AVRO, record("A"), "", "ab" * 32, ()),
+        StoredSchema(
+            2,
+            SchemaFormat.JSON,
+            '{"type": "string", "description": "naïve \\"quoted\\" \\u2028"}',
+            "",
+            "cd" * 32,
+            (Reference("other", "other-value", 3),),
+            contract,
+        ),
+        StoredSchema(
+            3, SchemaFormat.PROTOBUF, 'syntax = "proto3";\nmessage M { string a = 1; }\n', "", "ef" * 32, ()
+        ),
+    ]
+    for stored in schemas:
+        version = SubjectVersion('sujet-"ünï"-value', 7, stored.id, SchemaState.ACTIVE, False, "team-a")
+        expected = json.dumps(
+            {
+                "subject": version.subject,
+                "version": 7,
+                "id": stored.id,
+                "guid": schema_guid(stored.fingerprint),
+                **schema_json(stored),
+            }
+        ).encode()
+        assert version_body(version, id_body(stored)) == expected

@@ -4,14 +4,24 @@ and the schema part of every response that carries one."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Iterable
 
 from kschema.formats import Reference, SchemaFormat
-from kschema.store import StoredSchema
+from kschema.store import StoredSchema, SubjectVersion
 
-__all__ = ["compact_json", "guid_bytes", "references_json", "schema_guid", "schema_json", "served_text"]
+__all__ = [
+    "compact_json",
+    "guid_bytes",
+    "id_body",
+    "references_json",
+    "schema_guid",
+    "schema_json",
+    "served_text",
+    "version_body",
+]
 
 
 def guid_bytes(fingerprint: str) -> bytes:
@@ -68,3 +78,27 @@ def schema_json(schema: StoredSchema, text: str | None = None) -> dict[str, obje
     # Data contracts: `metadata` and `ruleSet` when the version has them (Confluent's NON_EMPTY).
     body.update(schema.contract.to_json())
     return body
+
+
+# `id_body` ends with the GUID: `, "guid": "<36 characters>"}`.
+_GUID_TAIL = len(b', "guid": "') + 36 + len(b'"}')
+
+
+def id_body(schema: StoredSchema) -> bytes:
+    """The `GET /schemas/ids/{id}` body: the schema part, then the GUID."""
+    return json.dumps({**schema_json(schema), "guid": schema_guid(schema.fingerprint)}).encode()
+
+
+def version_body(version: SubjectVersion, rendered_id_body: bytes) -> bytes:
+    """The `GET /subjects/{s}/versions/{v}` body (a Schema object of `GET /schemas` too): subject,
+    version, ID and GUID, then the schema part, made from the `id_body` of its schema without encoding
+    the schema text again. The same bytes as `json.dumps` of the whole object."""
+    schema_part = rendered_id_body[1:-_GUID_TAIL]
+    guid = rendered_id_body[-_GUID_TAIL + len(b', "guid": "') : -2]
+    head = b'{"subject": %s, "version": %d, "id": %d, "guid": "%s", ' % (
+        json.dumps(version.subject).encode(),
+        version.version,
+        version.schema_id,
+        guid,
+    )
+    return head + schema_part + b"}"

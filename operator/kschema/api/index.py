@@ -11,12 +11,12 @@ Visibility rules (Confluent semantics plus the Schema resource's states):
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from kschema.api.bodies import compact_json, guid_bytes, schema_guid, schema_json, served_text
+from kschema.api.bodies import compact_json, guid_bytes, id_body, schema_guid, schema_json, served_text
+from kschema.api.bodies import version_body as render_version_body
 from kschema.api.errors import ApiError, invalid_schema
 from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint
@@ -52,6 +52,8 @@ class RegistryIndex:
         self._guids: dict[bytes, int] = {}
         self._subjects: dict[str, SubjectRecord] = {}
         self._versions: dict[str, dict[int, SubjectVersion]] = {}
+        # Every subject with a version, sorted; rebuilt after a subject appears (names never go).
+        self._names: list[str] | None = None
         # The versions using each ID: one version (by far the most common) or a list of them.
         self._uses: dict[int, SubjectVersion | list[SubjectVersion]] = {}
         # Per subject: its latest live version (None: it has none), and the last `GET
@@ -74,6 +76,7 @@ class RegistryIndex:
         self._schemas, self._bodies, self._guids = {}, {}, {}
         self._subjects, self._versions, self._uses, self._referrers = {}, {}, {}, {}
         self._latest, self._rendered = {}, {}
+        self._names = None
         self._deprecated_since = {}
         self.max_id = self.version_count = 0
         for schema in snapshot.schemas:
@@ -107,6 +110,8 @@ class RegistryIndex:
 
     def put_version(self, version: SubjectVersion) -> None:
         key = (version.subject, version.version)
+        if version.subject not in self._versions:
+            self._names = None
         versions = self._versions.setdefault(version.subject, {})
         old = versions.get(version.version)
         if old is None:
@@ -174,8 +179,7 @@ class RegistryIndex:
             stored = self._schemas.get(schema_id)
             if stored is None:
                 return None
-            body = json.dumps({**schema_json(stored), "guid": schema_guid(stored.fingerprint)}).encode()
-            self._bodies[schema_id] = body
+            body = self._bodies[schema_id] = id_body(stored)
         return body
 
     def id_for_guid(self, guid: str) -> int | None:
@@ -211,6 +215,13 @@ class RegistryIndex:
             if name.startswith(prefix)
             and any(self._selected(v, include_deleted, deleted_only) for v in versions.values())
         )
+
+    def subject_names(self) -> list[str]:
+        """Every subject with a version in the index, whatever their state, sorted. The same list
+        until a subject appears: callers must not change it."""
+        if self._names is None:
+            self._names = sorted(self._versions)
+        return self._names
 
     def versions(
         self, subject: str, include_deleted: bool, deleted_only: bool = False
@@ -260,18 +271,19 @@ class RegistryIndex:
         kept = self._rendered.get(version.subject)
         if kept is not None and kept[0] is version:
             return kept[1]
-        stored = self._schemas[version.schema_id]
-        body = json.dumps(
-            {
-                "subject": version.subject,
-                "version": version.version,
-                "id": version.schema_id,
-                "guid": schema_guid(stored.fingerprint),
-                **schema_json(stored),
-            }
-        ).encode()
+        body = self.listed_body(version)
         self._rendered[version.subject] = (version, body)
         return body
+
+    def listed_body(self, version: SubjectVersion) -> bytes:
+        """A version's body as `version_body` renders it, without keeping it as its subject's last one
+        (a listing must not push the serializers' `latest` out)."""
+        kept = self._rendered.get(version.subject)
+        if kept is not None and kept[0] is version:
+            return kept[1]
+        rendered = self.schema_body(version.schema_id)
+        assert rendered is not None  # the index never holds a version without its schema
+        return render_version_body(version, rendered)
 
     def find_in_subject(
         self, subject: str, fingerprint: str, include_deleted: bool, contract: Contract | None = None
