@@ -44,7 +44,9 @@ def references_json(references: Iterable[Reference]) -> list[dict[str, object]]:
 
 # A JSON string, a run of anything else but whitespace, or a lone quote (only in invalid JSON): every
 # token of the text, so joining them drops exactly the whitespace outside strings.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^ \t\r\n"]+|"', re.DOTALL)
+# The string alternative is written as runs between escapes (not one alternation per character), which
+# is an order of magnitude faster on long strings such as `doc` texts.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^ \t\r\n"]+|"', re.DOTALL)
 
 
 def compact_json(text: str) -> str:

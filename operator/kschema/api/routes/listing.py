@@ -32,7 +32,8 @@ MAX_OFFSET = 2**31 - 1  # Confluent's offset is a Java int
 # Slices of work between two turns of the event loop: versions looked at while choosing a page, and
 # bodies rendered and written.
 _EXAMINED_PER_TURN = 2000
-_RENDERED_PER_TURN = 50
+_RENDERED_PER_TURN = 20
+_BYTES_PER_TURN = 64 * 1024
 
 
 def _integer(request: web.Request, name: str, default: int, minimum: int) -> int:
@@ -136,13 +137,25 @@ async def _stream_array(
     request: web.Request, index: RegistryIndex, versions: list[SubjectVersion]
 ) -> web.StreamResponse:
     """The JSON array of the versions' bodies, the same bytes `json.dumps` of the list would be, written
-    `_RENDERED_PER_TURN` at a time. The transport's flow control bounds what waits in memory."""
+    `_RENDERED_PER_TURN` bodies or `_BYTES_PER_TURN` at a time. The transport's flow control bounds
+    what waits in memory."""
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
     try:
-        for start in range(0, len(versions), _RENDERED_PER_TURN):
-            chunk = b", ".join(index.listed_body(v) for v in versions[start : start + _RENDERED_PER_TURN])
-            await response.write((b"[" if start == 0 else b", ") + chunk)
+        parts: list[bytes] = []
+        size = 0
+        opening = b"["
+        for version in versions:
+            body = index.listed_body(version)
+            parts.append(body)
+            size += len(body)
+            if len(parts) == _RENDERED_PER_TURN or size >= _BYTES_PER_TURN:
+                await response.write(opening + b", ".join(parts))
+                opening, parts, size = b", ", [], 0
+                # `write` waits only when the transport's buffer is full: let other requests in.
+                await asyncio.sleep(0)
+        if parts:
+            await response.write(opening + b", ".join(parts))
         await response.write(b"]" if versions else b"[]")
         await response.write_eof()
     except ConnectionError:
