@@ -132,7 +132,7 @@ def test_lookups_are_answered_while_listings_of_large_schemas_are_rendered(tmp_p
                 offset += 337
             lister.close()
 
-        listers = [threading.Thread(target=list_all) for _ in range(3)]
+        listers = [threading.Thread(target=list_all) for _ in range(2)]
         for lister in listers:
             lister.start()
         latencies: list[float] = []
