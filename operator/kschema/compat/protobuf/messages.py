@@ -26,6 +26,9 @@ from kschema.formats.protobuf import ProtobufSchema
 
 __all__ = ["Comparison"]
 
+# A scalar field as far as its comparison goes: number, name, label, scalar type and enum name.
+ScalarFacts = tuple[int, str, Label, int, str]
+
 
 class Comparison:
     def __init__(self, writer: ProtobufSchema, reader: ProtobufSchema) -> None:
@@ -161,13 +164,19 @@ class Comparison:
         assert old_info.message is not None
         assert new_info.message is not None
         local = old_info.local_name
-        old, old_facts = self._fields_of(self.writer, self.writer_types, old_info)
-        new, new_facts = self._fields_of(self.reader, self.reader_types, new_info)
+        old, old_scalars = self._fields_of(self.writer, self.writer_types, old_info)
+        new, new_scalars = self._fields_of(self.reader, self.reader_types, new_info)
         moved_in = check_membership(self, local, old, new)
         compare_oneofs(self, old_info, new_info, old, new)
 
-        remaining_old_top = {number: fld for number, fld in old.top.items() if number not in moved_in}
-        for number in sorted(remaining_old_top.keys() | new.top.keys()):
+        remaining_old_top = (
+            {number: fld for number, fld in old.top.items() if number not in moved_in} if moved_in else old.top
+        )
+        # Fields outside any oneof with the same number, name, label and scalar type on both sides:
+        # `compare_fields` would find nothing. Found with one set intersection, since most fields of two
+        # versions of a message are these.
+        unchanged = {facts[0] for facts in old_scalars & new_scalars}
+        for number in sorted((remaining_old_top.keys() | new.top.keys()) - unchanged):
             where = f"/{local}/fields/{number}"
             old_field, new_field = remaining_old_top.get(number), new.top.get(number)
             if new_field is None:
@@ -191,11 +200,10 @@ class Comparison:
                 else:
                     self.add("FIELD_ADDED", where, f"field {new_field.name!r} ({number}) was added")
             else:
-                facts = old_facts[number]
-                if facts == new_facts[number] and facts[2].kind == "scalar":
-                    continue  # same name, label and scalar type: `compare_fields` would find nothing
                 self.compare_fields(old_field, new_field, old_info, new_info, where)
 
+        if not old.oneof_of and not new.oneof_of:
+            return  # no field is in a oneof on either side: none moved into, out of or between oneofs
         # Fields that moved into, out of or between oneofs (a renamed oneof included) are compared by
         # number as well.
         for number in sorted(old.all.keys() & new.all.keys()):
@@ -210,20 +218,22 @@ class Comparison:
 
     def _fields_of(
         self, schema: ProtobufSchema, types: dict[str, TypeInfo], info: TypeInfo
-    ) -> tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]:
-        """A message's fields, and each field's (name, label, type), built once per parsed schema."""
-        cache: dict[str, tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]] = (
-            schema.derived.setdefault("compat_messages", {})
+    ) -> tuple[MessageFields, frozenset[ScalarFacts]]:
+        """A message's fields, and the (number, name, label, scalar type, enum name) of each scalar field
+        outside any oneof, built once per parsed schema."""
+        cache: dict[str, tuple[MessageFields, frozenset[ScalarFacts]]] = schema.derived.setdefault(
+            "compat_messages", {}
         )
         found = cache.get(info.full_name)
         if found is None:
             assert info.message is not None
             fields = MessageFields.of(info.message)
-            facts = {
-                number: (fld.name, label_of(fld, info.syntax), self.field_type(fld, types))
-                for number, fld in fields.all.items()
-            }
-            found = cache[info.full_name] = (fields, facts)
+            scalars = []
+            for number, fld in fields.top.items():
+                kind = self.field_type(fld, types)
+                if kind.kind == "scalar":
+                    scalars.append((number, fld.name, label_of(fld, info.syntax), kind.scalar, kind.name))
+            found = cache[info.full_name] = (fields, frozenset(scalars))
         return found
 
     def compare_fields(
