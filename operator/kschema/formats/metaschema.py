@@ -121,9 +121,11 @@ def _metaschema_id(validator: type[Validator]) -> str:
     return str(meta.get("$id") or meta.get("id") or validator.__name__)
 
 
-def check_schema(validator: type[Validator], contents: Any, known: KnownValid = KNOWN_VALID) -> None:
+def check_schema(validator: type[Validator], contents: Any, known: KnownValid | None = None) -> None:
     """`validator.check_schema(contents)` (raises the same `SchemaError`), skipping the subschemas
-    `known` holds and remembering the ones this check finds valid."""
+    `known` (by default this process's `KNOWN_VALID`) holds and remembering the ones this check finds
+    valid."""
+    known = KNOWN_VALID if known is None else known
     if not isinstance(contents, dict):
         validator.check_schema(contents)
         return
