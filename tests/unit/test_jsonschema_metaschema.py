@@ -65,7 +65,7 @@ _INVALID: list[tuple[type[Validator], Any]] = [
 ]
 
 
-@pytest.mark.parametrize("validator, schema", _INVALID)
+@pytest.mark.parametrize(("validator", "schema"), _INVALID)
 def test_a_schema_is_refused_with_the_error_check_schema_gives(
     validator: type[Validator], schema: Any
 ) -> None:

@@ -26,6 +26,7 @@ from jsonschema import validators
 from jsonschema.protocols import Validator
 from referencing._core import Resolver  # referencing exports Resolver only from here
 
+from kschema.formats import metaschema
 from kschema.formats.base import (
     InvalidSchemaError,
     ResolvedReference,
@@ -33,7 +34,6 @@ from kschema.formats.base import (
     ValidationIssue,
     references_key,
 )
-from kschema.formats import metaschema
 from kschema.formats.budget import spend
 
 __all__ = [

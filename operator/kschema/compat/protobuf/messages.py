@@ -169,9 +169,9 @@ class Comparison:
         moved_in = check_membership(self, local, old, new)
         compare_oneofs(self, old_info, new_info, old, new)
 
-        remaining_old_top = (
-            {number: fld for number, fld in old.top.items() if number not in moved_in} if moved_in else old.top
-        )
+        remaining_old_top = old.top
+        if moved_in:
+            remaining_old_top = {number: fld for number, fld in old.top.items() if number not in moved_in}
         # Fields outside any oneof with the same number, name, label and scalar type on both sides:
         # `compare_fields` would find nothing. Found with one set intersection, since most fields of two
         # versions of a message are these.
