@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from kschema.compat import Issue
 from kschema.formats import ParsedSchema, ResolvedReference, SchemaFormat, parse_schema
 from kschema.formats.bounded import BoundedLRU
 
-__all__ = ["BoundedLRU", "ParseCache", "VerdictCache", "content_key"]
+__all__ = ["BoundedLRU", "ComparisonCache", "ParseCache", "VerdictCache", "content_key"]
 
 # Bytes a parsed schema holds per byte of its text(s), measured with tracemalloc on the formats' own
 # corpora and on 50-field records (tests/unit/test_worker_caches.py checks that these stay above what a
@@ -166,3 +167,28 @@ class VerdictCache:
             ISSUE_OVERHEAD_BYTES + len(i.location) + len(i.rule) + len(i.message) for i in issues
         )
         self._lru.put(key, issues, cost)
+
+
+# A kept comparison: the tuple, the two keys' objects, and per finding its object and path.
+COMPARISON_OVERHEAD_BYTES: Final = 300
+FINDING_OVERHEAD_BYTES: Final = 150
+
+
+class ComparisonCache:
+    """Comparisons of schema parts by the content keys of both parts (a `ComparisonMemo`): most of a new
+    version's parts were compared with the history's before, in another review."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self._lru: BoundedLRU[tuple[str, str], tuple[Any, ...]] = BoundedLRU(max_entries, max_bytes)
+
+    @property
+    def lru(self) -> BoundedLRU[tuple[str, str], tuple[Any, ...]]:
+        return self._lru
+
+    def get(self, key: tuple[str, str]) -> Sequence[Any] | None:
+        return self._lru.get(key)
+
+    def put(self, key: tuple[str, str], found: Sequence[Any]) -> None:
+        cost = COMPARISON_OVERHEAD_BYTES + len(key[0]) + len(key[1])
+        cost += sum(FINDING_OVERHEAD_BYTES + len(str(getattr(f, "path", ""))) for f in found)
+        self._lru.put(key, tuple(found), cost)

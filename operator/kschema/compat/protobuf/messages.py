@@ -60,6 +60,7 @@ class Comparison:
             new.enum_type,
             new.package,
             "",
+            nested=False,
         )
         return self.found
 
@@ -75,12 +76,12 @@ class Comparison:
         new_enums: Iterable[descriptor_pb2.EnumDescriptorProto],
         new_scope: str,
         local_scope: str,
+        *,
+        nested: bool = True,
     ) -> None:
         """Compares the messages and enums declared in one scope (a file or a message), by name."""
-        old_msgs = by_name(old_messages)
-        new_msgs = by_name(new_messages)
-        old_positions = {name: i for i, name in enumerate(old_msgs)}
-        new_positions = {name: i for i, name in enumerate(new_msgs)}
+        old_msgs, old_positions, old_en = _scope(self.writer, nested, old_scope, old_messages, old_enums)
+        new_msgs, new_positions, new_en = _scope(self.reader, nested, new_scope, new_messages, new_enums)
         for name in union(old_msgs, new_msgs):
             local = f"{local_scope}.{name}" if local_scope else name
             where = f"/{local}"
@@ -99,8 +100,6 @@ class Comparison:
                     # Confluent: compatible, since message indexes in the wire format refer to the
                     # schema of the writer's ID.
                     self.add("MESSAGE_MOVED", where, f"message {local!r} moved to another position")
-        old_en = by_name(old_enums)
-        new_en = by_name(new_enums)
         for name in union(old_en, new_en):
             local = f"{local_scope}.{name}" if local_scope else name
             old_enum, new_enum = old_en.get(name), new_en.get(name)
@@ -333,3 +332,27 @@ class Comparison:
         if fld.type == FDP.TYPE_ENUM:
             return FieldType("scalar", scalar=FDP.TYPE_ENUM, name=fld.type_name.lstrip("."))
         return FieldType("scalar", scalar=fld.type)
+
+
+_Scope = tuple[
+    dict[str, descriptor_pb2.DescriptorProto],
+    dict[str, int],
+    dict[str, descriptor_pb2.EnumDescriptorProto],
+]
+
+
+def _scope(
+    schema: ProtobufSchema,
+    nested: bool,
+    scope: str,
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+    enums: Iterable[descriptor_pb2.EnumDescriptorProto],
+) -> _Scope:
+    """The messages (by name, and their positions) and enums declared in one scope of a schema (its file
+    when not `nested`, else the message named `scope`), built once per parsed schema."""
+    cache: dict[tuple[bool, str], _Scope] = schema.derived.setdefault("compat_scopes", {})
+    found = cache.get((nested, scope))
+    if found is None:
+        msgs = by_name(messages)
+        found = cache[(nested, scope)] = (msgs, {n: i for i, n in enumerate(msgs)}, by_name(enums))
+    return found
