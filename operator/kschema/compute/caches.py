@@ -17,8 +17,8 @@ memory limit.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from kschema.compat import Issue

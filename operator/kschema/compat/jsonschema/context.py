@@ -85,9 +85,7 @@ class Context:
         if update.kind is Kind.REFERENCE:
             update = update.loader.dereference(update)
         original_key, update_key = original.content_key, update.content_key
-        content = (
-            (original_key, update_key) if original_key is not None and update_key is not None else None
-        )
+        content = (original_key, update_key) if original_key is not None and update_key is not None else None
         key: tuple[object, object] = content if content is not None else (id(original), id(update))
         shared = self.shared if content is not None else None
         cached = self.memo.get(key)
