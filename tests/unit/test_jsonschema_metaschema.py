@@ -101,12 +101,12 @@ def test_dialects_do_not_share_what_they_found_valid() -> None:
     assert _error(DRAFT4, refused, known) == _library_error(DRAFT4, refused) is not None
 
 
-def test_what_is_remembered_is_bounded_in_entries_and_characters() -> None:
-    known = KnownValid(max_entries=5, max_chars=10_000)
+def test_what_is_remembered_is_bounded_in_entries_and_bytes() -> None:
+    known = KnownValid(max_entries=5, max_bytes=10_000)
     for i in range(50):
         assert _error(DRAFT7, {"properties": {f"p{i}": {"type": "string", "maxLength": i}}}, known) is None
         assert len(known.lru) <= 5
-    big = KnownValid(max_entries=1000, max_chars=2_000)
+    big = KnownValid(max_entries=1000, max_bytes=2_000)
     for i in range(50):
         _error(DRAFT7, {"properties": {"p": {"description": "x" * 300, "maxLength": i}}}, big)
         assert big.lru.cost <= 2_000

@@ -13,7 +13,7 @@ fails is checked again whole, so a refusal always carries the error `check_schem
 Only the keywords below are followed: elsewhere (an unknown keyword, `$defs` in a draft before 2019-09) a
 value is not validated as a schema, so it proves nothing about it.
 
-What is remembered is bounded in entries and characters, and so is the work spent computing keys: a
+What is remembered is bounded in entries and bytes, and so is the work spent computing keys: a
 hostile schema can only make the check fall back to `check_schema` on the whole.
 """
 
@@ -46,7 +46,7 @@ MAX_KEY_CHARS: Final = 16 * 1024
 # Canonical JSON written for keys per check, at most; past it the schema is checked whole.
 MAX_KEY_WORK_CHARS: Final = 4 * 1024 * 1024
 KNOWN_VALID_ENTRIES: Final = 8192
-KNOWN_VALID_CHARS: Final = 16 * 1024 * 1024
+KNOWN_VALID_BYTES: Final = 8 * 1024 * 1024
 # A key's bookkeeping (tuple, LRU node, dialect id) besides its characters.
 _ENTRY_OVERHEAD: Final = 200
 
@@ -54,14 +54,16 @@ _ENTRY_OVERHEAD: Final = 200
 class KnownValid:
     """Subschemas found valid, by (metaschema id, canonical JSON), least recently used evicted first."""
 
-    def __init__(self, max_entries: int = KNOWN_VALID_ENTRIES, max_chars: int = KNOWN_VALID_CHARS) -> None:
-        self.lru: BoundedLRU[tuple[str, str], bool] = BoundedLRU(max_entries, max_chars)
+    def __init__(self, max_entries: int = KNOWN_VALID_ENTRIES, max_bytes: int = KNOWN_VALID_BYTES) -> None:
+        self.lru: BoundedLRU[tuple[str, str], bool] = BoundedLRU(max_entries, max_bytes)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return self.lru.get(key) is not None
 
     def add(self, key: tuple[str, str]) -> None:
-        self.lru.put(key, True, len(key[1]) + _ENTRY_OVERHEAD)
+        text = key[1]
+        # A str holds one byte per character when all are ASCII, up to four otherwise.
+        self.lru.put(key, True, len(text) * (1 if text.isascii() else 4) + _ENTRY_OVERHEAD)
 
 
 # A parse runs in one process at a time per schema (the worker processes, the CLI); what one process has
