@@ -19,6 +19,7 @@ from kschema.contracts import (
     rule_set_from_json,
 )
 from kschema.formats import Reference, SchemaFormat
+from kschema.formats.base import pickled_by_fields
 
 GROUP = "kschema.io"
 VERSION = "v1alpha1"
@@ -50,6 +51,7 @@ class SpecError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ProjectionSpec:
     """Where the Subject's versions are projected for workloads to mount."""
@@ -58,6 +60,7 @@ class ProjectionSpec:
     config_map_name: str | None = None  # defaults to `<subject resource name>-schemas`
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SubjectSpec:
     resource_name: str
@@ -87,6 +90,7 @@ class SubjectSpec:
         return self.projection.config_map_name or f"{self.resource_name}-schemas"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SchemaSpec:
     resource_name: str

@@ -304,3 +304,26 @@ def test_full_compatibility_checks_both_directions() -> None:
     )
     assert [i.rule for i in result.incompatibilities] == ["MULTIPLE_FIELDS_MOVED_TO_ONEOF"]
     assert "a reader of version 1 cannot read data written with the new schema" in result.messages[0]
+
+
+def test_the_changed_fields_of_a_large_message_are_reported_in_field_order() -> None:
+    # Most fields unchanged (skipped in bulk); the changed ones, whatever the change, still reported.
+    fields = [f"string f{i} = {i};" for i in range(1, 41)]
+    changed = list(fields)
+    changed[4] = "string renamed = 5;"  # name
+    changed[9] = "int64 f10 = 10;"  # scalar kind
+    changed[19] = "Item f20 = 20;"  # scalar to message
+    changed[29] = "bytes f30 = 30;"  # same encoding, another type
+    del changed[34]  # f35 removed
+    changed.append("Item f41 = 41;")  # a message field added
+    old = schema("message Order { " + " ".join(fields) + " }")
+    new = schema("message Order { " + " ".join(changed) + " }\nmessage Item { string id = 1; }")
+    found = [(d.rule, d.location) for d in differences(old, new)]
+    assert found == [
+        ("FIELD_NAME_CHANGED", "/Order/fields/5"),
+        ("FIELD_SCALAR_KIND_CHANGED", "/Order/fields/10"),
+        ("FIELD_KIND_CHANGED", "/Order/fields/20"),
+        ("FIELD_REMOVED", "/Order/fields/35"),
+        ("FIELD_ADDED", "/Order/fields/41"),
+        ("MESSAGE_ADDED", "/Item"),
+    ]

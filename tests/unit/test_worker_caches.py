@@ -132,3 +132,44 @@ def test_the_estimated_size_of_a_parsed_schema_covers_what_parsing_keeps(
         tracemalloc.stop()
     assert kept is not None
     assert after - before <= PARSED_OVERHEAD_BYTES + BYTES_PER_TEXT_BYTE[fmt] * len(text)
+
+
+def test_a_text_without_references_is_found_again_without_hashing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kschema.compute import caches
+
+    hashed: list[str] = []
+    real = caches.content_key
+
+    def counting(fmt: SchemaFormat, text: str, refs: tuple[ResolvedReference, ...]) -> bytes:
+        hashed.append(text)
+        return real(fmt, text, refs)
+
+    monkeypatch.setattr(caches, "content_key", counting)
+    cache = ParseCache(max_entries=2, max_bytes=1 << 30)
+    text = _avro(3)
+    first = cache.parse(SchemaFormat.AVRO, text, ())
+    again = cache.parse(SchemaFormat.AVRO, "".join(list(text)), ())  # equal text, another object
+    assert again is first
+    assert hashed == [text]
+    assert cache.key_of(again) == real(SchemaFormat.AVRO, text, ())
+    # The same text read as another format is another schema.
+    assert cache.parse(SchemaFormat.JSON, '{"type": "string"}', ()) is not first
+    # Evicted: parsed (and hashed) again, and its old key is not used.
+    cache.parse(SchemaFormat.AVRO, _avro(4), ())
+    cache.parse(SchemaFormat.AVRO, _avro(5), ())
+    hashed.clear()
+    third = cache.parse(SchemaFormat.AVRO, text, ())
+    assert third is not first
+    assert hashed == [text]
+
+
+def test_a_text_with_references_is_always_keyed_by_its_references_too() -> None:
+    address = '{"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}]}'
+    moved = '{"type": "record", "name": "Address", "fields": [{"name": "zip", "type": "string"}]}'
+    ref = Reference("Address", "address-value", 1)
+    text = '{"type": "record", "name": "Order", "fields": [{"name": "to", "type": "Address"}]}'
+    cache = ParseCache(max_entries=10, max_bytes=1 << 30)
+    one = cache.parse(SchemaFormat.AVRO, text, (ResolvedReference(ref, address),))
+    other = cache.parse(SchemaFormat.AVRO, text, (ResolvedReference(ref, moved),))
+    assert one is not other
+    assert cache.key_of(one) != cache.key_of(other)

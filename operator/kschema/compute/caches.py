@@ -17,18 +17,15 @@ memory limit.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final
 
 from kschema.compat import Issue
 from kschema.formats import ParsedSchema, ResolvedReference, SchemaFormat, parse_schema
+from kschema.formats.bounded import BoundedLRU
 
-__all__ = ["BoundedLRU", "ParseCache", "VerdictCache", "content_key"]
-
-K = TypeVar("K")
-V = TypeVar("V")
+__all__ = ["BoundedLRU", "ComparisonCache", "ParseCache", "VerdictCache", "content_key"]
 
 # Bytes a parsed schema holds per byte of its text(s), measured with tracemalloc on the formats' own
 # corpora and on 50-field records (tests/unit/test_worker_caches.py checks that these stay above what a
@@ -44,53 +41,6 @@ PARSED_OVERHEAD_BYTES: Final = 16 * 1024
 # A verdict entry: the two keys, the tuple and per issue its three strings and the object.
 VERDICT_OVERHEAD_BYTES: Final = 400
 ISSUE_OVERHEAD_BYTES: Final = 200
-
-
-class BoundedLRU(Generic[K, V]):
-    """A least-recently-used map holding at most `max_entries` entries and `max_cost` cost units (bytes,
-    as estimated by whoever puts an entry). An entry costing more than `max_cost` alone is not kept."""
-
-    def __init__(
-        self, max_entries: int, max_cost: int, on_evict: Callable[[K, V], None] | None = None
-    ) -> None:
-        self.max_entries = max_entries
-        self.max_cost = max_cost
-        self.cost = 0
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
-        self._on_evict = on_evict
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: K) -> bool:
-        return key in self._entries
-
-    def get(self, key: K) -> V | None:
-        found = self._entries.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(key)
-        return found[0]
-
-    def put(self, key: K, value: V, cost: int) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.cost -= old[1]
-            if self._on_evict is not None:
-                self._on_evict(key, old[0])
-        if cost > self.max_cost:
-            return
-        self._entries[key] = (value, cost)
-        self.cost += cost
-        while len(self._entries) > self.max_entries or self.cost > self.max_cost:
-            evicted_key, (evicted, evicted_cost) = self._entries.popitem(last=False)
-            self.cost -= evicted_cost
-            if self._on_evict is not None:
-                self._on_evict(evicted_key, evicted)
 
 
 def content_key(fmt: SchemaFormat, text: str, references: tuple[ResolvedReference, ...]) -> bytes:
@@ -148,6 +98,9 @@ class ParseCache:
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self._lru: BoundedLRU[bytes, ParsedSchema] = BoundedLRU(max_entries, max_bytes, self._evicted)
         self._keys: dict[int, bytes] = {}
+        # The content keys of the cached schemas without references, by format and text: a review sends
+        # the same hundred texts again and again, and a dictionary lookup costs a fifth of a SHA-256.
+        self._by_text: dict[SchemaFormat, dict[str, bytes]] = {fmt: {} for fmt in SchemaFormat}
 
     @property
     def lru(self) -> BoundedLRU[bytes, ParsedSchema]:
@@ -156,8 +109,17 @@ class ParseCache:
     def _evicted(self, key: bytes, parsed: ParsedSchema) -> None:
         if self._keys.get(id(parsed)) == key:
             del self._keys[id(parsed)]
+        by_text = self._by_text[parsed.format]
+        if by_text.get(parsed.raw) == key:
+            del by_text[parsed.raw]
 
     def parse(self, fmt: SchemaFormat, text: str, references: tuple[ResolvedReference, ...]) -> ParsedSchema:
+        if not references:
+            known = self._by_text[fmt].get(text)
+            if known is not None:
+                found = self._lru.get(known)
+                if found is not None:
+                    return found
         key = content_key(fmt, text, references)
         found = self._lru.get(key)
         if found is not None:
@@ -167,6 +129,8 @@ class ParseCache:
         self._lru.put(key, parsed, cost)
         if key in self._lru:  # not kept when it alone costs more than the whole cache may hold
             self._keys[id(parsed)] = key
+            if not references and parsed.raw == text:
+                self._by_text[fmt][parsed.raw] = key
         return parsed
 
     def key_of(self, parsed: ParsedSchema) -> bytes | None:
@@ -203,3 +167,28 @@ class VerdictCache:
             ISSUE_OVERHEAD_BYTES + len(i.location) + len(i.rule) + len(i.message) for i in issues
         )
         self._lru.put(key, issues, cost)
+
+
+# A kept comparison: the tuple, the two keys' objects, and per finding its object and path.
+COMPARISON_OVERHEAD_BYTES: Final = 300
+FINDING_OVERHEAD_BYTES: Final = 150
+
+
+class ComparisonCache:
+    """Comparisons of schema parts by the content keys of both parts (a `ComparisonMemo`): most of a new
+    version's parts were compared with the history's before, in another review."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self._lru: BoundedLRU[tuple[str, str], tuple[Any, ...]] = BoundedLRU(max_entries, max_bytes)
+
+    @property
+    def lru(self) -> BoundedLRU[tuple[str, str], tuple[Any, ...]]:
+        return self._lru
+
+    def get(self, key: tuple[str, str]) -> Sequence[Any] | None:
+        return self._lru.get(key)
+
+    def put(self, key: tuple[str, str], found: Sequence[Any]) -> None:
+        cost = COMPARISON_OVERHEAD_BYTES + len(key[0]) + len(key[1])
+        cost += sum(FINDING_OVERHEAD_BYTES + len(str(getattr(f, "path", ""))) for f in found)
+        self._lru.put(key, tuple(found), cost)

@@ -15,7 +15,8 @@ from kschema.compat import (
     check_compatibility,
     remembered_verdicts,
 )
-from kschema.compute.caches import ParseCache, VerdictCache
+from kschema.compat.shared import remembered_comparisons
+from kschema.compute.caches import ComparisonCache, ParseCache, VerdictCache
 from kschema.formats import (
     InvalidSchemaError,
     ParsedSchema,
@@ -36,6 +37,7 @@ __all__ = ["SchemaText", "check", "review_schema", "review_subject", "serialized
 # runs one task at a time.
 PARSED = ParseCache(LIMITS.worker_parse_cache_entries, LIMITS.worker_parse_cache_bytes)
 VERDICTS = VerdictCache(PARSED, LIMITS.worker_verdict_cache_entries, LIMITS.worker_verdict_cache_bytes)
+COMPARISONS = ComparisonCache(LIMITS.worker_comparison_cache_entries, LIMITS.worker_comparison_cache_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ def check(
     """Parses `new` and its history (oldest first) and checks them under `level`, within one budget."""
     with (
         remembered_verdicts(VERDICTS),
+        remembered_comparisons(COMPARISONS),
         work_budget("the compatibility check", LIMITS.check_steps, LIMITS.check_seconds),
     ):
         return check_compatibility(
@@ -101,6 +104,7 @@ def review_schema(
     below the API server's webhook timeout."""
     with (
         remembered_verdicts(VERDICTS),
+        remembered_comparisons(COMPARISONS),
         work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds),
     ):
         return policy_review_schema(new, old, catalog, facts, parse=parse)
@@ -111,6 +115,7 @@ def review_subject(
 ) -> Decision:
     with (
         remembered_verdicts(VERDICTS),
+        remembered_comparisons(COMPARISONS),
         work_budget("the admission review", LIMITS.check_steps, LIMITS.check_seconds),
     ):
         return policy_review_subject(new, old, catalog, facts, parse=parse)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kschema.formats.base import pickled_by_fields
+
 __all__ = [
     "MAX_EXPR_CHARS",
     "MAX_RULES",
@@ -69,6 +71,7 @@ class RuleMode(enum.StrEnum):
         return self in (RuleMode.UPGRADE, RuleMode.DOWNGRADE, RuleMode.UPDOWN)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
@@ -104,6 +107,7 @@ class Rule:
         return out
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     migration_rules: tuple[Rule, ...] = ()
@@ -124,6 +128,7 @@ class RuleSet:
         return {key: [r.to_json() for r in rules] for key, rules in self.lists() if rules}
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Metadata:
     tags: tuple[tuple[str, tuple[str, ...]], ...] = ()  # path -> sorted tags, sorted by path
@@ -147,6 +152,7 @@ class Metadata:
         return out
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Contract:
     """What a version carries beside its schema text."""
@@ -166,6 +172,7 @@ class Contract:
         return out
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SubjectContract:
     """A subject's contract configuration, Confluent's `/config/{subject}` fields."""

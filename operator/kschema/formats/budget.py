@@ -23,9 +23,10 @@ The numbers, and why:
   deeply references may nest (a deeper chain is a cycle or a mistake).
 * `worker_*`: the hard bounds of the worker processes; the worker timeout is above the cooperative
   deadlines, so it only fires for work that did not stop by itself.
-* `worker_parse_cache_*` / `worker_verdict_cache_*`: what a worker keeps between tasks (parsed schemas
-  and reader/writer verdicts by content, `kschema.compute.caches`), in entries and estimated bytes; well
-  inside `worker_memory_bytes`, so a stream of distinct schemas evicts old entries rather than failing.
+* `worker_parse_cache_*` / `worker_verdict_cache_*` / `worker_comparison_cache_*`: what a worker keeps
+  between tasks (parsed schemas, reader/writer verdicts and comparisons of parts by content,
+  `kschema.compute.caches`), in entries and estimated bytes; well inside `worker_memory_bytes`, so a
+  stream of distinct schemas evicts old entries rather than failing.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Limits:
     worker_parse_cache_bytes: int = 128 * 1024 * 1024
     worker_verdict_cache_entries: int = 100_000
     worker_verdict_cache_bytes: int = 32 * 1024 * 1024
+    worker_comparison_cache_entries: int = 100_000
+    worker_comparison_cache_bytes: int = 32 * 1024 * 1024
 
 
 LIMITS: Final = Limits()

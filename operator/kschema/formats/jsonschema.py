@@ -26,6 +26,7 @@ from jsonschema import validators
 from jsonschema.protocols import Validator
 from referencing._core import Resolver  # referencing exports Resolver only from here
 
+from kschema.formats import metaschema
 from kschema.formats.base import (
     InvalidSchemaError,
     ResolvedReference,
@@ -338,7 +339,7 @@ def _check_against_metaschema(contents: Any, location: str) -> Dialect:
     dialect = dialect_of(contents, location)
     validator = validators.validator_for(contents, default=dialect.validator)
     try:
-        validator.check_schema(contents)
+        metaschema.check_schema(validator, contents)
     except jsonschema_exceptions.SchemaError as exc:
         raise InvalidSchemaError(
             f"not a valid {dialect.name} JSON Schema: {_short(exc.message)}",

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never l
 CONFLICT_RETRIES = 5
 STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
+# How long a projection waits for the registrations of its subject still in progress (a burst of versions
+# applied together), so that they share one ConfigMap write: at most this much later than without them.
+SETTLE_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,12 @@ class _Entry:
     status_writer: asyncio.Task[None] | None = None
     # The ConfigMap name this process has applied: known to be ours, so the next apply needs no read.
     written: str | None = None
+    # Registrations of this subject's versions in progress, and set when there are none.
+    registering: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.settled.set()
 
 
 class Projector:
@@ -117,7 +126,9 @@ class Projector:
         field_manager: str,
         schemas: SchemaCache,
         status_delay: float = STATUS_DELAY_SECONDS,
+        settle_max: float = SETTLE_MAX_SECONDS,
     ) -> None:
+        self._settle_max = settle_max
         self._store = store
         self._status_delay = status_delay
         self._kube = kube
@@ -130,10 +141,19 @@ class Projector:
         """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
         same subject runs are served by the next one, which reads the store after they were made.
         `tidy` also removes ConfigMaps this Subject projected under another name. Returns None when
-        projection is disabled or the Subject is being deleted."""
+        projection is disabled or the Subject is being deleted.
+
+        While other versions of the subject are being registered (see `registering`), the projection
+        waits for them, up to `settle_max` seconds: a burst of versions is one ConfigMap write (and one
+        Subject status patch), not one per version."""
         entry = self._entries.setdefault(target.key, _Entry())
         entry.requested += 1
         mine = entry.requested
+        if entry.registering:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settle_max):
+                    await entry.settled.wait()
+            await asyncio.sleep(0)  # the request of the registration that settled it comes right after
         async with entry.lock:
             if entry.closed:
                 return None
@@ -146,6 +166,20 @@ class Projector:
             if result is not None:
                 self._request_status(target, entry, result)
             return result
+
+    @contextlib.contextmanager
+    def registering(self, target: ProjectionTarget) -> Iterator[None]:
+        """Marks a registration of one of the subject's versions as in progress: projections requested
+        meanwhile wait for it (bounded by `settle_max`) and then serve it too."""
+        entry = self._entries.setdefault(target.key, _Entry())
+        entry.registering += 1
+        entry.settled.clear()
+        try:
+            yield
+        finally:
+            entry.registering -= 1
+            if entry.registering == 0:
+                entry.settled.set()
 
     def reopen(self, target: ProjectionTarget) -> None:
         entry = self._entries.get(target.key)

@@ -64,6 +64,13 @@ class SubjectArrivals:
         if event is not None:
             event.set()
 
+    def attempted(self, namespace: str, name: str) -> None:
+        """The Subject's reconcile ended without registering it (refused, or to be retried): the Schemas
+        waiting for it go on now and report what their own registration finds."""
+        event = self._events.pop((namespace, name), None)
+        if event is not None:
+            event.set()
+
     def left(self, namespace: str, name: str) -> None:
         self._arrived.discard((namespace, name))
 
@@ -72,7 +79,7 @@ class SubjectArrivals:
         return (namespace, name) in self._arrived
 
     async def wait(self, namespace: str, name: str, timeout: float) -> bool:  # noqa: ASYNC109  # a bound, not a deadline of the caller's
-        """Whether the Subject was registered within `timeout` seconds."""
+        """Whether the Subject's reconcile registered it, or ended without, within `timeout` seconds."""
         event = self._events.get((namespace, name))
         if event is None:
             event = asyncio.Event()

@@ -43,6 +43,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     configured.watching.server_timeout = 300
     configured.watching.client_timeout = 330
     configured.networking.request_timeout = 60
+    configured.queueing.worker_limit = settings.workers
+    configured.queueing.idle_timeout = settings.worker_idle_seconds
     if settings.peering is not None:
         configured.peering.name = settings.peering
         configured.peering.priority = settings.priority

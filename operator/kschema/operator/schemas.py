@@ -55,6 +55,8 @@ from kschema.store import StoreError
 logger = logging.getLogger(__name__)
 
 SUBJECT_WAIT_SECONDS = 3.0  # how long a Schema waits for a missing Subject before it reports it
+# ... and for a Subject whose watch event has arrived but whose reconcile has not registered it yet
+SUBJECT_PENDING_WAIT_SECONDS = 30.0
 
 NOT_CHECKED = Condition("Compatible", None, "NotChecked", "not checked yet")
 
@@ -70,6 +72,25 @@ async def _registered_subject(memo: OperatorContext, subject: SubjectEntry) -> b
     except StoreError:
         return True  # the registration below reports the store's state
     return record is not None and not record.deleted
+
+
+async def _arrived_subject(
+    memo: OperatorContext, subjects_by_name: kopf.Index[Any, Any], namespace: str, name: str
+) -> SubjectEntry | None:
+    """The Schema's Subject from the index, waiting a moment for it when it is not registered yet: applied
+    together with its Schemas, the Subject is usually only moments behind. Longer when its watch event
+    has arrived (its reconcile is coming, only later in a burst) than when nothing is known of it."""
+    subject = subject_entry(subjects_by_name, namespace, name)
+    if subject is not None and (subject.deleting or await _registered_subject(memo, subject)):
+        return subject
+    if subject is None:
+        await memo.subject_arrivals.wait(namespace, name, SUBJECT_WAIT_SECONDS)
+        subject = subject_entry(subjects_by_name, namespace, name)
+        if subject is None or subject.deleting or await _registered_subject(memo, subject):
+            return subject
+    if subject.spec is not None:
+        await memo.subject_arrivals.wait(namespace, name, SUBJECT_PENDING_WAIT_SECONDS)
+    return subject_entry(subjects_by_name, namespace, name)
 
 
 def _compatible(registered: Registered, level: str) -> Condition:
@@ -115,11 +136,7 @@ async def reconcile(
     except SpecError as error:
         memo.note(Note(object_ref(SCHEMA_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error, NOT_CHECKED)
-    subject = subject_entry(subjects_by_name, namespace, spec.subject)
-    if subject is None or (not subject.deleting and not await _registered_subject(memo, subject)):
-        # Applied together with its Schemas, the Subject is usually only moments behind.
-        await memo.subject_arrivals.wait(namespace, spec.subject, SUBJECT_WAIT_SECONDS)
-        subject = subject_entry(subjects_by_name, namespace, spec.subject)
+    subject = await _arrived_subject(memo, subjects_by_name, namespace, spec.subject)
     if subject is None or subject.deleting or subject.spec is None:
         # Not retried: the Subject's own reconcile nudges its Schemas when it appears.
         reason, message = (
@@ -134,17 +151,18 @@ async def reconcile(
     here = object_ref(SCHEMA_KIND, body)
     subject_ref = ObjectRef(SUBJECT_KIND, namespace, subject.spec.resource_name, subject.uid)
     try:
-        async with memo.subject_locks(subject.spec.name):
-            memo.store_reads.read(namespace, name, subject.spec.name)
-            record = await live_subject(memo.store, subject.spec.name)
-            registered = await register_version(
-                memo.store,
-                record,
-                spec,
-                pool=memo.pool,
-                accepted_through=subject.spec.accepted_through,
-                schemas=memo.schemas,
-            )
+        with memo.projector.registering(target):
+            async with memo.subject_locks(subject.spec.name):
+                memo.store_reads.read(namespace, name, subject.spec.name)
+                record = await live_subject(memo.store, subject.spec.name)
+                registered = await register_version(
+                    memo.store,
+                    record,
+                    spec,
+                    pool=memo.pool,
+                    accepted_through=subject.spec.accepted_through,
+                    schemas=memo.schemas,
+                )
         hold_for_release(patch, body)
         set_status(
             patch,

@@ -101,7 +101,11 @@ async def reconcile(
     target = ProjectionTarget(spec, str(meta.get("uid")))
     try:
         async with memo.subject_locks(spec.name):
-            await upsert_subject(memo.store, spec)
+            try:
+                await upsert_subject(memo.store, spec)
+            except BaseException:
+                memo.subject_arrivals.attempted(namespace, name)
+                raise
             tick = memo.store_reads.upserted()
         memo.subject_arrivals.arrived(namespace, name)
         memo.projector.reopen(target)

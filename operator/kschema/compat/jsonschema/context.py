@@ -8,6 +8,7 @@ from kschema.compat.jsonschema.compare import compare_nodes
 from kschema.compat.jsonschema.differences import Difference, DifferenceType
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.shared import current_comparisons
 from kschema.formats.budget import LIMITS, spend
 
 __all__ = ["Context", "path_string"]
@@ -31,6 +32,8 @@ class Context:
         self.in_progress = in_progress if in_progress is not None else set()
         self.path: list[str] = list(path or [])
         self.diffs: list[Difference] = []
+        # Comparisons kept across checks (`kschema.compat.shared`), for pairs keyed by content.
+        self.shared = current_comparisons()
 
     def sub(self) -> Context:
         return Context(self.memo, self.in_progress, self.path)
@@ -82,12 +85,14 @@ class Context:
         if update.kind is Kind.REFERENCE:
             update = update.loader.dereference(update)
         original_key, update_key = original.content_key, update.content_key
-        key: tuple[object, object] = (
-            (original_key, update_key)
-            if original_key is not None and update_key is not None
-            else (id(original), id(update))
-        )
+        content = (original_key, update_key) if original_key is not None and update_key is not None else None
+        key: tuple[object, object] = content if content is not None else (id(original), id(update))
+        shared = self.shared if content is not None else None
         cached = self.memo.get(key)
+        if cached is None and shared is not None and content is not None:
+            kept = shared.get(content)
+            if kept is not None:
+                cached = self.memo[key] = list(kept)
         if cached is None:
             if key in self.in_progress:
                 return
@@ -99,6 +104,10 @@ class Context:
                 cached = self.memo[key] = _capped(pair.diffs)
             finally:
                 self.in_progress.discard(key)
+            if shared is not None and content is not None:
+                # Content keys: no `$ref` below either node, so no cycle was cut short inside, and the
+                # differences depend on the two contents alone.
+                shared.put(content, tuple(cached))
         prefix = list(self.path)
         for diff in cached:
             self.diffs.append(Difference(diff.type, rebase(prefix, diff.path)))

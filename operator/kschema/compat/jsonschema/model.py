@@ -22,7 +22,7 @@ from referencing._core import Resolver  # referencing exports Resolver only from
 
 from kschema.formats.jsonschema import Dialect, ParsedJsonSchema
 
-__all__ = ["Kind", "Loader", "Node"]
+__all__ = ["Kind", "Loader", "Node", "PropertyIndex"]
 
 T = TypeVar("T")
 _UNSET: Final = object()
@@ -60,6 +60,15 @@ class Kind(enum.Enum):
     NOT = "not"
     CONDITIONAL = "conditional"
     REFERENCE = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyIndex:
+    """What `compare_object` looks up of an object's properties in bulk (set operations, not loops)."""
+
+    names: dict[str, frozenset[str]]  # content key -> the names of the properties with it
+    by_key: dict[str, Node]  # content key -> the first property with it
+    positions: dict[str, int]  # name -> position in `properties`
 
 
 @dataclass(eq=False)
@@ -130,6 +139,18 @@ class Node:
     def keyed_properties(self) -> dict[str, tuple[Node, str | None]]:
         """`properties()` with each property's `content_key`, in declaration order."""
         return {name: (node, node.content_key) for name, node in self.properties().items()}
+
+    @_view
+    def property_index(self) -> PropertyIndex:
+        """The names of the properties by content key, a property for each key, each name's position."""
+        names: dict[str, set[str]] = {}
+        by_key: dict[str, Node] = {}
+        for name, (node, key) in self.keyed_properties().items():
+            if key is not None:
+                names.setdefault(key, set()).add(name)
+                by_key.setdefault(key, node)
+        positions = {name: i for i, name in enumerate(self.properties())}
+        return PropertyIndex({k: frozenset(v) for k, v in names.items()}, by_key, positions)
 
     @_view
     def only_properties(self) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.limits import OBJECT_LIMITS, check_limits
-from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.jsonschema.model import Kind, Node, PropertyIndex
 from kschema.compat.jsonschema.unevaluated import UNEVALUATED_PROPERTIES, compare_unevaluated
 
 if TYPE_CHECKING:
@@ -37,10 +37,17 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                         name,
                     )
     memo = ctx.memo
-    update_keyed = update.keyed_properties()
+    original_keyed, update_keyed = original.keyed_properties(), update.keyed_properties()
+    original_index, update_index = original.property_index(), update.property_index()
+    unchanged = _unchanged(ctx, original_index, update_index)
     with ctx.enter("properties"):
         # The original's properties in order, then the update's new ones: the order of `_union`.
-        for name, (in_original, original_key) in original.keyed_properties().items():
+        if unchanged:
+            names = sorted(original_keyed.keys() - unchanged, key=original_index.positions.__getitem__)
+        else:
+            names = list(original_keyed)
+        for name in names:
+            in_original, original_key = original_keyed[name]
             found = update_keyed.get(name)
             if found is None:
                 with ctx.enter(name):
@@ -48,20 +55,19 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
                         ctx, original, update, name, original_properties, update_properties, update_required
                     )
                 continue
-            # Most properties of a record are pairs compared before (see `Context.compare_at`): looked
-            # up here, in the loop, since records with hundreds of properties are common.
+            # Pairs compared before (see `Context.compare_at`) cost one lookup.
             in_update, update_key = found
             known = memo.get((original_key, update_key))
             if known is None:
                 ctx.compare_at(name, in_original, in_update)
             elif known:
                 ctx.extend_at(name, known)
-        for name in update_properties:
-            if name not in original_properties:
-                with ctx.enter(name):
-                    _compare_property(
-                        ctx, original, update, name, original_properties, update_properties, update_required
-                    )
+        added = update_properties.keys() - original_properties.keys()
+        for name in sorted(added, key=update_index.positions.__getitem__):
+            with ctx.enter(name):
+                _compare_property(
+                    ctx, original, update, name, original_properties, update_properties, update_required
+                )
     if original.only_properties() and update.only_properties():
         return  # no dependencies, content model keywords or limits on either side: nothing else differs
     original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
@@ -71,6 +77,22 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
     _compare_additional(ctx, original, update)
     compare_unevaluated(ctx, UNEVALUATED_PROPERTIES, _unevaluated(original), _unevaluated(update))
     check_limits(ctx, OBJECT_LIMITS, original, update)
+
+
+def _unchanged(ctx: Context, original: PropertyIndex, update: PropertyIndex) -> frozenset[str]:
+    """Properties with the same content on both sides whose comparison finds no difference: most of a
+    record's, between two of its versions. Found with set operations per distinct content, each content
+    compared with itself once (and memoised), as the loop over the properties would have."""
+    unchanged: frozenset[str] = frozenset()
+    memo = ctx.memo
+    for key in original.names.keys() & update.names.keys():
+        known = memo.get((key, key))
+        if known is None:
+            ctx.sub().compare(original.by_key[key], update.by_key[key])  # its differences are memoised
+            known = memo.get((key, key))  # still None while that pair is being compared (a cycle)
+        if known is not None and not known:
+            unchanged |= original.names[key] & update.names[key]
+    return unchanged
 
 
 def _compare_dependencies(

@@ -26,6 +26,9 @@ from kschema.formats.protobuf import ProtobufSchema
 
 __all__ = ["Comparison"]
 
+# A scalar field as far as its comparison goes: number, name, label, scalar type and enum name.
+ScalarFacts = tuple[int, str, Label, int, str]
+
 
 class Comparison:
     def __init__(self, writer: ProtobufSchema, reader: ProtobufSchema) -> None:
@@ -57,6 +60,7 @@ class Comparison:
             new.enum_type,
             new.package,
             "",
+            nested=False,
         )
         return self.found
 
@@ -72,12 +76,12 @@ class Comparison:
         new_enums: Iterable[descriptor_pb2.EnumDescriptorProto],
         new_scope: str,
         local_scope: str,
+        *,
+        nested: bool = True,
     ) -> None:
         """Compares the messages and enums declared in one scope (a file or a message), by name."""
-        old_msgs = by_name(old_messages)
-        new_msgs = by_name(new_messages)
-        old_positions = {name: i for i, name in enumerate(old_msgs)}
-        new_positions = {name: i for i, name in enumerate(new_msgs)}
+        old_msgs, old_positions, old_en = _scope(self.writer, nested, old_scope, old_messages, old_enums)
+        new_msgs, new_positions, new_en = _scope(self.reader, nested, new_scope, new_messages, new_enums)
         for name in union(old_msgs, new_msgs):
             local = f"{local_scope}.{name}" if local_scope else name
             where = f"/{local}"
@@ -96,8 +100,6 @@ class Comparison:
                     # Confluent: compatible, since message indexes in the wire format refer to the
                     # schema of the writer's ID.
                     self.add("MESSAGE_MOVED", where, f"message {local!r} moved to another position")
-        old_en = by_name(old_enums)
-        new_en = by_name(new_enums)
         for name in union(old_en, new_en):
             local = f"{local_scope}.{name}" if local_scope else name
             old_enum, new_enum = old_en.get(name), new_en.get(name)
@@ -161,13 +163,19 @@ class Comparison:
         assert old_info.message is not None
         assert new_info.message is not None
         local = old_info.local_name
-        old, old_facts = self._fields_of(self.writer, self.writer_types, old_info)
-        new, new_facts = self._fields_of(self.reader, self.reader_types, new_info)
+        old, old_scalars = self._fields_of(self.writer, self.writer_types, old_info)
+        new, new_scalars = self._fields_of(self.reader, self.reader_types, new_info)
         moved_in = check_membership(self, local, old, new)
         compare_oneofs(self, old_info, new_info, old, new)
 
-        remaining_old_top = {number: fld for number, fld in old.top.items() if number not in moved_in}
-        for number in sorted(remaining_old_top.keys() | new.top.keys()):
+        remaining_old_top = old.top
+        if moved_in:
+            remaining_old_top = {number: fld for number, fld in old.top.items() if number not in moved_in}
+        # Fields outside any oneof with the same number, name, label and scalar type on both sides:
+        # `compare_fields` would find nothing. Found with one set intersection, since most fields of two
+        # versions of a message are these.
+        unchanged = {facts[0] for facts in old_scalars & new_scalars}
+        for number in sorted((remaining_old_top.keys() | new.top.keys()) - unchanged):
             where = f"/{local}/fields/{number}"
             old_field, new_field = remaining_old_top.get(number), new.top.get(number)
             if new_field is None:
@@ -191,11 +199,10 @@ class Comparison:
                 else:
                     self.add("FIELD_ADDED", where, f"field {new_field.name!r} ({number}) was added")
             else:
-                facts = old_facts[number]
-                if facts == new_facts[number] and facts[2].kind == "scalar":
-                    continue  # same name, label and scalar type: `compare_fields` would find nothing
                 self.compare_fields(old_field, new_field, old_info, new_info, where)
 
+        if not old.oneof_of and not new.oneof_of:
+            return  # no field is in a oneof on either side: none moved into, out of or between oneofs
         # Fields that moved into, out of or between oneofs (a renamed oneof included) are compared by
         # number as well.
         for number in sorted(old.all.keys() & new.all.keys()):
@@ -210,20 +217,22 @@ class Comparison:
 
     def _fields_of(
         self, schema: ProtobufSchema, types: dict[str, TypeInfo], info: TypeInfo
-    ) -> tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]:
-        """A message's fields, and each field's (name, label, type), built once per parsed schema."""
-        cache: dict[str, tuple[MessageFields, dict[int, tuple[str, Label, FieldType]]]] = (
-            schema.derived.setdefault("compat_messages", {})
+    ) -> tuple[MessageFields, frozenset[ScalarFacts]]:
+        """A message's fields, and the (number, name, label, scalar type, enum name) of each scalar field
+        outside any oneof, built once per parsed schema."""
+        cache: dict[str, tuple[MessageFields, frozenset[ScalarFacts]]] = schema.derived.setdefault(
+            "compat_messages", {}
         )
         found = cache.get(info.full_name)
         if found is None:
             assert info.message is not None
             fields = MessageFields.of(info.message)
-            facts = {
-                number: (fld.name, label_of(fld, info.syntax), self.field_type(fld, types))
-                for number, fld in fields.all.items()
-            }
-            found = cache[info.full_name] = (fields, facts)
+            scalars = []
+            for number, fld in fields.top.items():
+                kind = self.field_type(fld, types)
+                if kind.kind == "scalar":
+                    scalars.append((number, fld.name, label_of(fld, info.syntax), kind.scalar, kind.name))
+            found = cache[info.full_name] = (fields, frozenset(scalars))
         return found
 
     def compare_fields(
@@ -323,3 +332,27 @@ class Comparison:
         if fld.type == FDP.TYPE_ENUM:
             return FieldType("scalar", scalar=FDP.TYPE_ENUM, name=fld.type_name.lstrip("."))
         return FieldType("scalar", scalar=fld.type)
+
+
+_Scope = tuple[
+    dict[str, descriptor_pb2.DescriptorProto],
+    dict[str, int],
+    dict[str, descriptor_pb2.EnumDescriptorProto],
+]
+
+
+def _scope(
+    schema: ProtobufSchema,
+    nested: bool,
+    scope: str,
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+    enums: Iterable[descriptor_pb2.EnumDescriptorProto],
+) -> _Scope:
+    """The messages (by name, and their positions) and enums declared in one scope of a schema (its file
+    when not `nested`, else the message named `scope`), built once per parsed schema."""
+    cache: dict[tuple[bool, str], _Scope] = schema.derived.setdefault("compat_scopes", {})
+    found = cache.get((nested, scope))
+    if found is None:
+        msgs = by_name(messages)
+        found = cache[(nested, scope)] = (msgs, {n: i for i, n in enumerate(msgs)}, by_name(enums))
+    return found

@@ -1,0 +1,144 @@
+"""A burst of versions of one subject is one ConfigMap write: a projection waits (bounded) for the
+registrations of the same subject still in progress, and a Schema waiting for its Subject goes on as soon
+as the Subject's reconcile ends, registered or not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from kschema.compat import CompatibilityLevel
+from kschema.formats import SchemaFormat
+from kschema.kubeapi import NotFound
+from kschema.model import SchemaState, subject_from_body
+from kschema.operator.configmaps import ProjectionTarget, Projector
+from kschema.operator.context import SubjectArrivals
+from kschema.operator.kube import Kube
+from kschema.operator.schema_cache import SchemaCache
+from kschema.store import RegistryStore, StoredSchema, SubjectVersion
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.versions: list[SubjectVersion] = []
+
+    async def list_versions(self, subject: str) -> list[SubjectVersion]:
+        return list(self.versions)
+
+    async def get_schema(self, schema_id: int) -> StoredSchema | None:
+        return StoredSchema(schema_id, SchemaFormat.AVRO, '"string"', '"string"', "f", ())
+
+
+class _Core:
+    async def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+        raise NotFound(404, "NotFound")
+
+
+class _Kube:
+    def __init__(self) -> None:
+        self.core = _Core()
+        self.applied: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+
+    async def apply_config_map(
+        self, namespace: str, name: str, body: dict[str, Any], field_manager: str
+    ) -> None:
+        await asyncio.sleep(0)
+        self.applied.append(body)
+
+    async def patch_subject_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+
+
+def _setup(settle_max: float = 5.0) -> tuple[Projector, _Store, _Kube, ProjectionTarget]:
+    store, kube = _Store(), _Kube()
+    projector = Projector(
+        cast(RegistryStore, store),
+        cast(Kube, kube),
+        limit_bytes=1_000_000,
+        field_manager="test",
+        schemas=SchemaCache(cast(RegistryStore, store)),
+        status_delay=0.01,
+        settle_max=settle_max,
+    )
+    body = {
+        "apiVersion": "kschema.io/v1alpha1",
+        "kind": "Subject",
+        "metadata": {"name": "orders-value", "namespace": "shop"},
+        "spec": {"format": "AVRO"},
+    }
+    target = ProjectionTarget(subject_from_body(body, CompatibilityLevel.BACKWARD), "uid-1")
+    return projector, store, kube, target
+
+
+def _version(n: int) -> SubjectVersion:
+    return SubjectVersion("orders-value", n, n, SchemaState.ACTIVE, False, "shop")
+
+
+async def test_projections_wait_for_the_registrations_in_progress_and_share_one_write() -> None:
+    projector, store, kube, target = _setup()
+    registrations = [projector.registering(target) for _ in range(3)]
+    for registration in registrations:
+        registration.__enter__()
+    waiting = []
+    for n in (1, 2, 3):
+        store.versions.append(_version(n))
+        registrations[n - 1].__exit__(None, None, None)
+        if n < 3:
+            # Registered, while the others are still registering: its projection waits for them.
+            waiting.append(asyncio.create_task(projector.project(target)))
+            await asyncio.sleep(0.05)
+            assert not kube.applied
+    waiting.append(asyncio.create_task(projector.project(target)))
+    results = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert len(kube.applied) == 1
+    assert {r.latest_version for r in results if r is not None} == {3}
+    assert sorted(kube.applied[0]["data"]) == [
+        "latest.avsc",
+        "v1.avsc",
+        "v2.avsc",
+        "v3.avsc",
+        "versions.json",
+    ]
+
+
+async def test_a_projection_with_no_registration_in_progress_writes_at_once() -> None:
+    projector, store, kube, target = _setup()
+    store.versions.append(_version(1))
+    result = await asyncio.wait_for(projector.project(target), 1)
+    assert result is not None
+    assert result.latest_version == 1
+    assert len(kube.applied) == 1
+
+
+async def test_a_registration_that_never_ends_holds_a_projection_only_for_its_bound() -> None:
+    projector, store, kube, target = _setup(settle_max=0.1)
+    store.versions.append(_version(1))
+    with projector.registering(target):
+        result = await asyncio.wait_for(projector.project(target), 2)
+        assert result is not None
+        assert len(kube.applied) == 1
+
+
+async def test_a_failed_registration_still_releases_the_waiting_projections() -> None:
+    projector, store, kube, target = _setup()
+    store.versions.append(_version(1))
+    try:
+        with projector.registering(target):
+            waiting = asyncio.create_task(projector.project(target))
+            await asyncio.sleep(0.02)
+            assert not waiting.done()
+            raise RuntimeError("refused")
+    except RuntimeError:
+        pass
+    await asyncio.wait_for(waiting, 1)
+    assert len(kube.applied) == 1
+
+
+async def test_a_subject_reconcile_that_ends_unregistered_wakes_its_schemas_without_marking_it_seen() -> None:
+    arrivals = SubjectArrivals()
+    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30))
+    await asyncio.sleep(0)
+    arrivals.attempted("shop", "orders-value")
+    assert await asyncio.wait_for(waiting, 1) is True
+    assert not arrivals.seen("shop", "orders-value")
