@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # the image builds), so they overlap: a cold setup spends much of its time waiting on the network.
 MAKEFLAGS += --jobs=4
 
-.PHONY: setup node-images system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-fast demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
+.PHONY: setup setup-fast setup-node node-images system-deps controlplane helm clients apicurio argocd node certmanager image demo demo-fast demo-down test test-node lint unit bench cluster-up cluster-down node-up node-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 ## setup: Python environment, Debian packages (PostgreSQL, redis, containerd, docker.io, ...), the cached
 ## control-plane, node, cert-manager, helm and Argo CD binaries, the client programs, and Apicurio Registry
 ## (the third-party source registry of the import tests)
-setup: $(STAMP) system-deps controlplane node certmanager helm clients apicurio argocd node-images
+setup: setup-fast setup-node
+
+## setup-fast: what the suite without the node needs; setup-node: what only the node tests need (the node's
+## binaries, cert-manager, the images)
+setup-fast: $(STAMP) system-deps controlplane helm clients apicurio argocd
+setup-node: $(STAMP) system-deps node certmanager node-images
 
 # Every build needs the Debian packages first (Go, Maven, npm); with that order stated, `make -j` is safe.
 system-deps:
@@ -66,11 +71,17 @@ lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 ## test: everything CI runs: lint, the pytest suite against the real control plane and PostgreSQL, then the
-## chart on a real one-node cluster (tests/node: the image built, cert-manager, both topologies). Both runs
-## always happen; either failing (or collecting nothing, pytest's exit code 5) fails the target.
-test: setup lint
-	@$(BIN)/pytest tests --ignore=tests/node; fast=$$?; \
-	$(BIN)/pytest tests/node; node=$$?; \
+## chart on a real one-node cluster (tests/node: the image built, cert-manager, both topologies). What only
+## the node tests need is built meanwhile, at a lower CPU priority (on a fresh machine that overlaps most
+## of the set-up with the first run). Both runs always happen; either failing (or collecting nothing,
+## pytest's exit code 5) fails the target.
+test: setup-fast lint
+	@nice -n 10 $(MAKE) --no-print-directory setup-node > $(VENV)/setup-node.log 2>&1 & builds=$$!; \
+	$(BIN)/pytest tests --ignore=tests/node; fast=$$?; \
+	wait $$builds; built=$$?; \
+	echo "make test: setup-node (built during the first run) exit $$built; its output:"; \
+	cat $(VENV)/setup-node.log; \
+	node=1; [ $$built -eq 0 ] && { $(BIN)/pytest tests/node; node=$$?; }; \
 	echo "make test: pytest tests --ignore=tests/node exit $$fast; pytest tests/node exit $$node"; \
 	if [ $$fast -eq 5 ] || [ $$node -eq 5 ]; then echo "make test: a pytest run collected no tests" >&2; fi; \
 	[ $$fast -eq 0 ] && [ $$node -eq 0 ]
