@@ -100,11 +100,6 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
             {"KSCHEMA_API_MAX_HEADER_BYTES": "100"},
             "--api-max-header-bytes (KSCHEMA_API_MAX_HEADER_BYTES) must be between 1024",
         ),
-        (
-            ("--operator-workers", "0"),
-            {},
-            "--operator-workers (KSCHEMA_OPERATOR_WORKERS) must be between 1 and 10000, got 0",
-        ),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_flag_and_its_variable(

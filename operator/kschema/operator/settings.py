@@ -47,11 +47,6 @@ class OperatorSettings:
     """How often each Schema's status is compared with the registry store and put right: a `status.id`
     overwritten through the status subresource is restored within this many seconds."""
 
-    workers: int = 200
-    """Objects of each kind reconciled at the same time (kopf's per-resource worker limit); the events of
-    the others wait in their queues. Unbounded, a burst of thousands of objects starts thousands of
-    handlers at once: all of them slow, none done early, and the memory of all of them held together."""
-
     worker_idle_seconds: float = 1.0
     """How long a worker with nothing to do keeps its place, waiting for the object's next event (the
     echo of its own patch usually comes within milliseconds)."""

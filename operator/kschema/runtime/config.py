@@ -95,13 +95,6 @@ OPTIONS: tuple[Option, ...] = (
         "seconds between checks that put each Schema's status.id right when it was overwritten",
     ),
     Option(
-        "--operator-workers",
-        "KSCHEMA_OPERATOR_WORKERS",
-        "200",
-        "objects of each kind the operator reconciles at the same time; the others queue (a burst of "
-        "thousands is worked through in order, with bounded memory)",
-    ),
-    Option(
         "--api-max-request-line-bytes",
         "KSCHEMA_API_MAX_REQUEST_LINE_BYTES",
         "8190",
@@ -267,7 +260,6 @@ def load_config(
         ),
         deletion_timeout=deletion_timeout,
         resync_interval=resync_interval,
-        workers=number("operator_workers", low=1, high=10000),
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         default_compatibility=default_compatibility,
     )
