@@ -15,6 +15,7 @@ from aiohttp import web
 
 from kschema.api import ApiSettings
 from kschema.api.server import create_runner
+from kschema.api.state import INDEX
 from kschema.devcluster.controlplane import free_port
 from kschema.store.sqlite import SqliteStore
 
@@ -31,6 +32,12 @@ async def api_port(tmp_path: Path) -> AsyncIterator[int]:
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        index = runner.app[INDEX]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not index.loaded:
+            assert loop.time() < deadline, "the API did not finish its first load"
+            await asyncio.sleep(0.01)
         yield port
     finally:
         await runner.cleanup()
