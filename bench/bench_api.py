@@ -49,7 +49,7 @@ SUBJECTS = VERSIONS // VERSIONS_PER_SUBJECT
 LARGE = 100_000
 CONNECTIONS = 50
 SECONDS = 4
-ROUNDS = 3
+ROUNDS = 5
 TARGET_RATIO = 0.9
 # Route template (the histogram's label) -> the Lua expression of a request path.
 ENDPOINTS = {

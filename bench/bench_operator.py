@@ -36,6 +36,7 @@ from kubernetes import client, config
 
 from bench.operator_probes import (
     api_requests,
+    cpu_seconds,
     free_port,
     http_status,
     request_table,
@@ -261,6 +262,7 @@ def run(
             if profile is not None:
                 spy = start_profile(operator.pid, profile)
             counted = api_requests(plane)
+            cpu_before = cpu_seconds(operator.pid)
             started = time.monotonic()
             apply_all(plane, "bench", docs, workdir)
             applied = time.monotonic() - started
@@ -270,6 +272,7 @@ def run(
             requests = request_table(counted, api_requests(plane), total)
             profiled = stop_profile(spy, profile) if profile is not None else []
             spy = None
+            results["cpu_s"] = cpu_seconds(operator.pid) - cpu_before
             rss, peak = rss_kib(operator.pid)
             results.update(idle_rss_mib=idle_rss / 1024, rss_mib=rss / 1024, peak_rss_mib=peak / 1024)
             ratio = results["all_ready_s"] / results["baseline_create_s"]
@@ -282,6 +285,10 @@ def run(
             report(
                 f"  ratio to the baseline: {ratio:.2f}x (target <= 2.5x); load average "
                 f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+            )
+            report(
+                f"operator CPU during the burst: {results['cpu_s']:.1f} s (its worker processes included), "
+                f"{results['cpu_s'] / total * 1000:.1f} ms per object"
             )
             report(
                 f"operator RSS: idle {results['idle_rss_mib']:.0f} MiB, after {results['rss_mib']:.0f} MiB, "

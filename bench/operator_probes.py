@@ -3,6 +3,8 @@ memory, a CPU profile taken from outside, and the read API it polls for new vers
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import socket
@@ -53,6 +55,22 @@ def rss_kib(pid: int) -> tuple[int, int]:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
     )
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and of its children, live or reaped (the worker pool)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = _own_ticks(pid)
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            total += _own_ticks(int(child))
+    return total / ticks
+
+
+def _own_ticks(pid: int) -> int:
+    # Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14-17.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(x) for x in fields[11:15])
 
 
 def start_profile(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
