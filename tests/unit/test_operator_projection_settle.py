@@ -39,6 +39,7 @@ class _Kube:
         self.core = _Core()
         self.applied: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.status_written = asyncio.Event()
 
     async def apply_config_map(
         self, namespace: str, name: str, body: dict[str, Any], field_manager: str
@@ -48,6 +49,7 @@ class _Kube:
 
     async def patch_subject_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.statuses.append(status)
+        self.status_written.set()
 
 
 def _setup(settle_max: float = 5.0) -> tuple[Projector, _Store, _Kube, ProjectionTarget]:
@@ -142,3 +144,29 @@ async def test_a_subject_reconcile_that_ends_unregistered_wakes_its_schemas_with
     arrivals.attempted("shop", "orders-value")
     assert await asyncio.wait_for(waiting, 1) is True
     assert not arrivals.seen("shop", "orders-value")
+
+
+async def test_the_subject_status_waits_while_versions_are_registered_but_only_for_its_bound() -> None:
+    projector, store, kube, target = _setup()
+    store.versions.append(_version(1))
+    with projector.registering(target):
+        await projector.project(target)
+        await asyncio.sleep(0.025)  # past one status delay (0.01 s): deferred, the registration goes on
+        assert kube.statuses == []
+        store.versions.append(_version(2))
+    await projector.project(target)
+    await wait_for_statuses(kube, 1)
+    assert kube.statuses == [{"latestVersion": 2, "versionCount": 2, "configMapName": "orders-value-schemas"}]
+
+    with projector.registering(target):  # never ends: the status is written after its bound all the same
+        store.versions.append(_version(3))
+        await projector.project(target)
+        await wait_for_statuses(kube, 2)
+    assert kube.statuses[-1]["latestVersion"] == 3
+
+
+async def wait_for_statuses(kube: _Kube, count: int) -> None:
+    async with asyncio.timeout(2):
+        while len(kube.statuses) < count:
+            kube.status_written.clear()
+            await kube.status_written.wait()

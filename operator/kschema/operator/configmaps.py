@@ -39,6 +39,9 @@ LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never l
 CONFLICT_RETRIES = 5
 STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
+# While versions of the subject are still being registered, its status waits up to this many more
+# `status_delay`s: the end of a burst is one patch, not one per second of it.
+STATUS_DEFERRALS = 3
 # How long a projection waits for the registrations of its subject still in progress (a burst of versions
 # applied together), so that they share one ConfigMap write: at most this much later than without them.
 SETTLE_MAX_SECONDS = 2.0
@@ -336,13 +339,21 @@ class Projector:
             )
 
     async def _write_status(self, target: ProjectionTarget, entry: _Entry) -> None:
-        """Writes the latest wanted status, at most once per `status_delay`, until it is written. Cancelled
-        on the way out (`close`), it writes what is waiting at once; after `remove` (the entry is
-        closed) it writes nothing."""
-        failures = 0
+        """Writes the latest wanted status, at most once per `status_delay` (later while versions of the
+        subject are being registered, up to `STATUS_DEFERRALS` delays), until it is written. Cancelled on
+        the way out (`close`), it writes what is waiting at once; after `remove` (the entry is closed) it
+        writes nothing."""
+        failures = deferrals = 0
         while True:
-            with contextlib.suppress(asyncio.CancelledError):
+            cancelled = False
+            try:
                 await asyncio.sleep(self._status_delay * 2**failures)
+            except asyncio.CancelledError:
+                cancelled = True
+            if entry.registering and deferrals < STATUS_DEFERRALS and not cancelled:
+                deferrals += 1
+                continue
+            deferrals = 0
             status = entry.wanted_status
             if status is None or status == entry.status or entry.closed:
                 return
