@@ -22,6 +22,8 @@ class Context:
     keyed by their nodes' contents where contents decide (`Node.content_key`), so the fifty properties
     `{"type": "string"}` of a record are compared once, not fifty times; otherwise by node identity."""
 
+    __slots__ = ("diffs", "in_progress", "memo", "path", "shared")
+
     def __init__(
         self,
         memo: dict[tuple[object, object], list[Difference]] | None = None,
@@ -35,8 +37,19 @@ class Context:
         # Comparisons kept across checks (`kschema.compat.shared`), for pairs keyed by content.
         self.shared = current_comparisons()
 
+    def _derived(self, path: list[str]) -> Context:
+        """A context sharing this one's memo, cycle set and kept comparisons, at `path` (its own list):
+        what `sub` and each compared pair need, without looking the kept comparisons up again."""
+        derived = Context.__new__(Context)
+        derived.memo = self.memo
+        derived.in_progress = self.in_progress
+        derived.path = path
+        derived.diffs = []
+        derived.shared = self.shared
+        return derived
+
     def sub(self) -> Context:
-        return Context(self.memo, self.in_progress, self.path)
+        return self._derived(list(self.path))
 
     @property
     def compatible(self) -> bool:
@@ -99,7 +112,7 @@ class Context:
             spend()
             self.in_progress.add(key)
             try:
-                pair = Context(self.memo, self.in_progress)
+                pair = self._derived([])
                 compare_nodes(pair, original, update)
                 cached = self.memo[key] = _capped(pair.diffs)
             finally:
