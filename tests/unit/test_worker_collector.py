@@ -62,7 +62,8 @@ def test_frozen_cycles_are_swept_once_enough_was_evicted() -> None:
     assert dropped() is not None
     evictions.total = 999
     collector.after_task()
-    assert dropped() is not None and collector.sweeps == 0
+    assert dropped() is not None
+    assert collector.sweeps == 0
     evictions.total = 1000
     collector.after_task()
     assert dropped() is None

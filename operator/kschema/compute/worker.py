@@ -30,8 +30,7 @@ def serve(memory_bytes: int) -> None:
     import kschema.compute.tasks
     import kschema.formats.avro
     import kschema.formats.jsonschema
-    import kschema.formats.protobuf  # noqa: F401
-
+    import kschema.formats.protobuf
     from kschema.compute.collector import Collector
     from kschema.formats.budget import LIMITS
 

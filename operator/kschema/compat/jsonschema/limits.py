@@ -69,9 +69,13 @@ def check_limits(ctx: Context, table: Iterable[LimitCheck], original: Node, upda
     keywords = _KEYWORDS.get(id(table))
     if keywords is not None:
         before, after = original.json, update.json
-        if type(before) is dict and type(after) is dict and keywords.isdisjoint(before):
-            if keywords.isdisjoint(after):
-                return  # the usual case: neither side has any of the table's keywords
+        if (
+            type(before) is dict
+            and type(after) is dict
+            and keywords.isdisjoint(before)
+            and keywords.isdisjoint(after)
+        ):
+            return  # the usual case: neither side has any of the table's keywords
     for row in table:
         row.check(ctx, original, update)
 
