@@ -84,7 +84,9 @@ class Context:
         finally:
             self.path.pop()
 
-    def compare(self, original: Node | None, update: Node | None) -> None:
+    def compare(self, original: Node | None, update: Node | None, *, keep: bool = True) -> None:
+        """Adds the differences of a pair under the current path. `keep=False` neither looks the pair
+        up in nor adds it to the comparisons kept across checks (a pair that is never met again)."""
         if original is None and update is None:
             return
         if original is None:
@@ -100,7 +102,7 @@ class Context:
         original_key, update_key = original.content_key, update.content_key
         content = (original_key, update_key) if original_key is not None and update_key is not None else None
         key: tuple[object, object] = content if content is not None else (id(original), id(update))
-        shared = self.shared if content is not None else None
+        shared = self.shared if content is not None and keep else None
         cached = self.memo.get(key)
         if cached is None and shared is not None and content is not None:
             kept = shared.get(content)
