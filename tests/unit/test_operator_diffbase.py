@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import kopf
+import pytest
 
 from kschema.operator.diffbase import DigestDiffBaseStorage
 from kschema.operator.main import kopf_settings
@@ -78,3 +80,52 @@ def test_the_copy_an_earlier_release_stored_is_compared_and_then_removed() -> No
     assert storage.fetch(body=upgraded) == storage.build(body=upgraded)
     annotations = _stored(storage, upgraded)
     assert annotations["kschema.io/last-handled-configuration"] is None  # removed by the patch
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"name": "a"},
+        {"name": "a", "labels": {}, "annotations": {}},
+        {"name": "a", "labels": {"team": "payments"}},
+        {
+            "name": "a",
+            "uid": "u-1",
+            "resourceVersion": "17",
+            "generation": 3,
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "finalizers": ["kschema.io/finalizer"],
+            "annotations": {
+                "kschema.io/last-handled-digest": "abc",
+                "kschema.io/kopf-managed": "yes",
+                "kschema.io/transfer-to": "team-b",
+                "kubectl.kubernetes.io/last-applied-configuration": '{"spec": {}}',
+                "other.example.com/kopf-managed": "yes",
+                "other.example.com/handler": "{}",
+                "kopf.zalando.org/last-handled-configuration": "{}",
+                "argocd.argoproj.io/sync-wave": "1",
+                "subject.kschema.io/uid": "u-2",
+            },
+        },
+        {"name": "a", "annotations": {"kschema.io/last-handled-digest": "abc"}},
+    ],
+)
+def test_the_digest_is_the_one_of_kopfs_own_essence(metadata: dict[str, Any]) -> None:
+    """Built without copying the object, the digest is the same as the one of kopf's essence (so an
+    upgrade does not look like an update of every object)."""
+    storage = _storage()
+    raw: dict[str, Any] = {
+        "apiVersion": "kschema.io/v1alpha1",
+        "kind": "Schema",
+        "metadata": metadata,
+        "spec": {"subject": "a", "version": 1, "schema": '"string"', "references": [{"name": "r"}]},
+        "status": {"id": 1, "conditions": [{"type": "Ready"}]},
+    }
+    body = kopf.Body(cast(kopf.RawBody, raw))
+    before = json.dumps(raw, sort_keys=True)
+
+    kopfs = kopf.DiffBaseStorage.build(storage, body=body)
+    expected = storage._digest(storage._normalised(kopfs, body.metadata.annotations))
+
+    assert storage.build(body=body) == {"digest": expected}
+    assert json.dumps(raw, sort_keys=True) == before  # the object is left as it was

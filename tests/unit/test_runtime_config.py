@@ -48,6 +48,7 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
         "KSCHEMA_PEERING": "",
         "KSCHEMA_HEALTH_PORT": "0",
         "KSCHEMA_LOG_LEVEL": "debug",
+        "KSCHEMA_RECONCILE_CONCURRENCY": "16",
     }
 
     config = load_config(("operator", "webhook", "api"), _args(), env=env)
@@ -56,6 +57,7 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
     assert config.operator.namespaces == ("team-a", "team-b")
     assert config.operator.peering is None
     assert config.operator.liveness_endpoint is None
+    assert config.operator.reconcile_concurrency == 16
     assert config.webhook.cert_file == certs / "tls.crt"
     assert config.webhook.port == 8443
     assert config.log_level == "DEBUG"
@@ -94,6 +96,11 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
             (),
             {"KSCHEMA_API_AUTH_CACHE_SECONDS": "long"},
             "--api-auth-cache-seconds (KSCHEMA_API_AUTH_CACHE_SECONDS) must be a number",
+        ),
+        (
+            (),
+            {"KSCHEMA_RECONCILE_CONCURRENCY": "0"},
+            "--reconcile-concurrency (KSCHEMA_RECONCILE_CONCURRENCY) must be between 1 and 10000, got 0",
         ),
         (
             (),

@@ -34,6 +34,7 @@ from kschema.formats.base import (
     ValidationIssue,
     references_key,
 )
+from kschema.formats.budget import LIMITS
 
 __all__ = [
     "MAX_NESTING",
@@ -153,6 +154,8 @@ class AvroSchema:
     references: tuple[ResolvedReference, ...]
     root: AvroType
     fastavro_schema: Any = field(repr=False, compare=False)
+    validation_cost: int | None = field(default=None, compare=False)
+    """The most steps validating any payload can take, when the schema bounds it (see `_validation_cost`)."""
 
     @property
     def format(self) -> SchemaFormat:
@@ -217,7 +220,48 @@ def _parse(schema: str, references: tuple[ResolvedReference, ...]) -> AvroSchema
     mixed = any("." in n for n in all_names) and any("." not in n for n in all_names)
     fastavro_form = json.loads(_Emitter(done=set(), fastavro=True, rename_null_namespace=mixed).emit(root))
     parsed = fastavro.parse_schema(fastavro_form)
-    return AvroSchema(schema, canonical, digest.hexdigest(), references, root, parsed)
+    cost = _validation_cost(root)
+    return AvroSchema(schema, canonical, digest.hexdigest(), references, root, parsed, cost)
+
+
+class _PayloadDecides(Exception):
+    pass
+
+
+def _validation_cost(root: AvroType) -> int | None:
+    """The most values fastavro's validation of any payload can look at, when the schema alone bounds
+    it: fastavro visits only the fields, union branches and named types the schema names (extra keys of
+    a payload are never looked at, and a payload nested deeper than the schema fails at its first value
+    of the wrong type). None when an array or a map (whose length the payload chooses) or a recursive
+    named type (whose depth it chooses) lets the payload decide, and when the count is past the
+    validation budget (a type used over and over): then the payload, which is always smaller than that,
+    is measured instead. Parsing bounds the schema's nesting."""
+    on_path: set[int] = set()
+    known: dict[int, int] = {}
+
+    def walk(node: AvroType) -> int:
+        if isinstance(node, AvroArray | AvroMap):
+            raise _PayloadDecides
+        if isinstance(node, AvroUnion):
+            return 1 + sum(walk(branch) for branch in node.branches)
+        if isinstance(node, AvroRecord):
+            if id(node) in known:
+                return known[id(node)]
+            if id(node) in on_path:
+                raise _PayloadDecides
+            on_path.add(id(node))
+            try:
+                cost = known[id(node)] = 1 + sum(walk(f.type) for f in node.fields)
+            finally:
+                on_path.discard(id(node))
+            return cost
+        return 1  # primitives, enums and fixed
+
+    try:
+        cost = walk(root)
+    except _PayloadDecides:
+        return None
+    return cost if cost <= LIMITS.validate_steps else None
 
 
 def _load_json(text: str, where: str) -> Any:

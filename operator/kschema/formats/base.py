@@ -102,6 +102,11 @@ class ParsedSchema(Protocol):
     def validate(self, payload: Any) -> list[ValidationIssue]:
         """Checks a decoded payload (JSON-like Python value) against the schema; empty when it conforms."""
 
+    @property
+    def validation_cost(self) -> int | None:
+        """The most steps `validate` can take whatever the payload, when the schema alone bounds it (the
+        payload then need not be measured first); None when the payload decides."""
+
 
 @dataclass(frozen=True, slots=True)
 class SchemaInput:

@@ -174,6 +174,10 @@ class ParsedJsonSchema:
     def format(self) -> SchemaFormat:
         return SchemaFormat.JSON
 
+    @property
+    def validation_cost(self) -> int | None:
+        return None  # the payload decides how much work validation is: it is measured first
+
     def resolver(self) -> Resolver[Any]:
         """A resolver rooted at this schema, for following `$ref` the way the validator does."""
         return self.registry.resolver(base_uri=_own_id(self.contents, self.dialect))

@@ -98,9 +98,11 @@ class StoreReads:
 
     The Subject's reconcile calls `upserted()` under the subject lock right after its upsert; a Schema's
     reconcile calls `started()` as it begins (before it looks the Subject up in the index) and `read()`
-    under the same lock before it reads the store. A Schema then needs no nudge when its reconcile has not
-    started yet in this process (it will, and will find the Subject in the index and the store), or when
-    it read the store after the upsert. All in-process, so it never lags behind like the watch streams."""
+    once it found the Subject, at any moment before it reads the store (what it reads then includes every
+    upsert counted until `read()`; a later one nudges it, needlessly but safely). A Schema then needs no
+    nudge when its reconcile has not started yet in this process (it will, and will find the Subject in
+    the index and the store), or when it read the store after the upsert. All in-process, so it never
+    lags behind like the watch streams."""
 
     def __init__(self) -> None:
         self._tick = 0
@@ -138,6 +140,7 @@ class OperatorContext:
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
     subject_arrivals: SubjectArrivals = field(default_factory=SubjectArrivals)
+    _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _schemas: SchemaCache | None = None
     _kube: Kube | None = None
     _projector: Projector | None = None
@@ -149,6 +152,17 @@ class OperatorContext:
         if self._schemas is None:
             self._schemas = SchemaCache(self.store)
         return self._schemas
+
+    def turn(self, kind: str) -> asyncio.Semaphore:
+        """The places for reconciles of `kind` (`settings.reconcile_concurrency`), taken in arrival order.
+        Taken only around work that never waits for a reconcile of the same kind, so a burst cannot stall
+        on its own places. (kopf's own `queueing.worker_limit` cannot bound this: a worker keeps its place
+        while it waits for every object to be indexed, so a start-up with more objects than places never
+        runs a handler.)"""
+        places = self._turns.get(kind)
+        if places is None:
+            places = self._turns[kind] = asyncio.Semaphore(self.settings.reconcile_concurrency)
+        return places
 
     @property
     def kube(self) -> Kube:

@@ -18,6 +18,9 @@ from typing import Any
 import kopf
 
 DIGEST_KEY = "digest"
+# What kopf's own essence leaves out: the identity and system stanzas, and kubectl's copy of the object.
+_NOT_ESSENCE = frozenset({"apiVersion", "kind", "metadata", "status"})
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class DigestDiffBaseStorage(kopf.DiffBaseStorage):
@@ -64,8 +67,33 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> Any:
-        essence = super().build(body=body, extra_fields=extra_fields)
-        return {DIGEST_KEY: self._digest(self._normalised(essence, body.metadata.annotations))}
+        if extra_fields or self.ignored_fields:
+            essence = super().build(body=body, extra_fields=extra_fields)
+            return {DIGEST_KEY: self._digest(self._normalised(essence, body.metadata.annotations))}
+        return {DIGEST_KEY: self._digest(self._essence(body))}
+
+    def _essence(self, body: kopf.Body) -> dict[str, Any]:
+        """The same essence as kopf's `build` followed by `_normalised`, without their copies: kopf deep-
+        copies the whole object (managed fields and status included) and `_normalised` copies it again,
+        on every watch event of every object; a digest needs only to read it. Nothing here is changed."""
+        raw = dict(body)
+        essence = {k: v for k, v in raw.items() if k not in _NOT_ESSENCE}
+        meta = raw.get("metadata") or {}
+        metadata: dict[str, Any] = {}
+        labels = meta.get("labels")
+        if labels:
+            metadata["labels"] = labels
+        given = meta.get("annotations") or {}
+        ignored = tuple(f"{prefix}/" for prefix in {*self._detect_marked_prefixes(given), self.prefix})
+        annotations = {k: v for k, v in given.items() if k != _LAST_APPLIED and not k.startswith(ignored)}
+        for key in self.watched_annotations:
+            if key in given:
+                annotations[key] = given[key]
+        if annotations:
+            metadata["annotations"] = annotations
+        if metadata:
+            essence["metadata"] = metadata
+        return essence
 
     def fetch(self, *, body: kopf.Body) -> Any:
         annotations = body.metadata.annotations

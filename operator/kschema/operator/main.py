@@ -44,7 +44,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     configured.watching.client_timeout = 330
     configured.networking.request_timeout = 60
     # No `queueing.worker_limit`: kopf holds a worker's place while it waits for every object to be indexed,
-    # so with more objects than places at start-up no handler would ever run.
+    # so with more objects than places at start-up no handler would ever run. The reconciles take turns
+    # of their own instead (`OperatorContext.turn`, `settings.reconcile_concurrency`).
     configured.queueing.idle_timeout = settings.worker_idle_seconds
     if settings.peering is not None:
         configured.peering.name = settings.peering

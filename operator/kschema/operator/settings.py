@@ -47,6 +47,12 @@ class OperatorSettings:
     """How often each Schema's status is compared with the registry store and put right: a `status.id`
     overwritten through the status subresource is restored within this many seconds."""
 
+    reconcile_concurrency: int = 64
+    """How many reconciles of one kind (Subjects, Schemas) run at once. kopf starts a handler for every
+    object of a burst at once (11,000 at the start-up of a large tenant); beyond this many, they wait their
+    turn in arrival order, so a burst works through with bounded memory, and the Schemas of one subject
+    register close together in time (their ConfigMap is then written once for several of them)."""
+
     worker_idle_seconds: float = 1.0
     """How long a worker with nothing to do keeps its place, waiting for the object's next event (the
     echo of its own patch usually comes within milliseconds)."""

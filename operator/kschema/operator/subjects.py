@@ -99,35 +99,42 @@ async def reconcile(
         memo.note(Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error)
     target = ProjectionTarget(spec, str(meta.get("uid")))
-    try:
-        async with memo.subject_locks(spec.name):
-            try:
-                await upsert_subject(memo.store, spec)
-            except BaseException:
-                memo.subject_arrivals.attempted(namespace, name)
-                raise
-            tick = memo.store_reads.upserted()
-        memo.subject_arrivals.arrived(namespace, name)
-        memo.projector.reopen(target)
-        projection = await memo.projector.project(target, tidy=True)
-        await nudge_schemas(
-            memo, schemas_by_subject, namespace, name, target.uid, everyone=False, upserted=(spec.name, tick)
-        )
-    except KubeApiError as error:
-        blocked = api_blocked(error)
-        set_status(
-            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
-        )
-        fail(blocked, retry, memo.settings)
-    except Blocked as blocked:
-        set_status(
-            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
-        )
-        if not blocked.temporary:
-            memo.note(
-                Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
+    async with memo.turn(SUBJECT_KIND):
+        try:
+            async with memo.subject_locks(spec.name):
+                try:
+                    await upsert_subject(memo.store, spec)
+                except BaseException:
+                    memo.subject_arrivals.attempted(namespace, name)
+                    raise
+                tick = memo.store_reads.upserted()
+            memo.subject_arrivals.arrived(namespace, name)
+            memo.projector.reopen(target)
+            projection = await memo.projector.project(target, tidy=True)
+            await nudge_schemas(
+                memo,
+                schemas_by_subject,
+                namespace,
+                name,
+                target.uid,
+                everyone=False,
+                upserted=(spec.name, tick),
             )
-        fail(blocked, retry, memo.settings)
+        except KubeApiError as error:
+            blocked = api_blocked(error)
+            set_status(
+                patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+            )
+            fail(blocked, retry, memo.settings)
+        except Blocked as blocked:
+            set_status(
+                patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+            )
+            if not blocked.temporary:
+                memo.note(
+                    Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
+                )
+            fail(blocked, retry, memo.settings)
     set_status(
         patch,
         body,

@@ -95,6 +95,12 @@ OPTIONS: tuple[Option, ...] = (
         "seconds between checks that put each Schema's status.id right when it was overwritten",
     ),
     Option(
+        "--reconcile-concurrency",
+        "KSCHEMA_RECONCILE_CONCURRENCY",
+        "64",
+        "how many reconciles of each kind (Subject, Schema) run at once; the rest of a burst waits its turn",
+    ),
+    Option(
         "--api-max-request-line-bytes",
         "KSCHEMA_API_MAX_REQUEST_LINE_BYTES",
         "8190",
@@ -260,6 +266,7 @@ def load_config(
         ),
         deletion_timeout=deletion_timeout,
         resync_interval=resync_interval,
+        reconcile_concurrency=number("reconcile_concurrency", low=1, high=10_000),
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         default_compatibility=default_compatibility,
     )

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
 
 from kschema.formats.base import InvalidSchemaError, ResolvedReference, SchemaFormat, ValidationIssue
 
@@ -74,6 +75,10 @@ class ProtobufSchema:
         return SchemaFormat.PROTOBUF
 
     @property
+    def validation_cost(self) -> int | None:
+        return None  # the payload decides how much work validation is: it is measured first
+
+    @property
     def canonical(self) -> str:
         return self.compiled.canonical
 
@@ -115,10 +120,17 @@ class ProtobufSchema:
     def validate(self, payload: Any) -> list[ValidationIssue]:
         """Checks a JSON-like payload against the first top-level message (Confluent's default message
         index); `validate_message` names another one."""
-        names = self.message_names
-        if not names:
-            return [ValidationIssue("", "the schema declares no message to validate against")]
-        return validate_message(self, payload, names[0])
+        found = self.derived.get(_DEFAULT_MESSAGE)
+        if found is None:
+            names = self.message_names
+            if not names:
+                return [ValidationIssue("", "the schema declares no message to validate against")]
+            desc = _find_message(self, names[0])
+            found = self.derived[_DEFAULT_MESSAGE] = (desc, message_factory.GetMessageClass(desc))
+        return _parse_payload(self, payload, *found)
+
+
+_DEFAULT_MESSAGE = "validation.default_message"  # key in `derived`: (descriptor, class) of the first message
 
 
 def validate_message(schema: ProtobufSchema, payload: Any, message_name: str) -> list[ValidationIssue]:
@@ -128,11 +140,18 @@ def validate_message(schema: ProtobufSchema, payload: Any, message_name: str) ->
         desc = _find_message(schema, message_name)
     except KeyError:
         return [ValidationIssue("", f"the schema has no message named {message_name!r}")]
+    return _parse_payload(schema, payload, desc, message_factory.GetMessageClass(desc))
+
+
+def _parse_payload(
+    schema: ProtobufSchema, payload: Any, desc: descriptor.Descriptor, cls: type[Message]
+) -> list[ValidationIssue]:
     if not isinstance(payload, Mapping):
         return [ValidationIssue("", f"a {desc.full_name} payload must be a JSON object")]
-    cls = message_factory.GetMessageClass(desc)
     try:
-        json_format.ParseDict(dict(payload), cls(), descriptor_pool=schema.pool)
+        json_format.ParseDict(
+            payload if type(payload) is dict else dict(payload), cls(), descriptor_pool=schema.pool
+        )
     except json_format.ParseError as exc:
         return [ValidationIssue(_payload_location(str(exc)), str(exc))]
     except (RecursionError, ValueError, TypeError) as exc:
