@@ -141,3 +141,30 @@ def test_rules_refuse_schemas_of_another_format() -> None:
 
     with pytest.raises(TypeError):
         reader_issues(NotAvro(), _p("int"))  # type: ignore[arg-type]  # deliberately the wrong type
+
+
+def test_findings_of_a_record_come_in_the_reader_s_field_order_whatever_their_kind() -> None:
+    # Fields both sides hold as the same primitive are skipped in bulk; the others (a changed type, a
+    # missing field, a nested record, an aliased field) are still found, in the reader's order.
+    nested_writer = {"type": "record", "name": "Inner", "fields": [{"name": "a", "type": "int"}]}
+    nested_reader = {"type": "record", "name": "Inner", "fields": [{"name": "a", "type": "string"}]}
+    writer = _record(
+        {"name": "same", "type": "string"},
+        {"name": "changed", "type": "string"},
+        {"name": "inner", "type": nested_writer},
+        {"name": "old_name", "type": "long"},
+    )
+    reader = _record(
+        {"name": "missing", "type": "long"},
+        {"name": "same", "type": "string"},
+        {"name": "inner", "type": nested_reader},
+        {"name": "changed", "type": "int"},
+        {"name": "renamed", "type": "int", "aliases": ["old_name"]},
+    )
+    issues = reader_issues(reader, writer)
+    assert [(i.location, i.rule) for i in issues] == [
+        ("/fields/missing", "READER_FIELD_MISSING_DEFAULT_VALUE"),
+        ("/fields/inner/fields/a", "TYPE_MISMATCH"),
+        ("/fields/changed", "TYPE_MISMATCH"),
+        ("/fields/renamed", "TYPE_MISMATCH"),
+    ]

@@ -69,3 +69,15 @@ def test_findings_are_the_same_when_kept_ones_are_evicted() -> None:
                 assert differences(old, new) == expected
                 assert len(cache.lru) <= cache.lru.max_entries
                 assert cache.lru.cost <= cache.lru.max_cost
+
+
+def test_the_reader_writer_pair_itself_is_not_kept_only_its_parts() -> None:
+    # A new version's root pairs are never met again (their verdicts are the verdict memo's): keeping
+    # them would evict the parts' comparisons, which every next version reuses.
+    cache = ComparisonCache(max_entries=1000, max_bytes=1 << 20)
+    history = [VersionedSchema(v, _record(f"only_in_v{v}")) for v in range(1, 6)]
+    with remembered_comparisons(cache):
+        for own in ("new_a", "new_b", "new_c"):
+            check_compatibility(VersionedSchema(6, _record(own)), history, CompatibilityLevel.FULL_TRANSITIVE)
+    kept = len(cache.lru)
+    assert 0 < kept <= 5  # the parts: strings, integers, the partly open content model

@@ -51,6 +51,7 @@ def test_the_lru_evicts_the_least_recently_used_entry_by_count_and_by_cost() -> 
     lru.put("e", 1, 85)  # over the cost cap: the oldest go until it fits
     assert evicted == ["b", "c", "a"]
     assert lru.cost == 95
+    assert lru.evicted_cost == 30  # b, c and a
     lru.put("huge", 1, 101)  # alone over the cap: not kept, nothing else lost
     assert lru.get("huge") is None
     assert len(lru) == 2

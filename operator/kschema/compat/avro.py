@@ -153,7 +153,18 @@ class _Checker:
 
     def _fields(self, r: AvroRecord, w: AvroRecord) -> list[Issue]:
         issues: list[Issue] = []
-        for reader_field in r.fields:
+        reader, writer = _plain(r), _plain(w)
+        # Reader fields without aliases whose name finds a writer field of the same primitive kind read
+        # with no finding (the loop below would `continue` on each): only the others are visited, in
+        # the reader's order. Between two versions of a record that is a field or two of fifty.
+        differing = reader.as_reader - writer.as_writer
+        if differing or reader.others:
+            visit = [*reader.others, *(r.by_name[name] for name, _ in differing)]
+            if len(visit) > 1:
+                visit.sort(key=lambda f: reader.position[f.name])
+        else:
+            visit = []
+        for reader_field in visit:
             if not reader_field.aliases:
                 # The common case, decided without the general matching below: a field without aliases
                 # matches the writer's field of its name, if any. Two primitives are compared in place
@@ -219,3 +230,31 @@ def _name_issues(r: AvroRecord | AvroEnum | AvroFixed, w: AvroRecord | AvroEnum 
             "(names and reader aliases differ)",
         )
     ]
+
+
+class _Plain:
+    """A record's fields of primitive type, as the reader (fields without aliases, by name) and as the
+    writer (by every name and alias its `by_name` answers to), its other fields in order, and each
+    field's position."""
+
+    __slots__ = ("as_reader", "as_writer", "others", "position")
+
+    def __init__(self, record: AvroRecord) -> None:
+        # (name, kind) pairs: a set difference finds the reader fields that need a look.
+        self.as_reader = frozenset(
+            (f.name, f.type.kind) for f in record.fields if not f.aliases and type(f.type) is AvroPrimitive
+        )
+        self.as_writer = frozenset(
+            (label, f.type.kind) for label, f in record.by_name.items() if type(f.type) is AvroPrimitive
+        )
+        plain = {name for name, _ in self.as_reader}
+        self.others = [f for f in record.fields if f.name not in plain]
+        self.position = {f.name: i for i, f in enumerate(record.fields)}
+
+
+def _plain(record: AvroRecord) -> _Plain:
+    """The record's `_Plain`, computed on first use (a parsed record never changes afterwards)."""
+    found = record.derived
+    if not isinstance(found, _Plain):
+        found = record.derived = _Plain(record)
+    return found

@@ -4,7 +4,6 @@ task at a time, for as long as its parent keeps the pipe open (see `frames`)."""
 
 from __future__ import annotations
 
-import gc
 import os
 import resource
 import signal
@@ -31,12 +30,16 @@ def serve(memory_bytes: int) -> None:
     import kschema.compute.tasks
     import kschema.formats.avro
     import kschema.formats.jsonschema
-    import kschema.formats.protobuf  # noqa: F401
+    import kschema.formats.protobuf
+    from kschema.compute.collector import Collector
+    from kschema.formats.budget import LIMITS
 
-    # What the imports made lives as long as the process: out of every later collection's scan, so that a
-    # full collection during a task walks the caches' objects only (an admission's p99 is one of these).
-    gc.collect()
-    gc.freeze()
+    # Collections run between tasks, and never scan the caches during one (see `collector`).
+    parsed = kschema.compute.tasks.PARSED.lru
+    collector = Collector(
+        LIMITS.worker_gc_sweep_evicted_bytes, LIMITS.worker_gc_sweep_tasks, lambda: parsed.evicted_cost
+    )
+    collector.start()
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     out.write(frame(("ready", None)))  # imports done: task time starts now
@@ -60,6 +63,8 @@ def serve(memory_bytes: int) -> None:
             data = frame(("error", RuntimeError(f"the worker could not send its answer: {exc!r}")))
         out.write(data)
         out.flush()
+        del request, fn, args, answer, data
+        collector.after_task()
 
 
 if __name__ == "__main__":

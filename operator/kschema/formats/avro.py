@@ -87,6 +87,8 @@ class AvroRecord:
     fields: list[AvroField] = field(default_factory=list)
     by_name: dict[str, AvroField] = field(default_factory=dict)
     kind: str = "record"
+    # What the compatibility checker derives from the finished record once (`kschema.compat.avro`).
+    derived: Any = field(default=None, repr=False)
 
     @property
     def short_name(self) -> str:

@@ -24,6 +24,7 @@ class BoundedLRU(Generic[K, V]):
         self.max_entries = max_entries
         self.max_cost = max_cost
         self.cost = 0
+        self.evicted_cost = 0  # the cost of every entry evicted or replaced so far, a growing total
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
@@ -48,6 +49,7 @@ class BoundedLRU(Generic[K, V]):
         old = self._entries.pop(key, None)
         if old is not None:
             self.cost -= old[1]
+            self.evicted_cost += old[1]
             if self._on_evict is not None:
                 self._on_evict(key, old[0])
         if cost > self.max_cost:
@@ -57,5 +59,6 @@ class BoundedLRU(Generic[K, V]):
         while len(self._entries) > self.max_entries or self.cost > self.max_cost:
             evicted_key, (evicted, evicted_cost) = self._entries.popitem(last=False)
             self.cost -= evicted_cost
+            self.evicted_cost += evicted_cost
             if self._on_evict is not None:
                 self._on_evict(evicted_key, evicted)

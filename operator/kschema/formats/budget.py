@@ -27,6 +27,12 @@ The numbers, and why:
   between tasks (parsed schemas, reader/writer verdicts and comparisons of parts by content,
   `kschema.compute.caches`), in entries and estimated bytes; well inside `worker_memory_bytes`, so a
   stream of distinct schemas evicts old entries rather than failing.
+* `worker_metaschema_cache_*`: the JSON Schema subschemas a process found valid against their
+  metaschema (`kschema.formats.metaschema`), so a parse checks only what is new.
+* `worker_gc_sweep_*`: a worker collects garbage between tasks and freezes what survives
+  (`kschema.compute.collector`); it sweeps the frozen objects for cycles once its parse cache has
+  evicted this many (estimated) bytes, a quarter of that cache, or after this many tasks. Memory held
+  back by frozen garbage stays below the first.
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class Limits:
     worker_verdict_cache_bytes: int = 32 * 1024 * 1024
     worker_comparison_cache_entries: int = 100_000
     worker_comparison_cache_bytes: int = 32 * 1024 * 1024
+    worker_metaschema_cache_entries: int = 8192
+    worker_metaschema_cache_bytes: int = 8 * 1024 * 1024
+    worker_gc_sweep_evicted_bytes: int = 32 * 1024 * 1024
+    worker_gc_sweep_tasks: int = 10_000
 
 
 LIMITS: Final = Limits()

@@ -26,6 +26,7 @@ from jsonschema import exceptions, validators
 from jsonschema.protocols import Validator
 
 from kschema.formats.bounded import BoundedLRU
+from kschema.formats.budget import LIMITS
 
 __all__ = ["KnownValid", "check_schema"]
 
@@ -45,8 +46,9 @@ _KNOWN: Final = object()
 MAX_KEY_CHARS: Final = 16 * 1024
 # Canonical JSON written for keys per check, at most; past it the schema is checked whole.
 MAX_KEY_WORK_CHARS: Final = 4 * 1024 * 1024
-KNOWN_VALID_ENTRIES: Final = 8192
-KNOWN_VALID_BYTES: Final = 8 * 1024 * 1024
+# Its bounds are the limits table's, with the other caches a worker keeps.
+KNOWN_VALID_ENTRIES: Final = LIMITS.worker_metaschema_cache_entries
+KNOWN_VALID_BYTES: Final = LIMITS.worker_metaschema_cache_bytes
 # A key's bookkeeping (tuple, LRU node, dialect id) besides its characters.
 _ENTRY_OVERHEAD: Final = 200
 

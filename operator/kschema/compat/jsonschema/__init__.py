@@ -56,5 +56,7 @@ def reader_issues(reader: ParsedSchema, writer: ParsedSchema) -> list[Issue]:
 def differences(original: ParsedJsonSchema, update: ParsedJsonSchema) -> list[Difference]:
     """Confluent's `SchemaDiff.compare(original, update)`: every difference, compatible or not."""
     ctx = Context()
-    ctx.compare(Loader.of(original).root(), Loader.of(update).root())
+    # The two roots are the reader/writer pair itself, whose verdict the caller's verdict memo keeps:
+    # kept among the comparisons of parts too, each new version's pairs would only evict useful ones.
+    ctx.compare(Loader.of(original).root(), Loader.of(update).root(), keep=False)
     return ctx.diffs

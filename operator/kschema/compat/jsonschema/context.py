@@ -22,6 +22,8 @@ class Context:
     keyed by their nodes' contents where contents decide (`Node.content_key`), so the fifty properties
     `{"type": "string"}` of a record are compared once, not fifty times; otherwise by node identity."""
 
+    __slots__ = ("diffs", "in_progress", "memo", "path", "shared")
+
     def __init__(
         self,
         memo: dict[tuple[object, object], list[Difference]] | None = None,
@@ -35,8 +37,19 @@ class Context:
         # Comparisons kept across checks (`kschema.compat.shared`), for pairs keyed by content.
         self.shared = current_comparisons()
 
+    def _derived(self, path: list[str]) -> Context:
+        """A context sharing this one's memo, cycle set and kept comparisons, at `path` (its own list):
+        what `sub` and each compared pair need, without looking the kept comparisons up again."""
+        derived = Context.__new__(Context)
+        derived.memo = self.memo
+        derived.in_progress = self.in_progress
+        derived.path = path
+        derived.diffs = []
+        derived.shared = self.shared
+        return derived
+
     def sub(self) -> Context:
-        return Context(self.memo, self.in_progress, self.path)
+        return self._derived(list(self.path))
 
     @property
     def compatible(self) -> bool:
@@ -71,7 +84,9 @@ class Context:
         finally:
             self.path.pop()
 
-    def compare(self, original: Node | None, update: Node | None) -> None:
+    def compare(self, original: Node | None, update: Node | None, *, keep: bool = True) -> None:
+        """Adds the differences of a pair under the current path. `keep=False` neither looks the pair
+        up in nor adds it to the comparisons kept across checks (a pair that is never met again)."""
         if original is None and update is None:
             return
         if original is None:
@@ -87,7 +102,7 @@ class Context:
         original_key, update_key = original.content_key, update.content_key
         content = (original_key, update_key) if original_key is not None and update_key is not None else None
         key: tuple[object, object] = content if content is not None else (id(original), id(update))
-        shared = self.shared if content is not None else None
+        shared = self.shared if content is not None and keep else None
         cached = self.memo.get(key)
         if cached is None and shared is not None and content is not None:
             kept = shared.get(content)
@@ -99,7 +114,7 @@ class Context:
             spend()
             self.in_progress.add(key)
             try:
-                pair = Context(self.memo, self.in_progress)
+                pair = self._derived([])
                 compare_nodes(pair, original, update)
                 cached = self.memo[key] = _capped(pair.diffs)
             finally:

@@ -66,6 +66,16 @@ class LimitCheck:
 
 
 def check_limits(ctx: Context, table: Iterable[LimitCheck], original: Node, update: Node) -> None:
+    keywords = _KEYWORDS.get(id(table))
+    if keywords is not None:
+        before, after = original.json, update.json
+        if (
+            type(before) is dict
+            and type(after) is dict
+            and keywords.isdisjoint(before)
+            and keywords.isdisjoint(after)
+        ):
+            return  # the usual case: neither side has any of the table's keywords
     for row in table:
         row.check(ctx, original, update)
 
@@ -137,3 +147,11 @@ ARRAY_CONTAINS_LIMITS: Final = (
     ),
 )
 # fmt: on
+
+
+# The keywords of each table above, by the table's identity: a pair of nodes with none of them (most
+# nodes) skips the table's rows.
+_KEYWORDS: Final[dict[int, frozenset[str]]] = {
+    id(table): frozenset(row.keyword for row in table)
+    for table in (STRING_LIMITS, NUMBER_LIMITS, OBJECT_LIMITS, ARRAY_SIZE_LIMITS, ARRAY_CONTAINS_LIMITS)
+}

@@ -42,7 +42,9 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
     unchanged = _unchanged(ctx, original_index, update_index)
     with ctx.enter("properties"):
         # The original's properties in order, then the update's new ones: the order of `_union`.
-        if unchanged:
+        if len(unchanged) == len(original_keyed):
+            names = []  # every property unchanged (`unchanged` holds only the original's names)
+        elif unchanged:
             names = sorted(original_keyed.keys() - unchanged, key=original_index.positions.__getitem__)
         else:
             names = list(original_keyed)
