@@ -152,41 +152,43 @@ async def reconcile(
     subject_ref = ObjectRef(SUBJECT_KIND, namespace, subject.spec.resource_name, subject.uid)
     # Said before the wait for a place: the store is read after it, so it sees every upsert made until now.
     memo.store_reads.read(namespace, name, subject.spec.name)
-    async with memo.turn(SCHEMA_KIND):  # after the wait for the Subject, which needs no place here
-        try:
-            with memo.projector.registering(target):
-                async with memo.subject_locks(subject.spec.name):
-                    record = await live_subject(memo.store, subject.spec.name)
-                    registered = await register_version(
-                        memo.store,
-                        record,
-                        spec,
-                        pool=memo.pool,
-                        accepted_through=subject.spec.accepted_through,
-                        schemas=memo.schemas,
-                    )
-            hold_for_release(patch, body)
-            set_status(
-                patch,
-                body,
-                [
-                    Condition("Ready", True, "Registered", _registered_message(registered, spec)),
-                    _compatible(registered, str(record.compatibility)),
-                ],
-                id=registered.version.schema_id,
-                fingerprint=registered.fingerprint,
-                registrySubject=record.subject,
-            )
-            for note in _registration_notes(here, subject_ref, registered, spec):
-                memo.note(note)
-            await memo.projector.project(target)
-        except KubeApiError as error:
-            fail(api_blocked(error), retry, memo.settings)
-        except Blocked as blocked:
-            set_status(patch, body, _blocked_conditions(blocked))
-            if not blocked.temporary:
-                memo.note(Note(here, "Warning", "Refused", f"Refused: {blocked.message}", subject_ref))
-            fail(blocked, retry, memo.settings)
+    try:
+        # In progress from before the wait for a place: the projection of a subject whose versions are
+        # queued together waits for all of them (bounded), and is one ConfigMap write for the burst.
+        with memo.projector.registering(target):
+            async with memo.turn(SCHEMA_KIND), memo.subject_locks(subject.spec.name):
+                record = await live_subject(memo.store, subject.spec.name)
+                registered = await register_version(
+                    memo.store,
+                    record,
+                    spec,
+                    pool=memo.pool,
+                    accepted_through=subject.spec.accepted_through,
+                    schemas=memo.schemas,
+                )
+        hold_for_release(patch, body)
+        set_status(
+            patch,
+            body,
+            [
+                Condition("Ready", True, "Registered", _registered_message(registered, spec)),
+                _compatible(registered, str(record.compatibility)),
+            ],
+            id=registered.version.schema_id,
+            fingerprint=registered.fingerprint,
+            registrySubject=record.subject,
+        )
+        for note in _registration_notes(here, subject_ref, registered, spec):
+            memo.note(note)
+        # Outside the place: waiting for the subject's other versions takes none from the next reconcile.
+        await memo.projector.project(target)
+    except KubeApiError as error:
+        fail(api_blocked(error), retry, memo.settings)
+    except Blocked as blocked:
+        set_status(patch, body, _blocked_conditions(blocked))
+        if not blocked.temporary:
+            memo.note(Note(here, "Warning", "Refused", f"Refused: {blocked.message}", subject_ref))
+        fail(blocked, retry, memo.settings)
     logger.debug(
         "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
     )
