@@ -92,8 +92,7 @@ def _paired(ours: Callable[[], object], raw: Callable[[], object]) -> tuple[floa
     )
 
 
-def _one_round(fn: Callable[[], object], seconds: float = 0.0) -> float:
-    seconds = seconds or MIN_SECONDS
+def _one_round(fn: Callable[[], object], seconds: float = MIN_SECONDS) -> float:
     calls, batch = 0, 1
     started = time.process_time()
     while True:

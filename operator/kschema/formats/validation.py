@@ -54,17 +54,13 @@ def validate_payload(schema: ParsedSchema, payload: Any) -> list[ValidationIssue
     with the payload). Every value of the payload costs a step up front (Avro and Protobuf validation is
     linear in the payload), and the JSON Schema validator spends a step per keyword it applies; past the
     budget or the deadline, `TooComplexError`."""
-    cost = schema.validation_cost
-    if cost is not None:
-        # Bounded by the schema (a flat Avro record, say), whatever the payload: measuring the payload
-        # would cost about as much as validating it. The schema's cost is spent instead.
-        spend(cost)
-        if cost > LIMITS.validate_steps:
-            raise TooComplexError(f"{_WHAT} needs more than {LIMITS.validate_steps} steps")
-        return schema.validate(payload)
-    depth, values = _measure(payload, LIMITS.payload_depth)
-    if depth > LIMITS.payload_depth:
-        return [ValidationIssue("", f"payload nests deeper than {LIMITS.payload_depth} levels")]
+    values = schema.validation_cost
+    if values is None:
+        depth, values = _measure(payload, LIMITS.payload_depth)
+        if depth > LIMITS.payload_depth:
+            return [ValidationIssue("", f"payload nests deeper than {LIMITS.payload_depth} levels")]
+    # else bounded by the schema (a flat Avro record, say), whatever the payload: measuring the payload
+    # would cost about as much as validating it, and the schema's cost is spent instead.
     if schema.format is not SchemaFormat.JSON:
         # Avro and Protobuf validation is one library call, linear in the payload and spending nothing
         # itself: the up-front count is its whole budget, checked here without making a budget current

@@ -125,12 +125,7 @@ class ProtobufSchema:
             names = self.message_names
             if not names:
                 return [ValidationIssue("", "the schema declares no message to validate against")]
-            desc = _find_message(self, names[0])
-            found = self.derived[_DEFAULT_MESSAGE] = (
-                desc,
-                message_factory.GetMessageClass(desc),
-                _uses_any(desc),
-            )
+            found = self.derived[_DEFAULT_MESSAGE] = _message_target(self, names[0])
         return _parse_payload(self, payload, *found)
 
 
@@ -142,10 +137,19 @@ def validate_message(schema: ProtobufSchema, payload: Any, message_name: str) ->
     """Checks a JSON-like payload (as protobuf's JSON mapping decodes it) against the message `message_name`
     (a full name such as `shop.Order`, or a name relative to the schema's package)."""
     try:
-        desc = _find_message(schema, message_name)
+        target = _message_target(schema, message_name)
     except KeyError:
         return [ValidationIssue("", f"the schema has no message named {message_name!r}")]
-    return _parse_payload(schema, payload, desc, message_factory.GetMessageClass(desc), _uses_any(desc))
+    return _parse_payload(schema, payload, *target)
+
+
+def _message_target(
+    schema: ProtobufSchema, message_name: str
+) -> tuple[descriptor.Descriptor, type[Message], bool]:
+    """What parsing a payload of `message_name` needs: its descriptor, its class, whether it may hold an
+    Any. Raises KeyError for a message the schema does not have."""
+    desc = _find_message(schema, message_name)
+    return desc, message_factory.GetMessageClass(desc), _uses_any(desc)
 
 
 def _uses_any(desc: descriptor.Descriptor) -> bool:
