@@ -35,10 +35,14 @@ import yaml
 from kubernetes import client, config
 
 from bench.operator_probes import (
+    ReadyWatch,
     api_requests,
     cpu_seconds,
+    cpu_shares,
+    cpu_table,
     free_port,
     http_status,
+    is_ready,
     request_table,
     rss_kib,
     start_profile,
@@ -48,6 +52,7 @@ from bench.operator_probes import (
 from kschema.devcluster import ControlPlane
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PLURALS = ("subjects", "schemas")
 APPLY_WORKERS = 4  # parallel kubectl processes: one kubectl sends its objects one by one
 
 
@@ -106,13 +111,7 @@ def apply_all(plane: ControlPlane, namespace: str, docs: list[dict[str, Any]], w
 def count_ready(api: client.CustomObjectsApi, namespace: str, plural: str) -> tuple[int, int]:
     listed: Any = api.list_namespaced_custom_object("kschema.io", "v1alpha1", namespace, plural)
     items = listed["items"]
-    ready = sum(
-        1
-        for i in items
-        for c in i.get("status", {}).get("conditions", [])
-        if c["type"] == "Ready" and c["status"] == "True"
-    )
-    return ready, len(items)
+    return sum(1 for i in items if is_ready(i)), len(items)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -151,25 +150,32 @@ def start_kschema(component: str, plane: ControlPlane, store_url: str, log: Any,
 
 
 def wait_all_ready(
-    custom: client.CustomObjectsApi, operator: Any, total: int, started: float, timeout: float, log: Path
+    custom: client.CustomObjectsApi,
+    watches: list[ReadyWatch],
+    operator: Any,
+    total: int,
+    started: float,
+    timeout: float,
+    log: Path,
 ) -> None:
+    """Until every object is Ready: counted from the watches, then confirmed once by listing them."""
     last_print = 0.0
     while True:
-        ready_subjects, _ = count_ready(custom, "bench", "subjects")
-        ready_schemas, _ = count_ready(custom, "bench", "schemas")
+        ready = sum(w.counts()[0] for w in watches)
         elapsed = time.monotonic() - started
-        if ready_subjects + ready_schemas == total:
+        if (
+            ready == total
+            and sum(count_ready(custom, "bench", p)[0] for p in ("subjects", "schemas")) == total
+        ):
             return
         if operator.poll() is not None:
             raise RuntimeError(f"the operator exited: {log.read_text()[-3000:]}")
         if elapsed > timeout:
-            raise TimeoutError(
-                f"only {ready_subjects + ready_schemas} of {total} Ready after {elapsed:.0f} s"
-            )
+            raise TimeoutError(f"only {ready} of {total} Ready after {elapsed:.0f} s")
         if elapsed - last_print > 30:
-            report(f"  ... {ready_subjects + ready_schemas}/{total} Ready after {elapsed:.0f} s")
+            report(f"  ... {ready}/{total} Ready after {elapsed:.0f} s")
             last_print = elapsed
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def new_version_latencies(
@@ -237,10 +243,14 @@ def run(
         # Baseline: the API server alone takes the same objects (no operator running in this namespace).
         kubectl(plane, "create", "namespace", "baseline")
         counted = api_requests(plane)
+        shares = cpu_shares(plane)
         started = time.monotonic()
         apply_all(plane, "baseline", docs, workdir)
         results["baseline_create_s"] = time.monotonic() - started
         report(f"baseline: created {total} objects with no operator in {results['baseline_create_s']:.1f} s")
+        report("  CPU of the baseline:")
+        for line in cpu_table(shares, cpu_shares(plane), results["baseline_create_s"]):
+            report(line)
         report("  API requests of the baseline:")
         for line in request_table(counted, api_requests(plane), total):
             report(line)
@@ -261,18 +271,27 @@ def run(
             idle_rss, _ = rss_kib(operator.pid)
             if profile is not None:
                 spy = start_profile(operator.pid, profile)
+            watches = [ReadyWatch(custom, "bench", plural) for plural in PLURALS]
             counted = api_requests(plane)
             cpu_before = cpu_seconds(operator.pid)
+            shares = cpu_shares(plane, operator=operator.pid, **{"read API": reader.pid})
             started = time.monotonic()
             apply_all(plane, "bench", docs, workdir)
             applied = time.monotonic() - started
-            wait_all_ready(custom, operator, total, started, ready_timeout, log_path)
+            wait_all_ready(custom, watches, operator, total, started, ready_timeout, log_path)
+            for each in watches:
+                each.stop()
             results["all_ready_s"] = time.monotonic() - started
             results["apply_s"] = applied
             requests = request_table(counted, api_requests(plane), total)
             profiled = stop_profile(spy, profile) if profile is not None else []
             spy = None
             results["cpu_s"] = cpu_seconds(operator.pid) - cpu_before
+            burst_cpu = cpu_table(
+                shares,
+                cpu_shares(plane, operator=operator.pid, **{"read API": reader.pid}),
+                results["all_ready_s"],
+            )
             rss, peak = rss_kib(operator.pid)
             results.update(idle_rss_mib=idle_rss / 1024, rss_mib=rss / 1024, peak_rss_mib=peak / 1024)
             ratio = results["all_ready_s"] / results["baseline_create_s"]
@@ -294,7 +313,10 @@ def run(
                 f"operator RSS: idle {results['idle_rss_mib']:.0f} MiB, after {results['rss_mib']:.0f} MiB, "
                 f"peak {results['peak_rss_mib']:.0f} MiB (target <= 400 MiB)"
             )
-            report("  API requests during the burst (the bench's own polling included):")
+            report("  CPU during the burst:")
+            for line in burst_cpu:
+                report(line)
+            report("  API requests during the burst (the bench's own watches and final count included):")
             for line in requests:
                 report(line)
             for line in profiled:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +18,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
 from kschema.devcluster import ControlPlane
+from kschema.model import GROUP, VERSION
 
 _REQUEST_LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -43,10 +49,85 @@ def request_table(before: Counter[RequestKey], after: Counter[RequestKey], objec
     most frequent first, with their count per object."""
     delta = after - before
     lines = []
-    for (verb, resource, sub), count in delta.most_common(14):
-        what = f"{verb} {resource}{'/' + sub if sub else ''}"
+    for (verb, kind, sub), count in delta.most_common(14):
+        what = f"{verb} {kind}{'/' + sub if sub else ''}"
         lines.append(f"    {what:<38} {count:>7}  ({count / objects:.2f} per object)")
     return lines
+
+
+class ReadyWatch:
+    """How many objects of one kind in one namespace are Ready, kept from a watch: one event per change.
+    Polling with a LIST of every object instead costs the API server a serialisation of thousands of
+    objects per poll, CPU the operator under test then lacks on a small machine."""
+
+    def __init__(self, api: client.CustomObjectsApi, namespace: str, plural: str) -> None:
+        self._api, self._namespace, self._plural = api, namespace, plural
+        self._ready: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._watch = watch.Watch()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"watch {plural}", daemon=True)
+        self._thread.start()
+
+    def counts(self) -> tuple[int, int]:
+        """(Ready, all) as of the last event seen; raises what stopped the watch."""
+        if self._error is not None:
+            raise RuntimeError(f"the watch of {self._plural} failed") from self._error
+        with self._lock:
+            return sum(self._ready.values()), len(self._ready)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._watch.stop()
+
+    def _list(self) -> str:
+        listed: Any = self._api.list_namespaced_custom_object(GROUP, VERSION, self._namespace, self._plural)
+        with self._lock:
+            self._ready = {item["metadata"]["name"]: is_ready(item) for item in listed["items"]}
+        return str(listed["metadata"]["resourceVersion"])
+
+    def _run(self) -> None:
+        try:
+            version = self._list()
+            while not self._stopped.is_set():
+                try:
+                    version = self._follow(version)
+                except ApiException as error:
+                    if error.status != 410:  # Gone: the version is too old, so list again
+                        raise
+                    version = self._list()
+        except BaseException as error:  # reported by `counts`, on the bench's thread
+            self._error = error
+
+    def _follow(self, version: str) -> str:
+        for event in self._watch.stream(
+            self._api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self._namespace,
+            self._plural,
+            resource_version=version,
+            timeout_seconds=30,
+            allow_watch_bookmarks=True,
+        ):
+            found = event["object"]
+            version = found["metadata"]["resourceVersion"]
+            if event["type"] == "BOOKMARK":
+                continue
+            with self._lock:
+                if event["type"] == "DELETED":
+                    self._ready.pop(found["metadata"]["name"], None)
+                else:
+                    self._ready[found["metadata"]["name"]] = is_ready(found)
+        return version
+
+
+def is_ready(found: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (found.get("status") or {}).get("conditions") or ()
+    )
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -65,6 +146,30 @@ def cpu_seconds(pid: int) -> float:
         with contextlib.suppress(OSError):
             total += _own_ticks(int(child))
     return total / ticks
+
+
+def cpu_shares(plane: ControlPlane, **processes: int) -> dict[str, float]:
+    """CPU seconds so far of the control plane's processes, of the named ones (children included) and of
+    this process with its reaped children (the kubectl runs): a difference of two readings says where
+    the machine's cores went."""
+    shares = {name: _own_ticks(pid) / os.sysconf("SC_CLK_TCK") for name, pid in plane.pids().items()}
+    shares.update({name: cpu_seconds(pid) for name, pid in processes.items()})
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    shares["bench (its watches)"] = own.ru_utime + own.ru_stime
+    shares["kubectl (reaped runs)"] = children.ru_utime + children.ru_stime
+    return shares
+
+
+def cpu_table(before: dict[str, float], after: dict[str, float], wall: float) -> list[str]:
+    """CPU seconds per process between two readings, and as cores busy over `wall` seconds."""
+    lines = []
+    for name in after:
+        spent = after[name] - before.get(name, 0.0)
+        lines.append(f"    {name:<24} {spent:>7.1f} s CPU  ({spent / wall:.2f} cores)")
+    total = sum(after[name] - before.get(name, 0.0) for name in after)
+    cores = os.cpu_count()
+    lines.append(f"    {'all of them':<24} {total:>7.1f} s CPU  ({total / wall:.2f} of {cores} cores)")
+    return lines
 
 
 def _own_ticks(pid: int) -> int:
