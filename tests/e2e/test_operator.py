@@ -297,9 +297,13 @@ def test_deleting_schemas_first_or_the_subject_first_ends_in_the_same_state(
     order_ids = [v.schema_id for v in versions(store_url, "orders-value")]
     payment_ids = [v.schema_id for v in versions(store_url, "payments-value")]
 
-    # Schemas first: each deletion soft-deletes its version and re-projects the Subject.
+    # Schemas first: each deletion soft-deletes its version and re-projects the Subject (from the DELETED
+    # event: a Schema holds no finalizer, so kubectl returns before the operator has seen it go).
     cluster.kubectl("delete", "-n", namespace, "schema", "orders-value-v2", "--timeout=60s")
-    assert [v.version for v in versions(store_url, "orders-value")] == [1]
+    wait_for(
+        "the store to soft-delete version 2",
+        lambda: [v.version for v in versions(store_url, "orders-value")] == [1],
+    )
     wait_for(
         "the ConfigMap to drop version 2",
         lambda: "v2.avsc" not in (config_map(cluster, namespace, "orders-value-schemas") or {"v2.avsc": ""}),
@@ -343,6 +347,51 @@ def test_a_subject_re_created_after_deletion_brings_its_schemas_back(
         "the ConfigMap to come back",
         lambda: config_map(cluster, namespace, "orders-value-schemas") is not None,
     )
+
+
+def test_a_schema_deleted_while_the_operator_was_stopped_is_swept_by_the_resync(
+    cluster: Cluster, namespace: str, store_url: str, crds: None
+) -> None:
+    """A Schema holds no finalizer: deleted while no operator runs, it goes at once, and the restarted
+    operator's resync soft-deletes its version, re-projects the Subject and says so on the Subject."""
+    settings = OperatorSettings(
+        namespaces=(namespace,), kubeconfig=cluster.kubeconfig, peering=None, resync_interval=1
+    )
+    first = InProcessOperator(settings, store_url).start()
+    try:
+        cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES_DIR / "avro"))
+        wait_ready(cluster, namespace)
+        assert not get_json(cluster, namespace, "schema", "orders-value-v2")["metadata"].get("finalizers")
+    finally:
+        first.stop()
+    cluster.kubectl("delete", "-n", namespace, "schema", "orders-value-v2", "--timeout=30s")
+    assert [v.version for v in versions(store_url, "orders-value")] == [1, 2]  # nobody saw it go
+
+    second = InProcessOperator(settings, store_url).start()
+    try:
+        wait_for(
+            "the resync to soft-delete version 2",
+            lambda: [v.version for v in versions(store_url, "orders-value")] == [1],
+            timeout=120,
+        )
+        wait_for(
+            "the ConfigMap to drop version 2",
+            lambda: "v2.avsc" not in (config_map(cluster, namespace, "orders-value-schemas") or {}),
+        )
+        assert "v1.avsc" in (config_map(cluster, namespace, "orders-value-schemas") or {})
+        deleted = [v for v in versions(store_url, "orders-value", include_deleted=True) if v.deleted]
+        assert [v.version for v in deleted] == [2]  # its ID still resolves
+        wait_for("the Event on the Subject", lambda: _swept_event(cluster, namespace) is not None)
+        assert "version(s) 2 of orders-value" in str(_swept_event(cluster, namespace))
+    finally:
+        cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=60s", check=False)
+        second.stop()
+
+
+def _swept_event(cluster: Cluster, namespace: str) -> str | None:
+    events = get_json(cluster, namespace, "events", "--field-selector=reason=VersionDeleted")["items"]
+    found = [e["message"] for e in events if e["involvedObject"]["kind"] == "Subject"]
+    return found[0] if found else None
 
 
 def test_a_schema_in_a_namespace_without_its_subject_reports_subject_not_found(

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from kschema.store import RegistryStore
 from tests.e2e.operator_harness import (
     EXAMPLES_DIR,
     OperatorProcess,
     apply_crds,
     get_json,
+    read_store,
     wait_ready,
 )
 from tests.harness.cluster import Cluster
@@ -27,6 +29,13 @@ def wait_for_log(path: Path, text: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{text!r} not logged in {timeout}s:\n{path.read_text()[-3000:]}")
         time.sleep(0.2)
+
+
+def _live_versions(store_url: str, subject: str) -> list[int]:
+    async def query(store: RegistryStore) -> list[int]:
+        return [v.version for v in await store.list_versions(subject)]
+
+    return read_store(store_url, query)
 
 
 def _peers(cluster: Cluster, namespace: str) -> dict[str, object]:
@@ -65,8 +74,12 @@ def test_a_second_replica_stands_by_and_takes_over_when_the_first_dies(
 
         active.kill()  # its peering record expires after kopf's peering lifetime (60 s)
         wait_for_log(tmp_path / "standby.log", "Resuming operations after the pause", 120)
-        # The finalizer only goes once a working replica handled the deletion: the standby did.
+        # Only a working replica soft-deletes the version of a deleted Schema: the standby does.
         cluster.kubectl("delete", "-n", namespace, "schema", "orders-value-v2", "--timeout=60s")
+        deadline = time.monotonic() + 60
+        while _live_versions(store_url, "orders-value") != [1]:
+            assert time.monotonic() < deadline, "the standby never soft-deleted version 2"
+            time.sleep(0.5)
     finally:
         cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=60s", check=False)
         active.stop()

@@ -1,4 +1,5 @@
-"""kopf's diff base as a digest: no copy of the spec in annotations, changes still detected."""
+"""kopf's diff base as a digest in the status: no copy of the spec, no write to the object itself, changes
+still detected."""
 
 from __future__ import annotations
 
@@ -8,20 +9,22 @@ from typing import Any, cast
 import kopf
 import pytest
 
-from kschema.operator.diffbase import DigestDiffBaseStorage
+from kschema.operator.diffbase import DigestDiffBaseStorage, MarkedProgressStorage
 from kschema.operator.main import kopf_settings
 from kschema.operator.settings import OperatorSettings
 
 SCHEMA_TEXT = '{"type": "string", "doc": "' + "x" * 300_000 + '"}'
 
 
-def _body(annotations: dict[str, str] | None = None, state: str = "ACTIVE") -> kopf.Body:
+def _body(
+    annotations: dict[str, str] | None = None, state: str = "ACTIVE", status: dict[str, Any] | None = None
+) -> kopf.Body:
     raw: dict[str, Any] = {
         "apiVersion": "kschema.io/v1alpha1",
         "kind": "Schema",
         "metadata": {"name": "big", "namespace": "team-a", "annotations": annotations or {}},
         "spec": {"subject": "big", "version": 1, "schema": SCHEMA_TEXT, "state": state},
-        "status": {"id": 1},
+        "status": {"id": 1, **(status or {})},
     }
     return kopf.Body(cast(kopf.RawBody, raw))
 
@@ -32,28 +35,28 @@ def _storage() -> DigestDiffBaseStorage:
     return storage
 
 
-def _stored(storage: DigestDiffBaseStorage, body: kopf.Body) -> dict[str, str]:
+def _patched(storage: DigestDiffBaseStorage, body: kopf.Body) -> dict[str, Any]:
     patch = kopf.Patch()
     storage.store(body=body, patch=patch, essence=storage.build(body=body))
-    annotations: dict[str, str] = dict(patch["metadata"]["annotations"])
-    return annotations
+    return dict(patch)
 
 
-def test_the_diff_base_stores_a_digest_and_no_schema_text() -> None:
+def test_the_diff_base_is_a_digest_in_the_status_and_no_schema_text() -> None:
     storage = _storage()
 
-    annotations = _stored(storage, _body())
+    patched = _patched(storage, _body())
 
-    assert sum(len(k) + len(v or "") for k, v in annotations.items()) < 200
-    assert all("schema" not in (v or "") for v in annotations.values())
+    assert set(patched) == {"status"}  # nothing for the object itself: the reconcile is one status write
+    assert set(patched["status"]) == {"handledDigest"}
+    assert len(patched["status"]["handledDigest"]) == 64
 
 
 def test_an_unchanged_object_has_the_stored_digest_and_a_changed_one_does_not() -> None:
     storage = _storage()
-    handled = _stored(storage, _body())
+    handled = _patched(storage, _body())["status"]
 
-    same = _body(handled)
-    changed = _body(handled, state="DEPRECATED")
+    same = _body(status=handled)
+    changed = _body(state="DEPRECATED", status=handled)
 
     assert storage.fetch(body=same) == storage.build(body=same)
     assert storage.fetch(body=changed) != storage.build(body=changed)
@@ -61,13 +64,24 @@ def test_an_unchanged_object_has_the_stored_digest_and_a_changed_one_does_not() 
 
 def test_kopf_bookkeeping_is_ignored_but_the_transfer_annotation_counts() -> None:
     storage = _storage()
-    handled = _stored(storage, _body())
+    handled = _patched(storage, _body())["status"]
 
-    progress = _body({**handled, "kschema.io/reconcile": '{"started": "now"}'})
-    transfer = _body({**handled, "kschema.io/transfer-to": "team-b"})
+    progress = _body({"kschema.io/reconcile": '{"started": "now"}'}, status=handled)
+    transfer = _body({"kschema.io/transfer-to": "team-b"}, status=handled)
 
     assert storage.fetch(body=progress) == storage.build(body=progress)
     assert storage.fetch(body=transfer) != storage.build(body=transfer)
+
+
+def test_the_digest_annotation_of_an_earlier_release_is_read_and_then_moved_to_the_status() -> None:
+    storage = _storage()
+    digest = str(storage.build(body=_body())["digest"])
+    upgraded = _body({"kschema.io/last-handled-digest": digest})
+
+    assert storage.fetch(body=upgraded) == storage.build(body=upgraded)
+    patched = _patched(storage, upgraded)
+    assert patched["metadata"]["annotations"] == {"kschema.io/last-handled-digest": None}
+    assert patched["status"]["handledDigest"] == digest
 
 
 def test_the_copy_an_earlier_release_stored_is_compared_and_then_removed() -> None:
@@ -78,7 +92,7 @@ def test_the_copy_an_earlier_release_stored_is_compared_and_then_removed() -> No
     upgraded = _body(dict(old_patch["metadata"]["annotations"]))
 
     assert storage.fetch(body=upgraded) == storage.build(body=upgraded)
-    annotations = _stored(storage, upgraded)
+    annotations = _patched(storage, upgraded)["metadata"]["annotations"]
     assert annotations["kschema.io/last-handled-configuration"] is None  # removed by the patch
 
 
@@ -129,3 +143,35 @@ def test_the_digest_is_the_one_of_kopfs_own_essence(metadata: dict[str, Any]) ->
 
     assert storage.build(body=body) == {"digest": expected}
     assert json.dumps(raw, sort_keys=True) == before  # the object is left as it was
+
+
+def _progress() -> MarkedProgressStorage:
+    storage = kopf_settings(OperatorSettings()).persistence.progress_storage
+    assert isinstance(storage, MarkedProgressStorage)
+    return storage
+
+
+def _record() -> kopf.ProgressRecord:
+    return cast(kopf.ProgressRecord, {"started": "2026-01-01T00:00:00", "retries": 1})
+
+
+def test_a_handler_that_succeeded_at_once_leaves_no_annotation_not_even_kopfs_marker() -> None:
+    storage, body, patch = _progress(), _body(), kopf.Patch()
+
+    storage.store(key=kopf.HandlerId("reconcile"), record=_record(), body=body, patch=patch)
+    storage.purge(key=kopf.HandlerId("reconcile"), body=body, patch=patch)
+
+    assert dict(patch) == {}  # nothing to write to the object itself
+
+
+def test_a_record_that_stays_keeps_kopfs_marker_and_an_existing_marker_is_left_alone() -> None:
+    storage = _progress()
+    kept = kopf.Patch()
+    storage.store(key=kopf.HandlerId("reconcile"), record=_record(), body=_body(), patch=kept)
+    assert kept["metadata"]["annotations"]["kschema.io/kopf-managed"] == "yes"
+    assert "kschema.io/reconcile" in kept["metadata"]["annotations"]
+
+    marked = _body({"kschema.io/kopf-managed": "yes", "kschema.io/reconcile": "{}"})
+    purged = kopf.Patch()
+    storage.purge(key=kopf.HandlerId("reconcile"), body=marked, patch=purged)
+    assert purged["metadata"]["annotations"] == {"kschema.io/reconcile": None}

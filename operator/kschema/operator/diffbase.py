@@ -6,6 +6,11 @@ the object's size and once against the 256 KiB limit of all annotations together
 hundred KB is stored but never gets its status, and cannot be deleted. Our handlers are level-based: they
 need to know *that* the object changed, never *what* changed. So the diff base here is a SHA-256 digest of
 what kopf would have stored; a different digest is an update, the same digest a no-op.
+
+The digest lives in the status (`status.handledDigest`), next to what the reconcile writes there anyway: a
+reconcile is then one status patch, where a digest in an annotation costs a second write to the object
+(and a second watch event for every watcher). Digests that earlier releases kept in annotations are read
+and removed the first time an object is handled again.
 """
 
 from __future__ import annotations
@@ -18,23 +23,32 @@ from typing import Any
 import kopf
 
 DIGEST_KEY = "digest"
+DIGEST_STATUS_FIELD = "handledDigest"
 # What kopf's own essence leaves out: the identity and system stanzas, and kubectl's copy of the object.
 _NOT_ESSENCE = frozenset({"apiVersion", "kind", "metadata", "status"})
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class DigestDiffBaseStorage(kopf.DiffBaseStorage):
-    """Stores `{prefix}/{key}: <sha256>`; removes the annotation of kopf's annotation storage
-    (`legacy_key`) that earlier releases wrote, the first time it handles the object.
+    """Stores `status.{field}: <sha256>`; removes the annotations earlier releases wrote (the digest as
+    `{prefix}/{key}`, kopf's copy of the essence as `{prefix}/{legacy_key}`) the first time it handles
+    the object.
 
     Annotations under `prefix` are kopf's bookkeeping and never part of the essence, except the ones in
     `watched_annotations`, which are declared by users (a Subject's transfer annotation) and must trigger a
     reconcile when they change."""
 
     def __init__(
-        self, *, prefix: str, key: str, legacy_key: str, watched_annotations: Iterable[str] = ()
+        self,
+        *,
+        field: str,
+        prefix: str,
+        key: str,
+        legacy_key: str,
+        watched_annotations: Iterable[str] = (),
     ) -> None:
         super().__init__()
+        self.field = field
         self.prefix = prefix
         self.annotation = f"{prefix}/{key}"
         self.legacy_annotation = f"{prefix}/{legacy_key}"
@@ -96,10 +110,13 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return essence
 
     def fetch(self, *, body: kopf.Body) -> Any:
+        stored = body.status.get(self.field)
+        if isinstance(stored, str):
+            return {DIGEST_KEY: stored}
         annotations = body.metadata.annotations
-        stored = annotations.get(self.annotation)
-        if stored is not None:
-            return {DIGEST_KEY: stored.strip()}
+        kept = annotations.get(self.annotation)
+        if kept is not None:  # an earlier release's place for the digest
+            return {DIGEST_KEY: kept.strip()}
         legacy = annotations.get(self.legacy_annotation)
         if legacy is not None:
             # Objects last handled by a release that stored the whole essence: compare its digest, so an
@@ -112,6 +129,34 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
-        patch.metadata.annotations[self.annotation] = str(essence[DIGEST_KEY])
-        if self.legacy_annotation in body.metadata.annotations:
-            patch.metadata.annotations[self.legacy_annotation] = None
+        patch.status[self.field] = str(essence[DIGEST_KEY])
+        for earlier in (self.annotation, self.legacy_annotation):
+            if earlier in body.metadata.annotations:
+                patch.metadata.annotations[earlier] = None
+
+
+class MarkedProgressStorage(kopf.AnnotationsProgressStorage):
+    """kopf's progress storage in annotations, with its marker (`{prefix}/kopf-managed`, which tells other
+    kopf-based operators that annotations under the prefix are bookkeeping) written only together with a
+    progress record that stays on the object.
+
+    kopf stores a record for every handler it runs and purges it again when the handler succeeded at
+    once, which left the marker alone in the patch: a write to the object (and a watch event for every
+    watcher) on the first reconcile of every object, for an annotation no one needed yet. A handler that
+    is retried keeps its record, and the marker with it."""
+
+    def purge(self, *, key: kopf.HandlerId, body: kopf.Body, patch: kopf.Patch) -> None:
+        super().purge(key=key, body=body, patch=patch)
+        marker = f"{self.prefix}/kopf-managed"
+        metadata = patch.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        if marker not in annotations or marker in body.metadata.annotations:
+            return
+        prefix = f"{self.prefix}/"
+        if any(k.startswith(prefix) and v is not None for k, v in annotations.items() if k != marker):
+            return
+        del annotations[marker]
+        if not annotations:
+            del metadata["annotations"]
+            if not metadata:
+                del patch["metadata"]

@@ -41,6 +41,7 @@ class SchemaEntry:
     ready: bool
     deleting: bool = False
     registration: Registration | None = None
+    version: int | None = None  # spec.version, when it is a number
 
 
 async def index_subject(
@@ -67,7 +68,8 @@ async def index_schema(
     current = status.get("observedGeneration") == meta.get("generation")
     if ready and current and not deleting and isinstance(version, int) and "registrySubject" in status:
         registration = Registration(version, status.get("id"), status.get("registrySubject"))
-    return {(namespace, subject): SchemaEntry(name, nudged, ready, deleting, registration)}
+    declared = version if isinstance(version, int) and not isinstance(version, bool) else None
+    return {(namespace, subject): SchemaEntry(name, nudged, ready, deleting, registration, declared)}
 
 
 def subject_entry(index: kopf.Index[Any, Any], namespace: str, name: str) -> SubjectEntry | None:
@@ -79,3 +81,17 @@ def subject_entry(index: kopf.Index[Any, Any], namespace: str, name: str) -> Sub
 
 def schema_entries(index: kopf.Index[Any, Any], namespace: str, subject: str) -> list[SchemaEntry]:
     return [e for e in index.get((namespace, subject), ()) if isinstance(e, SchemaEntry)]
+
+
+def declared_versions(
+    subjects: kopf.Index[Any, Any], schemas: kopf.Index[Any, Any], namespace: str, registry_subject: str
+) -> set[int]:
+    """The versions of `registry_subject` that Schemas in `namespace` declare, through any Subject resource
+    of the namespace that names it (admission allows one; the operator does not rely on it)."""
+    declared: set[int] = set()
+    for key in list(subjects):
+        entry = subject_entry(subjects, *key) if key[0] == namespace else None
+        if entry is None or entry.spec is None or entry.spec.name != registry_subject:
+            continue
+        declared.update(e.version for e in schema_entries(schemas, *key) if e.version is not None)
+    return declared

@@ -17,7 +17,7 @@ from kschema.kubeapi import ApiClient
 from kschema.model import FINALIZER, GROUP, TRANSFER_ANNOTATION
 from kschema.operator import schemas, subjects
 from kschema.operator.context import OperatorContext
-from kschema.operator.diffbase import DigestDiffBaseStorage
+from kschema.operator.diffbase import DIGEST_STATUS_FIELD, DigestDiffBaseStorage, MarkedProgressStorage
 from kschema.operator.kube import Kube, connection_info, load_configuration
 from kschema.operator.settings import OperatorSettings
 from kschema.store import RegistryStore
@@ -29,9 +29,11 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     """kopf's own settings: its bookkeeping under our group, quiet event posting, peering."""
     configured = kopf.OperatorSettings()
     configured.persistence.finalizer = FINALIZER
-    configured.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    # A digest, never a copy of the spec: schema texts must not land in annotations (see diffbase).
+    configured.persistence.progress_storage = MarkedProgressStorage(prefix=GROUP)
+    # A digest in the status, never a copy of the spec: schema texts must not land in annotations, and a
+    # reconcile writes the status only (see diffbase).
     configured.persistence.diffbase_storage = DigestDiffBaseStorage(
+        field=DIGEST_STATUS_FIELD,
         prefix=GROUP,
         key="last-handled-digest",
         legacy_key="last-handled-configuration",

@@ -166,7 +166,6 @@ async def reconcile(
                     accepted_through=subject.spec.accepted_through,
                     schemas=memo.schemas,
                 )
-        hold_for_release(patch, body)
         set_status(
             patch,
             body,
@@ -194,22 +193,13 @@ async def reconcile(
     )
 
 
-def registered(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
-    """Whether the version was registered (a registry subject is named in the status, or the reconcile
-    added the finalizer): only then has its deletion something to do (soft-delete the version,
-    re-project), so only then does the Schema carry the finalizer. The finalizer itself counts: the
-    reconcile's metadata patch lands before its status patch, and kopf must not take the finalizer off
-    in between."""
-    return isinstance(status.get("registrySubject"), str) or FINALIZER in (meta.get("finalizers") or ())
-
-
-def hold_for_release(patch: kopf.Patch, body: kopf.Body) -> None:
-    """Adds the finalizer in the reconcile's own patch, together with kopf's bookkeeping annotation: one
-    write instead of a separate finalizer patch (and its watch event) before every first reconcile. kopf
-    keeps it from here on, as `registered` says the release needs it."""
-    finalizers = list(body.metadata.get("finalizers") or ())
-    if FINALIZER not in finalizers:
-        patch.metadata["finalizers"] = [*finalizers, FINALIZER]
+def held(meta: kopf.Meta, **_: Any) -> bool:
+    """Whether the Schema carries the finalizer, as earlier releases put on registered Schemas: kopf
+    releases it through `release` and takes it off. The operator adds it to no Schema: a Schema's deletion
+    only soft-deletes its version and re-projects, which the DELETED event (`release_unheld`) does as the
+    object goes, and the Subject's resync does for deletions the operator did not see (see
+    `subjects.sweep`). Without a finalizer a reconcile is one write, to the status."""
+    return FINALIZER in (meta.get("finalizers") or ())
 
 
 def _registration_notes(
@@ -318,8 +308,9 @@ async def release(
 
 
 def deleted_unheld(type: str, meta: kopf.Meta, **_: Any) -> bool:
-    """The DELETED event of a Schema without the finalizer: the only events `release_unheld` is for
-    (kopf then skips the handler, and its log line, for all the others)."""
+    """The DELETED event of a Schema without the finalizer (every Schema but those an earlier release
+    held): the only events `release_unheld` is for (kopf then skips the handler, and its log line, for all
+    the others)."""
     return type == "DELETED" and FINALIZER not in (meta.get("finalizers") or ())
 
 
@@ -332,8 +323,9 @@ async def release_unheld(
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
-    """A Schema deleted without the finalizer (before its first registration reached its status): the
-    same release, once, as it goes. Deletions of Schemas holding the finalizer went through `release`."""
+    """A Schema deleted (it holds no finalizer): the same release, once, as it goes. A failure here (the
+    store down) is repaired by the Subject's resync, as is a deletion the operator missed while it was
+    not running. Deletions of Schemas holding an earlier release's finalizer went through `release`."""
     indexes = {key: kwargs[key] for key in (SUBJECTS_INDEX, SCHEMAS_INDEX)}
     try:
         await release(
@@ -361,7 +353,7 @@ def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float) -> Non
         reconcile,
         release,
         deletion_timeout=deletion_timeout,
-        release_when=registered,
+        release_when=held,
     )
     kopf.on.event(
         GROUP, VERSION, SCHEMA_PLURAL, registry=registry, id="released-unheld", when=deleted_unheld

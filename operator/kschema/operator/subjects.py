@@ -33,9 +33,21 @@ from kschema.operator.context import (
     set_status,
 )
 from kschema.operator.events import Note, ObjectRef
-from kschema.operator.indexes import SCHEMAS_INDEX, SUBJECTS_INDEX, index_subject, schema_entries
-from kschema.operator.registration import Blocked, blocked_by_store, soft_delete_subject, upsert_subject
-from kschema.store import StoreError
+from kschema.operator.indexes import (
+    SCHEMAS_INDEX,
+    SUBJECTS_INDEX,
+    declared_versions,
+    index_subject,
+    schema_entries,
+)
+from kschema.operator.registration import (
+    Blocked,
+    blocked_by_store,
+    soft_delete_subject,
+    soft_delete_version,
+    upsert_subject,
+)
+from kschema.store import StoreError, SubjectVersion
 
 logger = logging.getLogger(__name__)
 
@@ -214,10 +226,11 @@ def _deleted_note(where: ObjectRef, subject: str, ids: list[int], staying: list[
 async def resync(
     body: kopf.Body, meta: kopf.Meta, namespace: str | None, memo: OperatorContext, **kwargs: Any
 ) -> None:
-    """Puts a Schema's `status.id` right when it no longer names the ID the store holds for its version.
-    Anyone allowed to write the status subresource can change it, and no reconcile follows a status
-    change: clients reading IDs from the status must not be misled for longer than one resync interval.
-    Only registered Schemas (Ready for their current generation) are compared; the others are their
+    """Every `resync_interval`, per Subject: `sweep` the versions no Schema declares any more, then put a
+    Schema's `status.id` right when it no longer names the ID the store holds for its version. Anyone
+    allowed to write the status subresource can change it, and no reconcile follows a status change:
+    clients reading IDs from the status must not be misled for longer than one resync interval. Only
+    registered Schemas (Ready for their current generation) are compared; the others are their
     reconcile's. One timer per Subject and one store read for all its Schemas, instead of a timer task
     per Schema."""
     namespace = namespace or ""
@@ -227,16 +240,15 @@ async def resync(
         spec = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError:
         return
-    entries = [
-        e for e in schema_entries(kwargs[SCHEMAS_INDEX], namespace, spec.resource_name) if e.registration
-    ]
-    if not entries:
-        return
     try:
         stored = {v.version: v for v in await memo.store.list_versions(spec.name, include_deleted=True)}
     except StoreError as error:
         logger.info("Skipped a status resync namespace=%s subject=%s error=%s", namespace, spec.name, error)
         return
+    await sweep(memo, namespace, spec, str(meta.get("uid")), stored, kwargs)
+    entries = [
+        e for e in schema_entries(kwargs[SCHEMAS_INDEX], namespace, spec.resource_name) if e.registration
+    ]
     for entry in entries:
         assert entry.registration is not None
         found = stored.get(entry.registration.version)
@@ -261,6 +273,49 @@ async def resync(
             found.schema_id,
             was,
         )
+
+
+async def sweep(
+    memo: OperatorContext,
+    namespace: str,
+    spec: SubjectSpec,
+    uid: str,
+    stored: dict[int, SubjectVersion],
+    indexes: dict[str, Any],
+) -> None:
+    """Soft-deletes the versions of the subject that no Schema declares any more, and re-projects it.
+    Schemas hold no finalizer: their deletion is handled from the DELETED event as they go, and this
+    catches the ones the operator did not see (deleted while it was not running) or could not finish (the
+    store was down then). A version is registered only after its Schema is in the index, so one that is
+    live in the store and missing from the index was deleted. Only the owning namespace's subject is
+    swept, and the index is read again under the subject's lock."""
+    live = {version for version, v in stored.items() if not v.deleted and v.namespace == namespace}
+    subjects, schemas = indexes[SUBJECTS_INDEX], indexes[SCHEMAS_INDEX]
+    if not live - declared_versions(subjects, schemas, namespace, spec.name):
+        return
+    swept: list[int] = []
+    try:
+        async with memo.subject_locks(spec.name):
+            for version in sorted(live - declared_versions(subjects, schemas, namespace, spec.name)):
+                await soft_delete_version(memo.store, spec.name, version)
+                swept.append(version)
+        if swept:
+            await memo.projector.project(ProjectionTarget(spec, uid))
+    except (Blocked, KubeApiError) as error:
+        logger.warning("Stopped a sweep namespace=%s subject=%s error=%s", namespace, spec.name, error)
+    if not swept:
+        return
+    listed = ", ".join(str(v) for v in swept)
+    message = (
+        f"Soft-deleted version(s) {listed} of {spec.name}: no Schema declares them any more (deleted "
+        "while the operator could not handle it); their IDs still resolve"
+    )
+    memo.note(
+        Note(
+            ObjectRef(SUBJECT_KIND, namespace, spec.resource_name, uid), "Warning", "VersionDeleted", message
+        )
+    )
+    logger.warning("Swept versions namespace=%s subject=%s versions=%s", namespace, spec.name, listed)
 
 
 def register(registry: kopf.OperatorRegistry, *, deletion_timeout: float, resync_interval: float) -> None:
