@@ -6,9 +6,9 @@ from kschema.compat import CompatibilityResult
 from kschema.formats import SchemaFormat
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 from kschema.operator import schemas, subjects
-from kschema.operator.configmaps import Projection
 from kschema.operator.events import ObjectRef
 from kschema.operator.registration import Registered
+from kschema.operator.rendering import Projection
 from kschema.store import SubjectVersion
 
 HERE = ObjectRef("Schema", "team", "orders-value-v3", "uid-v3")

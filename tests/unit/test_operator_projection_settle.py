@@ -5,6 +5,7 @@ as the Subject's reconcile ends, registered or not."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
 from kschema.compat import CompatibilityLevel
@@ -32,6 +33,9 @@ class _Store:
 class _Core:
     async def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
         raise NotFound(404, "NotFound")
+
+    async def list_namespaced_config_map(self, namespace: str, **_: Any) -> Any:
+        return SimpleNamespace(items=[])  # no ConfigMap under another name to tidy away
 
 
 class _Kube:
@@ -111,6 +115,22 @@ async def test_a_projection_with_no_registration_in_progress_writes_at_once() ->
     assert result is not None
     assert result.latest_version == 1
     assert len(kube.applied) == 1
+
+
+async def test_the_same_configuration_is_applied_once_except_by_the_subjects_own_reconcile() -> None:
+    projector, store, kube, target = _setup()
+    store.versions.append(_version(1))
+    await projector.project(target)
+    await projector.project(target)  # nothing new in the store: nothing sent
+    assert len(kube.applied) == 1
+
+    await projector.project(target, tidy=True)  # the Subject's reconcile puts back what others changed
+    assert len(kube.applied) == 2
+
+    store.versions.append(_version(2))
+    await projector.project(target)
+    assert len(kube.applied) == 3
+    assert "v2.avsc" in kube.applied[-1]["data"]
 
 
 async def test_a_registration_that_never_ends_holds_a_projection_only_for_its_bound() -> None:

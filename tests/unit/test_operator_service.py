@@ -17,7 +17,6 @@ from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 from kschema.operator import OperatorSettings
 from kschema.operator.conditions import Condition, merge
-from kschema.operator.configmaps import render
 from kschema.operator.context import OperatorContext, fail, release_blocked
 from kschema.operator.events import EventRecorder, ObjectRef
 from kschema.operator.main import build_registry
@@ -28,6 +27,7 @@ from kschema.operator.registration import (
     soft_delete_subject,
     upsert_subject,
 )
+from kschema.operator.rendering import render
 from kschema.store import RegistryStore, StoreUnavailableError, SubjectVersion
 from kschema.store.factory import open_store
 

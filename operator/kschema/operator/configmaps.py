@@ -1,41 +1,38 @@
-"""Projection of a Subject into a ConfigMap owned by it: one key per served version (`v3.avsc`), the
-latest one again (`latest.avsc`) and `versions.json` (version -> {id, state}). The whole ConfigMap is
-computed from the store every time (level-based), and concurrent requests for one subject coalesce."""
+"""Projection of a Subject into a ConfigMap owned by it (its content: `rendering`), and the Subject's
+status that follows it. The whole ConfigMap is computed from the store every time (level-based), and
+concurrent requests for one subject coalesce."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client
 
-from kschema.contracts import Contract
-from kschema.formats import SchemaFormat
 from kschema.kubeapi import Conflict, KubeApiError, NotFound, Unprocessable
 from kschema.model import (
     API_VERSION,
     LABEL_MANAGED_BY,
     LABEL_SUBJECT,
     SUBJECT_KIND,
-    SchemaState,
     SubjectSpec,
 )
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, blocked_by_store
+from kschema.operator.rendering import Projection, render
 from kschema.operator.schema_cache import SchemaCache
-from kschema.store import RegistryStore, StoredSchema, StoreError, SubjectVersion
+from kschema.store import RegistryStore, StoredSchema, StoreError
 
 logger = logging.getLogger(__name__)
 
-EXTENSIONS = {SchemaFormat.AVRO: "avsc", SchemaFormat.JSON: "json", SchemaFormat.PROTOBUF: "proto"}
 MANAGED_BY = "kschema"
-LATEST_STATES = (SchemaState.ACTIVE, SchemaState.DEPRECATED)  # DRAFT is never latest, ARCHIVED is hidden
 CONFLICT_RETRIES = 5
 STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
@@ -45,43 +42,6 @@ STATUS_DEFERRALS = 3
 # How long a projection waits for the registrations of its subject still in progress (a burst of versions
 # applied together), so that they share one ConfigMap write: at most this much later than without them.
 SETTLE_MAX_SECONDS = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Projection:
-    data: dict[str, str]
-    latest_version: int | None
-    version_count: int
-
-
-def render(
-    fmt: SchemaFormat,
-    versions: Sequence[tuple[SubjectVersion, str]],
-    contracts: Mapping[int, Contract] | None = None,
-) -> Projection:
-    """The ConfigMap data for the subject's not deleted versions (with their texts), by version.
-    `versions.json` carries each version's ID, state and, when it has them, its data-contract `metadata`
-    and `ruleSet` in Confluent's JSON shape."""
-    contracts = contracts or {}
-    ext = EXTENSIONS[fmt]
-    ordered = sorted(versions, key=lambda pair: pair[0].version)
-    served = [(v, text) for v, text in ordered if v.state is not SchemaState.ARCHIVED]
-    data = {f"v{v.version}.{ext}": text for v, text in served}
-    latest = [(v, text) for v, text in served if v.state in LATEST_STATES]
-    if latest:
-        data[f"latest.{ext}"] = latest[-1][1]
-    data["versions.json"] = json.dumps(
-        {
-            str(v.version): {
-                "id": v.schema_id,
-                "state": str(v.state),
-                **contracts.get(v.schema_id, Contract()).to_json(),
-            }
-            for v, _ in served
-        },
-        indent=2,
-    )
-    return Projection(data, latest[-1][0].version if latest else None, len(ordered))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +68,9 @@ class _Entry:
     status_writer: asyncio.Task[None] | None = None
     # The ConfigMap name this process has applied: known to be ours, so the next apply needs no read.
     written: str | None = None
+    # The digest of the last apply configuration written: the same one again is not re-sent, except by
+    # the Subject's own reconcile (`tidy`), which puts back a ConfigMap someone changed or deleted.
+    applied: str | None = None
     # Registrations of this subject's versions in progress, and set when there are none.
     registering: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -243,7 +206,7 @@ class Projector:
                 "archive old versions or set spec.projection.enabled=false",
                 temporary=False,
             )
-        await self._write(target, entry, projection)
+        await self._write(target, entry, projection, again=tidy)
         if tidy:
             await self._delete_owned(target, keep=spec.config_map_name)
         return projection
@@ -263,18 +226,25 @@ class Projector:
             "data": projection.data,
         }
 
-    async def _write(self, target: ProjectionTarget, entry: _Entry, projection: Projection) -> None:
+    async def _write(
+        self, target: ProjectionTarget, entry: _Entry, projection: Projection, *, again: bool
+    ) -> None:
         """Server-side apply of the whole projection (our field manager, forced): fields we stop
         applying (a version archived) are removed, fields others added are left alone, and no read
         comes first. The first write of a name in this process reads the ConfigMap once, to refuse
-        one that is not ours and to take over the fields an earlier release wrote with updates."""
+        one that is not ours and to take over the fields an earlier release wrote with updates. The
+        configuration this process applied last is not sent again (a burst's projections often find
+        nothing new), unless `again`."""
         spec = target.spec
+        desired = self._desired(target, projection)
+        digest = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
+        if not again and entry.written == spec.config_map_name and entry.applied == digest:
+            return
+        entry.applied = None
         if entry.written != spec.config_map_name:
             await self._adopt(target)
-        await self._kube.apply_config_map(
-            spec.namespace, spec.config_map_name, self._desired(target, projection), self._field_manager
-        )
-        entry.written = spec.config_map_name
+        await self._kube.apply_config_map(spec.namespace, spec.config_map_name, desired, self._field_manager)
+        entry.written, entry.applied = spec.config_map_name, digest
 
     async def _adopt(self, target: ProjectionTarget) -> None:
         spec = target.spec

@@ -24,7 +24,7 @@ from kschema.model import (
     schema_from_body,
 )
 from kschema.operator.conditions import Condition
-from kschema.operator.configmaps import Projection, ProjectionTarget
+from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import (
     OperatorContext,
     api_blocked,
@@ -50,6 +50,7 @@ from kschema.operator.registration import (
     register_version,
     soft_delete_version,
 )
+from kschema.operator.rendering import Projection
 from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)

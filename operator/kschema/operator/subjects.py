@@ -20,7 +20,7 @@ from kschema.model import (
     subject_from_body,
 )
 from kschema.operator.conditions import Condition
-from kschema.operator.configmaps import Projection, ProjectionTarget
+from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import (
     SUBJECT_UID_ANNOTATION,
     OperatorContext,
@@ -47,6 +47,7 @@ from kschema.operator.registration import (
     soft_delete_version,
     upsert_subject,
 )
+from kschema.operator.rendering import Projection
 from kschema.store import StoreError, SubjectVersion
 
 logger = logging.getLogger(__name__)
