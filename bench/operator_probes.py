@@ -122,14 +122,15 @@ class ReadyWatch:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        version = self._handle(json.loads(line), version)
+                        version = self._handle(json.loads(line))
                 if self._stopped.is_set():
                     break
         finally:
             response.release_conn()
         return version
 
-    def _handle(self, event: dict[str, Any], version: str) -> str:
+    def _handle(self, event: dict[str, Any]) -> str:
+        """Takes one event in; returns the resource version it brings."""
         found = event["object"]
         if event["type"] == "ERROR":
             raise ApiException(status=found.get("code"), reason=found.get("message"))
@@ -182,11 +183,9 @@ def cpu_shares(plane: ControlPlane, **processes: int) -> dict[str, float]:
 
 def cpu_table(before: dict[str, float], after: dict[str, float], wall: float) -> list[str]:
     """CPU seconds per process between two readings, and as cores busy over `wall` seconds."""
-    lines = []
-    for name in after:
-        spent = after[name] - before.get(name, 0.0)
-        lines.append(f"    {name:<24} {spent:>7.1f} s CPU  ({spent / wall:.2f} cores)")
-    total = sum(after[name] - before.get(name, 0.0) for name in after)
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    lines = [f"    {name:<24} {cpu:>7.1f} s CPU  ({cpu / wall:.2f} cores)" for name, cpu in spent.items()]
+    total = sum(spent.values())
     cores = os.cpu_count()
     lines.append(f"    {'all of them':<24} {total:>7.1f} s CPU  ({total / wall:.2f} of {cores} cores)")
     return lines

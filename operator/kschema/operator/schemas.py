@@ -312,7 +312,7 @@ def deleted_unheld(type: str, meta: kopf.Meta, **_: Any) -> bool:
     """The DELETED event of a Schema without the finalizer (every Schema but those an earlier release
     held): the only events `release_unheld` is for (kopf then skips the handler, and its log line, for all
     the others)."""
-    return type == "DELETED" and FINALIZER not in (meta.get("finalizers") or ())
+    return type == "DELETED" and not held(meta)
 
 
 async def release_unheld(
