@@ -12,6 +12,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kschema.kubeapi import (
+    UNPARSED,
     ApiClient,
     BadRequest,
     Conflict,
@@ -49,8 +50,16 @@ async def api_server() -> AsyncIterator[str]:
         body = _status(code, "Whatever", f"configmaps {request.match_info['name']!r} said {code}")
         return web.json_response(body, status=code)
 
+    async def patch_config_map(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name.startswith("status-"):
+            return await config_map(request)
+        data = await request.json()
+        return web.json_response({"kind": "ConfigMap", "metadata": {"name": name}, "data": data["data"]})
+
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", config_map)
+    app.router.add_patch("/api/v1/namespaces/{ns}/configmaps/{name}", patch_config_map)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -89,6 +98,27 @@ async def test_an_error_answer_raises_its_typed_error_with_the_servers_message(
     assert raised.value.status == code
     assert raised.value.message == f"configmaps 'status-{code}' said {code}"
     assert isinstance(raised.value.__cause__, ApiException)
+
+
+async def test_an_unparsed_call_returns_the_answers_bytes_and_raises_typed_errors_the_same(
+    api_server: str,
+) -> None:
+    configuration = client.Configuration(host=api_server)
+    async with ApiClient(configuration) as api:
+        core = client.CoreV1Api(api)
+        answer = await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # accepted at run time
+            "orders", "shop", {"data": {"k": "v"}}, _content_type="application/merge-patch+json", **UNPARSED
+        )
+        assert isinstance(answer, bytes)
+        assert json.loads(answer) == {"kind": "ConfigMap", "metadata": {"name": "orders"}, "data": {"k": "v"}}
+        for _ in range(3):  # each error answer is read whole: the connection goes back to the pool
+            with pytest.raises(Conflict) as raised:
+                await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+                    "status-409", "shop", {}, _content_type="application/merge-patch+json", **UNPARSED
+                )
+            assert raised.value.status == 409
+            assert raised.value.message == "configmaps 'status-409' said 409"
+            assert isinstance(raised.value.__cause__, ApiException)
 
 
 def test_client_errors_and_server_errors_are_told_apart() -> None:

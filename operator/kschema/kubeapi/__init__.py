@@ -2,7 +2,7 @@
 failed requests raise typed errors (`NotFound`, `Conflict`, `Gone`, ...) instead of an `ApiException` to
 be told apart by its status code wherever it is caught (as kopf does for its own calls)."""
 
-from kschema.kubeapi.client import ApiClient
+from kschema.kubeapi.client import UNPARSED, ApiClient
 from kschema.kubeapi.errors import (
     BadRequest,
     Conflict,
@@ -20,6 +20,7 @@ from kschema.kubeapi.errors import (
 )
 
 __all__ = [
+    "UNPARSED",
     "ApiClient",
     "BadRequest",
     "Conflict",

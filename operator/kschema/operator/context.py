@@ -17,13 +17,14 @@ from kschema.compute import WorkerPool
 from kschema.kubeapi import KubeApiError
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
+from kschema.operator.batches import KeyedBatches
 from kschema.operator.configmaps import Projector
 from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
-from kschema.operator.registration import Blocked
+from kschema.operator.registration import Blocked, Registered, VersionRequest
 from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.settings import OperatorSettings
-from kschema.store import RegistryStore
+from kschema.store import RegistryStore, SubjectRecord
 
 # Annotation the Subject's reconcile sets on its Schemas to make them reconcile again (when the Subject
 # appears, is re-created or goes away). Deliberately outside the `kschema.io/` prefix: kopf ignores
@@ -140,6 +141,10 @@ class OperatorContext:
     subject_locks: KeyedLocks = field(default_factory=KeyedLocks)
     store_reads: StoreReads = field(default_factory=StoreReads)
     subject_arrivals: SubjectArrivals = field(default_factory=SubjectArrivals)
+    # Versions waiting to be registered, by registry subject: those waiting together register together.
+    registrations: KeyedBatches[VersionRequest, tuple[SubjectRecord, Registered]] = field(
+        default_factory=KeyedBatches
+    )
     _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _schemas: SchemaCache | None = None
     _kube: Kube | None = None

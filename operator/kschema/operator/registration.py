@@ -308,6 +308,46 @@ async def register_version(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRequest:
+    """One Schema's version to register, with its Subject's accepted history as its reconcile saw it."""
+
+    spec: SchemaSpec
+    accepted_through: int | None = None
+
+
+async def register_versions(
+    store: RegistryStore,
+    subject: str,
+    requests: Sequence[VersionRequest],
+    *,
+    pool: WorkerPool,
+    schemas: SchemaCache | None = None,
+) -> list[tuple[SubjectRecord, Registered] | Exception]:
+    """Registers several versions of one subject, the caller holding its lock: the subject's record is
+    read once, then each version is registered in version order (a lower one is history for the higher
+    ones). One outcome per request, in the order given: a version refused is refused alone. A subject
+    that is not live refuses them all."""
+    record = await live_subject(store, subject)
+    outcomes: dict[int, tuple[SubjectRecord, Registered] | Exception] = {}
+    for i in sorted(range(len(requests)), key=lambda i: requests[i].spec.version):
+        request = requests[i]
+        try:
+            registered = await register_version(
+                store,
+                record,
+                request.spec,
+                pool=pool,
+                accepted_through=request.accepted_through,
+                schemas=schemas,
+            )
+        except Exception as error:  # that version's outcome; its reconcile raises it
+            outcomes[i] = error
+        else:
+            outcomes[i] = (record, registered)
+    return [outcomes[i] for i in range(len(requests))]
+
+
 async def soft_delete_version(store: RegistryStore, subject: str, version: int) -> None:
     try:
         await store.delete_version(subject, version)

@@ -4,7 +4,9 @@ when the resource is deleted."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -46,12 +48,12 @@ from kschema.operator.indexes import (
 from kschema.operator.registration import (
     Blocked,
     Registered,
-    live_subject,
-    register_version,
+    VersionRequest,
+    register_versions,
     soft_delete_version,
 )
 from kschema.operator.rendering import Projection
-from kschema.store import StoreError
+from kschema.store import StoreError, SubjectRecord
 
 logger = logging.getLogger(__name__)
 
@@ -156,17 +158,11 @@ async def reconcile(
     try:
         # In progress from before the wait for a place: the projection of a subject whose versions are
         # queued together waits for all of them (bounded), and is one ConfigMap write for the burst.
+        # The versions of the subject waiting at the same time register together (`_register_queued`).
         with memo.projector.registering(target):
-            async with memo.turn(SCHEMA_KIND), memo.subject_locks(subject.spec.name):
-                record = await live_subject(memo.store, subject.spec.name)
-                registered = await register_version(
-                    memo.store,
-                    record,
-                    spec,
-                    pool=memo.pool,
-                    accepted_through=subject.spec.accepted_through,
-                    schemas=memo.schemas,
-                )
+            request = VersionRequest(spec, subject.spec.accepted_through)
+            run = functools.partial(_register_queued, memo, subject.spec.name)
+            record, registered = await memo.registrations.submit(subject.spec.name, request, run)
         set_status(
             patch,
             body,
@@ -192,6 +188,16 @@ async def reconcile(
     logger.debug(
         "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
     )
+
+
+async def _register_queued(
+    memo: OperatorContext, registry_subject: str, requests: Sequence[VersionRequest]
+) -> list[tuple[SubjectRecord, Registered] | Exception]:
+    """The versions of one subject queued together: one place and one hold of the subject's lock."""
+    async with memo.turn(SCHEMA_KIND), memo.subject_locks(registry_subject):
+        return await register_versions(
+            memo.store, registry_subject, requests, pool=memo.pool, schemas=memo.schemas
+        )
 
 
 def held(meta: kopf.Meta, **_: Any) -> bool:
