@@ -29,8 +29,8 @@ def _avro(fields: int, extra: str | None = None) -> str:
     return json.dumps({"type": "record", "name": "Order", "fields": body})
 
 
-def _json(fields: int) -> str:
-    properties = {f"f{i}": {"type": "string", "maxLength": 10 + i} for i in range(fields)}
+def _json(fields: int, max_length: int = 10) -> str:
+    properties = {f"f{i}": {"type": "string", "maxLength": max_length + i} for i in range(fields)}
     return json.dumps({"type": "object", "properties": properties, "required": ["f0"]})
 
 
@@ -99,7 +99,9 @@ def test_a_check_stopped_by_its_budget_leaves_no_verdict_behind() -> None:
     parsed = ParseCache(100, 1 << 30)
     verdicts = VerdictCache(parsed, 100, 1 << 30)
     old = VersionedSchema(1, parsed.parse(SchemaFormat.JSON, _json(50), ()))
-    new = VersionedSchema(2, parsed.parse(SchemaFormat.JSON, _json(49), ()))
+    # Every property's maxLength differs, so the check compares each pair of properties (a property equal
+    # on both sides needs no comparison) and runs out of its budget.
+    new = VersionedSchema(2, parsed.parse(SchemaFormat.JSON, _json(49, max_length=11), ()))
     with remembered_verdicts(verdicts):
         with pytest.raises(TooComplexError), work_budget("the check", 5, 10.0):
             check_compatibility(new, [old], CompatibilityLevel.BACKWARD)

@@ -11,7 +11,10 @@ restricted to the incompatible differences, with the difference type as `Issue.r
 The package, by responsibility:
 - `differences`: the difference types (`DifferenceType`, a `StrEnum` of Confluent's rule ids), which are
   compatible, and their messages;
-- `model`: Confluent's (Everit's) schema model rebuilt from a parsed schema;
+- `model`: Confluent's (Everit's) schema model rebuilt from a parsed schema, `keywords` the keywords by
+  which it sorts an object into schema classes;
+- `properties`: an object's properties indexed once per parsed schema, so the object rules visit only
+  the properties that differ;
 - `context`: the comparison's path, memo and collected differences;
 - `compare`: one node pair, dispatched by class;
 - `limits` (the table of numeric limit keywords), `scalars`, `objects`, `arrays`, `combinators`: the rules.
@@ -58,5 +61,5 @@ def differences(original: ParsedJsonSchema, update: ParsedJsonSchema) -> list[Di
     ctx = Context()
     # The two roots are the reader/writer pair itself, whose verdict the caller's verdict memo keeps:
     # kept among the comparisons of parts too, each new version's pairs would only evict useful ones.
-    ctx.compare(Loader.of(original).root(), Loader.of(update).root(), keep=False)
+    ctx.compare(Loader.root_of(original), Loader.root_of(update), keep=False)
     return ctx.diffs

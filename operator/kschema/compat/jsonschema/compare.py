@@ -25,8 +25,10 @@ __all__ = ["compare_nodes"]
 
 
 def compare_nodes(ctx: Context, original: Node, update: Node) -> None:
-    if compare_across_combination(ctx, original, update):
-        return
+    if (original.kind is Kind.COMBINED) is not (update.kind is Kind.COMBINED) and compare_across_combination(
+        ctx, original, update
+    ):
+        return  # a combination on one side only
     if original.kind is not update.kind:
         # A writer that accepts nothing, or a reader that accepts everything, is always compatible.
         if original.kind is not Kind.FALSE and not update.is_empty:

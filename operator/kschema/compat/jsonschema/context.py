@@ -11,7 +11,7 @@ from kschema.compat.jsonschema.model import Kind, Node
 from kschema.compat.shared import current_comparisons
 from kschema.formats.budget import LIMITS, spend
 
-__all__ = ["Context", "path_string"]
+__all__ = ["Context", "path_string", "rebased"]
 
 
 class Context:
@@ -19,20 +19,17 @@ class Context:
     the pair, capped in number) and a pair met again while it is still being compared is a recursive
     cycle, treated as compatible: the rest of the comparison decides. Each new pair spends one step of
     the current work budget, so a DAG of `$ref`s costs (pairs of definitions), never (paths). Pairs are
-    keyed by their nodes' contents where contents decide (`Node.content_key`), so the fifty properties
-    `{"type": "string"}` of a record are compared once, not fifty times; otherwise by node identity."""
+    keyed by their nodes' contents where contents decide (`Node.content_key`), so fifty properties
+    `{"type": "object", ...}` of equal content are compared once, not fifty times; otherwise by node
+    identity. (Equal properties of kinds compared by their own keywords are not compared at all:
+    `properties.PropertyIndex`.) Paths are strings only for the differences found."""
 
     __slots__ = ("diffs", "in_progress", "memo", "path", "shared")
 
-    def __init__(
-        self,
-        memo: dict[tuple[object, object], list[Difference]] | None = None,
-        in_progress: set[tuple[object, object]] | None = None,
-        path: list[str] | None = None,
-    ) -> None:
-        self.memo = memo if memo is not None else {}
-        self.in_progress = in_progress if in_progress is not None else set()
-        self.path: list[str] = list(path or [])
+    def __init__(self) -> None:
+        self.memo: dict[tuple[object, object], list[Difference]] = {}
+        self.in_progress: set[tuple[object, object]] = set()
+        self.path: list[str] = []
         self.diffs: list[Difference] = []
         # Comparisons kept across checks (`kschema.compat.shared`), for pairs keyed by content.
         self.shared = current_comparisons()
@@ -66,17 +63,17 @@ class Context:
 
     def extend_at(self, segment: str, relative: Iterable[Difference]) -> None:
         """Adds a pair's differences (relative to the pair) found under one more path segment."""
-        prefix = [*self.path, segment]
-        self.diffs.extend(Difference(d.type, rebase(prefix, d.path)) for d in relative)
+        self.diffs.extend(rebased(path_string([*self.path, segment]), relative))
 
     def compare_at(self, segment: str, original: Node, update: Node) -> None:
-        """`compare` under one more path segment. A pair of plain nodes compared before costs one lookup:
-        the fifty properties of a record are mostly that."""
+        """`compare` under one more path segment. A pair of plain nodes compared before costs one
+        lookup."""
         original_key, update_key = original.content_key, update.content_key
         if original_key is not None and update_key is not None:  # neither is a bare `$ref`
             cached = self.memo.get((original_key, update_key))
             if cached is not None:
-                self.extend_at(segment, cached)
+                if cached:
+                    self.extend_at(segment, cached)
                 return
         self.path.append(segment)
         try:
@@ -87,22 +84,26 @@ class Context:
     def compare(self, original: Node | None, update: Node | None, *, keep: bool = True) -> None:
         """Adds the differences of a pair under the current path. `keep=False` neither looks the pair
         up in nor adds it to the comparisons kept across checks (a pair that is never met again)."""
-        if original is None and update is None:
-            return
-        if original is None:
-            self.add(D.SCHEMA_ADDED)
-            return
-        if update is None:
-            self.add(D.SCHEMA_REMOVED)
+        if original is None or update is None:
+            if original is not None:
+                self.add(D.SCHEMA_REMOVED)
+            elif update is not None:
+                self.add(D.SCHEMA_ADDED)
             return
         if original.kind is Kind.REFERENCE:
             original = original.loader.dereference(original)
         if update.kind is Kind.REFERENCE:
             update = update.loader.dereference(update)
         original_key, update_key = original.content_key, update.content_key
-        content = (original_key, update_key) if original_key is not None and update_key is not None else None
-        key: tuple[object, object] = content if content is not None else (id(original), id(update))
-        shared = self.shared if content is not None and keep else None
+        key: tuple[object, object]
+        content: tuple[str, str] | None = None
+        if original_key is not None and update_key is not None:
+            # Content keys: no `$ref` below either node, so no cycle is cut short inside, and the
+            # differences depend on the two contents alone.
+            key = content = (original_key, update_key)
+        else:
+            key = (id(original), id(update))
+        shared = self.shared if keep and content is not None else None
         cached = self.memo.get(key)
         if cached is None and shared is not None and content is not None:
             kept = shared.get(content)
@@ -120,12 +121,10 @@ class Context:
             finally:
                 self.in_progress.discard(key)
             if shared is not None and content is not None:
-                # Content keys: no `$ref` below either node, so no cycle was cut short inside, and the
-                # differences depend on the two contents alone.
                 shared.put(content, tuple(cached))
-        prefix = list(self.path)
-        for diff in cached:
-            self.diffs.append(Difference(diff.type, rebase(prefix, diff.path)))
+        if cached:
+            path = self.path
+            self.diffs.extend(rebased(path_string(path), cached) if path else cached)
 
 
 def _capped(diffs: list[Difference]) -> list[Difference]:
@@ -135,7 +134,7 @@ def _capped(diffs: list[Difference]) -> list[Difference]:
     difference, a person reads a few."""
     limit = LIMITS.issues_per_pair
     if len(diffs) <= limit:
-        return list(diffs)
+        return diffs  # the pair's own list, which nothing else holds
     kept: list[Difference] = []
     compatible = incompatible = 0
     for diff in diffs:
@@ -166,8 +165,9 @@ def path_string(path: list[str]) -> str:
     return "#/" + "/".join(path)
 
 
-def rebase(prefix: list[str], relative: str) -> str:
-    rest = relative[2:]
-    if not prefix:
-        return relative
-    return path_string(prefix) + (f"/{rest}" if rest else "")
+def rebased(prefix: str, relative: Iterable[Difference]) -> list[Difference]:
+    """Differences relative to a pair (`#/...`), placed under the pair's path `prefix` (`#/a/b`)."""
+    return [
+        Difference(diff.type, f"{prefix}/{diff.path[2:]}" if len(diff.path) > 2 else prefix)
+        for diff in relative
+    ]

@@ -20,9 +20,17 @@ import referencing
 import referencing.exceptions
 from referencing._core import Resolver  # referencing exports Resolver only from here
 
+from kschema.compat.jsonschema.keywords import (
+    ARRAY_KEYWORDS,
+    KEYWORDS_OF_TYPE,
+    NUMBER_KEYWORDS,
+    OBJECT_KEYWORDS,
+    POSITIONAL,
+    STRING_KEYWORDS,
+)
 from kschema.formats.jsonschema import Dialect, ParsedJsonSchema
 
-__all__ = ["Kind", "Loader", "Node", "PropertyIndex"]
+__all__ = ["Kind", "Loader", "Node"]
 
 T = TypeVar("T")
 _UNSET: Final = object()
@@ -62,15 +70,6 @@ class Kind(enum.Enum):
     REFERENCE = "reference"
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyIndex:
-    """What `compare_object` looks up of an object's properties in bulk (set operations, not loops)."""
-
-    names: dict[str, frozenset[str]]  # content key -> the names of the properties with it
-    by_key: dict[str, Node]  # content key -> the first property with it
-    positions: dict[str, int]  # name -> position in `properties`
-
-
 @dataclass(eq=False)
 class Node:
     """One schema in Confluent's model. Identity matters: comparisons are memoised per node pair."""
@@ -87,6 +86,9 @@ class Node:
     # and serve every comparison of it. Callers never change what the views return.
     _views: dict[str, Any] = field(default_factory=dict, repr=False)
     _content_key: Any = field(default=_UNSET, repr=False)
+    # OBJECT: what the object rules look up of the properties (`properties.PropertyIndex`), built on
+    # first use like the views.
+    index: Any = field(default=None, repr=False)
 
     @property
     def content_key(self) -> str | None:
@@ -134,29 +136,6 @@ class Node:
         if not isinstance(value, Mapping):
             return {}
         return {name: self.child(schema) for name, schema in value.items()}
-
-    @_view
-    def keyed_properties(self) -> dict[str, tuple[Node, str | None]]:
-        """`properties()` with each property's `content_key`, in declaration order."""
-        return {name: (node, node.content_key) for name, node in self.properties().items()}
-
-    @_view
-    def property_index(self) -> PropertyIndex:
-        """The names of the properties by content key, a property for each key, each name's position."""
-        names: dict[str, set[str]] = {}
-        by_key: dict[str, Node] = {}
-        for name, (node, key) in self.keyed_properties().items():
-            if key is not None:
-                names.setdefault(key, set()).add(name)
-                by_key.setdefault(key, node)
-        positions = {name: i for i, name in enumerate(self.properties())}
-        return PropertyIndex({k: frozenset(v) for k, v in names.items()}, by_key, positions)
-
-    @_view
-    def only_properties(self) -> bool:
-        """No object keyword but `properties` (and `type`): the object rules then only compare those."""
-        value = self.json
-        return not (isinstance(value, Mapping) and _OBJECT_KEYWORDS_BUT_PROPERTIES.intersection(value))
 
     @_view
     def required(self) -> set[str]:
@@ -274,6 +253,14 @@ class Loader:
             found = parsed.derived["compat_model"] = cls(parsed)
         return found
 
+    @classmethod
+    def root_of(cls, parsed: ParsedJsonSchema) -> Node:
+        """`of(parsed).root()`, kept with the parsed schema as well: one lookup per comparison."""
+        found = parsed.derived.get("compat_root")
+        if not isinstance(found, Node):
+            found = parsed.derived["compat_root"] = cls.of(parsed).root()
+        return found
+
     def root(self) -> Node:
         if self._root is None:
             self._root = self.load(self._contents, self._resolver)
@@ -292,7 +279,7 @@ class Loader:
             digest.update(b"{")
             for key in sorted(value):
                 child, inner = self.digest(value[key])
-                positional = positional or inner or key in _POSITIONAL
+                positional = positional or inner or key in POSITIONAL
                 data = str(key).encode("utf-8", "surrogatepass")
                 digest.update(len(data).to_bytes(8, "big"))
                 digest.update(data)
@@ -361,20 +348,20 @@ class Loader:
         consumed: set[str] = set()
         if isinstance(declared, str):
             parts.append(self._typed(declared, value, resolver))
-            consumed = _KEYWORDS_OF_TYPE.get(declared, set())
+            consumed = KEYWORDS_OF_TYPE.get(declared, set())
         elif isinstance(declared, list):
             typed = [self._typed(t, value, resolver) for t in declared if isinstance(t, str)]
             parts.append(make(Kind.COMBINED, criterion="anyOf", subschemas=typed, synthetic=True))
-            consumed = set().union(*(_KEYWORDS_OF_TYPE.get(t, set()) for t in declared if isinstance(t, str)))
+            consumed = set().union(*(KEYWORDS_OF_TYPE.get(t, set()) for t in declared if isinstance(t, str)))
         # Keywords of a type that `type` did not name still apply to values of that type ("sniffed").
         present = set(value) - consumed
-        if present & _ARRAY_KEYWORDS:
+        if present & ARRAY_KEYWORDS:
             parts.append(make(Kind.ARRAY))
-        if present & _OBJECT_KEYWORDS:
+        if present & OBJECT_KEYWORDS:
             parts.append(make(Kind.OBJECT))
-        if present & _NUMBER_KEYWORDS:
+        if present & NUMBER_KEYWORDS:
             parts.append(make(Kind.NUMBER))
-        if present & _STRING_KEYWORDS:
+        if present & STRING_KEYWORDS:
             parts.append(make(Kind.STRING))
         if self.dialect.name not in ("draft-04", "draft-06") and present & {"if", "then", "else"}:
             parts.append(make(Kind.CONDITIONAL))
@@ -407,48 +394,3 @@ class Loader:
             if hops > 1000:  # parse() refuses reference-only cycles; this only guards against a bug
                 break
         return node
-
-
-# Keywords whose meaning depends on the document and position of the schema holding them.
-_POSITIONAL: Final = frozenset({"$ref", "$dynamicRef", "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor"})
-_OBJECT_KEYWORDS: Final = frozenset(
-    {
-        "properties",
-        "required",
-        "minProperties",
-        "maxProperties",
-        "dependencies",
-        "dependentRequired",
-        "dependentSchemas",
-        "patternProperties",
-        "additionalProperties",
-        "propertyNames",
-        "unevaluatedProperties",
-    }
-)
-_OBJECT_KEYWORDS_BUT_PROPERTIES: Final = _OBJECT_KEYWORDS - {"properties"}
-_ARRAY_KEYWORDS: Final = frozenset(
-    {
-        "items",
-        "prefixItems",
-        "additionalItems",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "contains",
-        "minContains",
-        "maxContains",
-        "unevaluatedItems",
-    }
-)
-_NUMBER_KEYWORDS: Final = frozenset(
-    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
-)
-_STRING_KEYWORDS: Final = frozenset({"minLength", "maxLength", "pattern", "format"})
-_KEYWORDS_OF_TYPE: Final[Mapping[str, set[str]]] = {
-    "object": set(_OBJECT_KEYWORDS),
-    "array": set(_ARRAY_KEYWORDS),
-    "integer": set(_NUMBER_KEYWORDS),
-    "number": set(_NUMBER_KEYWORDS),
-    "string": set(_STRING_KEYWORDS),
-}

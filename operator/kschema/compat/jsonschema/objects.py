@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from kschema.compat.jsonschema.differences import DifferenceType as D
 from kschema.compat.jsonschema.limits import OBJECT_LIMITS, check_limits
-from kschema.compat.jsonschema.model import Kind, Node, PropertyIndex
+from kschema.compat.jsonschema.model import Kind, Node
+from kschema.compat.jsonschema.properties import PropertyIndex, property_index
 from kschema.compat.jsonschema.unevaluated import UNEVALUATED_PROPERTIES, compare_unevaluated
 
 if TYPE_CHECKING:
@@ -19,58 +20,29 @@ __all__ = ["compare_object"]
 
 
 def compare_object(ctx: Context, original: Node, update: Node) -> None:
-    original_properties, update_properties = original.properties(), update.properties()
-    original_required, update_required = original.required(), update.required()
-    if original_required or update_required:
-        with ctx.enter("required"):
-            for name in original_properties:
-                if name not in update_properties:
-                    continue
-                if name in original_required and name not in update_required:
-                    ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
-                elif name not in original_required and name in update_required:
-                    with_default = _has_default(update_properties[name])
-                    ctx.add(
-                        D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
-                        if with_default
-                        else D.REQUIRED_ATTRIBUTE_ADDED,
-                        name,
-                    )
-    memo = ctx.memo
-    original_keyed, update_keyed = original.keyed_properties(), update.keyed_properties()
-    original_index, update_index = original.property_index(), update.property_index()
-    unchanged = _unchanged(ctx, original_index, update_index)
-    with ctx.enter("properties"):
-        # The original's properties in order, then the update's new ones: the order of `_union`.
-        if len(unchanged) == len(original_keyed):
-            names = []  # every property unchanged (`unchanged` holds only the original's names)
-        elif unchanged:
-            names = sorted(original_keyed.keys() - unchanged, key=original_index.positions.__getitem__)
-        else:
-            names = list(original_keyed)
-        for name in names:
-            in_original, original_key = original_keyed[name]
-            found = update_keyed.get(name)
-            if found is None:
-                with ctx.enter(name):
-                    _compare_property(
-                        ctx, original, update, name, original_properties, update_properties, update_required
-                    )
-                continue
-            # Pairs compared before (see `Context.compare_at`) cost one lookup.
-            in_update, update_key = found
-            known = memo.get((original_key, update_key))
-            if known is None:
-                ctx.compare_at(name, in_original, in_update)
-            elif known:
-                ctx.extend_at(name, known)
-        added = update_properties.keys() - original_properties.keys()
-        for name in sorted(added, key=update_index.positions.__getitem__):
-            with ctx.enter(name):
-                _compare_property(
-                    ctx, original, update, name, original_properties, update_properties, update_required
-                )
-    if original.only_properties() and update.only_properties():
+    before, after = property_index(original), property_index(update)
+    if before.required != after.required:
+        _compare_required(ctx, before, after)
+    # The original's properties in order, then the update's new ones. A property of a kind compared by
+    # its own keywords with the same content on both sides finds nothing: only the others are visited.
+    changed = before.entries - after.entries
+    if changed or before.others:
+        visit = [*before.others, *(before.names[entry] for entry in changed)]
+        if len(visit) > 1:
+            visit.sort(key=before.positions.__getitem__)
+    else:
+        visit = []
+    extra = after.entries - before.entries
+    if extra or after.others:
+        candidates = (*after.others, *(after.names[entry] for entry in extra))
+        added = [name for name in candidates if name not in before.nodes]
+        if len(added) > 1:
+            added.sort(key=after.positions.__getitem__)
+    else:
+        added = []
+    if visit or added:
+        _compare_properties(ctx, original, update, before, after, visit, added)
+    if before.only_properties and after.only_properties:
         return  # no dependencies, content model keywords or limits on either side: nothing else differs
     original_deps, update_deps = original.property_dependencies(), update.property_dependencies()
     original_schemas, update_schemas = original.schema_dependencies(), update.schema_dependencies()
@@ -81,20 +53,63 @@ def compare_object(ctx: Context, original: Node, update: Node) -> None:
     check_limits(ctx, OBJECT_LIMITS, original, update)
 
 
-def _unchanged(ctx: Context, original: PropertyIndex, update: PropertyIndex) -> frozenset[str]:
-    """Properties with the same content on both sides whose comparison finds no difference: most of a
-    record's, between two of its versions. Found with set operations per distinct content, each content
-    compared with itself once (and memoised), as the loop over the properties would have."""
-    unchanged: frozenset[str] = frozenset()
-    memo = ctx.memo
-    for key in original.names.keys() & update.names.keys():
-        known = memo.get((key, key))
-        if known is None:
-            ctx.sub().compare(original.by_key[key], update.by_key[key])  # its differences are memoised
-            known = memo.get((key, key))  # still None while that pair is being compared (a cycle)
-        if known is not None and not known:
-            unchanged |= original.names[key] & update.names[key]
-    return unchanged
+def _compare_required(ctx: Context, before: PropertyIndex, after: PropertyIndex) -> None:
+    """Properties on both sides that are required on one side only, in the original's order."""
+    names = [
+        name for name in before.required ^ after.required if name in before.nodes and name in after.nodes
+    ]
+    if not names:
+        return
+    names.sort(key=before.positions.__getitem__)
+    with ctx.enter("required"):
+        for name in names:
+            if name in before.required:
+                ctx.add(D.REQUIRED_ATTRIBUTE_REMOVED, name)
+            else:
+                ctx.add(
+                    D.REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
+                    if _has_default(after.nodes[name])
+                    else D.REQUIRED_ATTRIBUTE_ADDED,
+                    name,
+                )
+
+
+def _compare_properties(
+    ctx: Context,
+    original: Node,
+    update: Node,
+    before: PropertyIndex,
+    after: PropertyIndex,
+    visit: list[str],
+    added: list[str],
+) -> None:
+    """The original's properties in `visit` (compared, or removed), then the update's `added` ones."""
+    memo, path = ctx.memo, ctx.path
+    path.append("properties")
+    try:
+        for name in visit:
+            in_update = after.nodes.get(name)
+            if in_update is None:
+                path.append(name)
+                try:
+                    _property_removed(ctx, name, before.nodes[name], update, after)
+                finally:
+                    path.pop()
+                continue
+            # Pairs compared before (see `Context.compare_at`) cost one lookup.
+            known = memo.get((before.keys[name], after.keys[name]))
+            if known is None:
+                ctx.compare_at(name, before.nodes[name], in_update)
+            elif known:
+                ctx.extend_at(name, known)
+        for name in added:
+            path.append(name)
+            try:
+                _property_added(ctx, name, after.nodes[name], original, before, name in after.required)
+            finally:
+                path.pop()
+    finally:
+        path.pop()
 
 
 def _compare_dependencies(
@@ -153,64 +168,56 @@ def _compare_additional(ctx: Context, original: Node, update: Node) -> None:
                 ctx.compare(before_schema, after_schema)
 
 
-def _compare_property(
-    ctx: Context,
-    original: Node,
-    update: Node,
-    name: str,
-    original_properties: Mapping[str, Node],
-    update_properties: Mapping[str, Node],
-    update_required: set[str],
-) -> None:
-    before, after = original_properties.get(name), update_properties.get(name)
-    if after is None and before is not None:
-        # Only the reader's content model matters when it drops a property the writer may write.
-        if _is_open_object(update):
-            ctx.add(D.PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL)
-            return
-        partial = _partial_property_schema(update, name)
-        if partial is not None:
-            sub = ctx.sub()
-            sub.compare(before, partial)
-            ctx.extend(sub.diffs)
-            ctx.add(
-                D.PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-                if sub.compatible
-                else D.PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            )
-        elif before.kind is Kind.FALSE:
-            ctx.add(D.PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL)
-        else:
-            ctx.add(D.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL)
-    elif before is None and after is not None:
-        # Only the writer's content model matters when the reader adds a property.
-        if _is_open_object(original):
-            ctx.add(
-                D.PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL
-                if after.is_empty
-                else D.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL
-            )
-            return
-        partial = _partial_property_schema(original, name)
-        if partial is not None:
-            sub = ctx.sub()
-            sub.compare(partial, after)
-            ctx.extend(sub.diffs)
-            ctx.add(
-                D.PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-                if sub.compatible
-                else D.PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            )
-        if name in update_required:
-            ctx.add(
-                D.REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL
-                if _has_default(after)
-                else D.REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL
-            )
-        else:
-            ctx.add(D.OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL)
+def _property_removed(ctx: Context, name: str, before: Node, update: Node, after: PropertyIndex) -> None:
+    # Only the reader's content model matters when it drops a property the writer may write.
+    if after.is_open(update):
+        ctx.add(D.PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL)
+        return
+    partial = _partial_property_schema(update, name)
+    if partial is not None:
+        sub = ctx.sub()
+        sub.compare(before, partial)
+        ctx.extend(sub.diffs)
+        ctx.add(
+            D.PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            if sub.compatible
+            else D.PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        )
+    elif before.kind is Kind.FALSE:
+        ctx.add(D.PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL)
     else:
-        ctx.compare(before, after)
+        ctx.add(D.PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL)
+
+
+def _property_added(
+    ctx: Context, name: str, after: Node, original: Node, before: PropertyIndex, required: bool
+) -> None:
+    # Only the writer's content model matters when the reader adds a property.
+    if before.is_open(original):
+        ctx.add(
+            D.PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL
+            if after.is_empty
+            else D.PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL
+        )
+        return
+    partial = _partial_property_schema(original, name)
+    if partial is not None:
+        sub = ctx.sub()
+        sub.compare(partial, after)
+        ctx.extend(sub.diffs)
+        ctx.add(
+            D.PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            if sub.compatible
+            else D.PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        )
+    if required:
+        ctx.add(
+            D.REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL
+            if _has_default(after)
+            else D.REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL
+        )
+    else:
+        ctx.add(D.OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL)
 
 
 def _unevaluated(node: Node) -> Node | None:
@@ -220,19 +227,6 @@ def _unevaluated(node: Node) -> Node | None:
 
 def _has_default(node: Node) -> bool:
     return isinstance(node.json, Mapping) and "default" in node.json
-
-
-def _is_open_object(node: Node) -> bool:
-    """Fully open: no patternProperties, additionalProperties absent or `true`, and no unevaluatedProperties
-    other than an empty schema."""
-    if node.pattern_properties() or node.additional_properties_schema() is not None:
-        return False
-    if not node.permits_additional_properties():
-        return False
-    if node.get("additionalProperties") is True:
-        return True  # every property is evaluated, so unevaluatedProperties never applies
-    unevaluated = node.unevaluated_properties()
-    return unevaluated is None or unevaluated.is_empty
 
 
 def _partial_property_schema(node: Node, name: str) -> Node | None:
