@@ -62,6 +62,23 @@ async def test_items_waiting_together_run_as_one_batch_and_each_gets_its_own_out
     assert batches.waiting("orders") == 0
 
 
+async def test_items_arriving_while_the_drain_waits_for_its_place_join_its_batch() -> None:
+    batches: KeyedBatches[int, str] = KeyedBatches()
+    run = Recorder()
+    places = asyncio.Semaphore(1)
+    await places.acquire()  # every place taken: the drain waits
+    first = asyncio.create_task(batches.submit("orders", 1, run, lambda: places))
+    await settle()
+    rest = [asyncio.create_task(batches.submit("orders", n, run, lambda: places)) for n in (2, 3)]
+    await settle()
+    assert run.batches == []
+    places.release()
+
+    assert [await first, *[await t for t in rest]] == ["done 1", "done 2", "done 3"]
+    assert run.batches == [[1, 2, 3]]
+    assert not places.locked()  # given back after the batch
+
+
 async def test_keys_do_not_share_batches() -> None:
     batches: KeyedBatches[int, str] = KeyedBatches()
     run = Recorder()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -27,6 +28,7 @@ class _Waiting(Generic[In, Out]):
 
 
 Run = Callable[[Sequence[In]], Awaitable[Sequence[Out | Exception]]]
+Admit = Callable[[], AbstractAsyncContextManager[object]]
 
 
 class KeyedBatches(Generic[In, Out]):
@@ -34,7 +36,11 @@ class KeyedBatches(Generic[In, Out]):
     one drain task per key hands them to `run` in batches of at most `limit`, in arrival order; `run`
     returns one outcome per item, in the same order: a value, or the exception that item's submitter
     raises. An exception from `run` itself fails every item of that batch. A submitter that stops
-    waiting (cancelled) is left out of the batches not yet run."""
+    waiting (cancelled) is left out of the batches not yet run.
+
+    `admit` (a place among limited ones) is entered before each batch is taken, and held while it runs:
+    whatever arrives while the drain waits for its place joins the batch. Under load, when places are
+    scarce, batches grow by themselves; when they are not, an item runs at once."""
 
     def __init__(self, *, limit: int = BATCH_LIMIT) -> None:
         if limit < 1:
@@ -43,25 +49,27 @@ class KeyedBatches(Generic[In, Out]):
         self._waiting: dict[str, list[_Waiting[In, Out]]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
 
-    async def submit(self, key: str, item: In, run: Run[In, Out]) -> Out:
+    async def submit(self, key: str, item: In, run: Run[In, Out], admit: Admit | None = None) -> Out:
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(_Waiting(item, future))
         if key not in self._drains:
             # A task of its own, not the first submitter's: cancelling one reconcile stops no other.
-            self._drains[key] = asyncio.create_task(self._drain(key, run), name=f"batch {key}")
+            drain = self._drain(key, run, admit or nullcontext)
+            self._drains[key] = asyncio.create_task(drain, name=f"batch {key}")
         return await future
 
     def waiting(self, key: str) -> int:
         return len(self._waiting.get(key, ()))
 
-    async def _drain(self, key: str, run: Run[In, Out]) -> None:
+    async def _drain(self, key: str, run: Run[In, Out], admit: Admit) -> None:
         queue = self._waiting[key]
         try:
             while queue:
-                batch = [w for w in queue[: self._limit] if not w.future.done()]
-                del queue[: self._limit]
-                if batch:
-                    await self._run(batch, run)
+                async with admit():
+                    batch = [w for w in queue[: self._limit] if not w.future.done()]
+                    del queue[: self._limit]
+                    if batch:
+                        await self._run(batch, run)
         finally:
             del self._drains[key]
             for left in queue:  # only when the drain itself was cancelled (shutdown)

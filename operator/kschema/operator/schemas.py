@@ -162,7 +162,8 @@ async def reconcile(
         with memo.projector.registering(target):
             request = VersionRequest(spec, subject.spec.accepted_through)
             run = functools.partial(_register_queued, memo, subject.spec.name)
-            record, registered = await memo.registrations.submit(subject.spec.name, request, run)
+            admit = functools.partial(memo.turn, SCHEMA_KIND)
+            record, registered = await memo.registrations.submit(subject.spec.name, request, run, admit)
         set_status(
             patch,
             body,
@@ -193,8 +194,9 @@ async def reconcile(
 async def _register_queued(
     memo: OperatorContext, registry_subject: str, requests: Sequence[VersionRequest]
 ) -> list[tuple[SubjectRecord, Registered] | Exception]:
-    """The versions of one subject queued together: one place and one hold of the subject's lock."""
-    async with memo.turn(SCHEMA_KIND), memo.subject_locks(registry_subject):
+    """The versions of one subject queued until a place was free (see `KeyedBatches`), registered under
+    one hold of the subject's lock."""
+    async with memo.subject_locks(registry_subject):
         return await register_versions(
             memo.store, registry_subject, requests, pool=memo.pool, schemas=memo.schemas
         )
