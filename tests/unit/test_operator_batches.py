@@ -1,27 +1,15 @@
 """Work of one key that waits at the same time runs together (the versions of one subject applied
-together), each submitter getting its own outcome; and a subject's versions registered in one batch."""
+together), each submitter getting its own outcome. (A subject's versions registered as one batch:
+`test_operator_service`.)"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
-from kschema.compute import WorkerPool
-from kschema.formats import SchemaFormat
-from kschema.model import SchemaSpec, SubjectSpec
 from kschema.operator.batches import KeyedBatches
-from kschema.operator.registration import (
-    Blocked,
-    VersionRequest,
-    register_versions,
-    upsert_subject,
-)
-from kschema.store import RegistryStore
-from kschema.store.factory import open_store
 
 
 class Recorder:
@@ -163,81 +151,3 @@ async def test_cancelling_a_drain_cancels_its_waiters_instead_of_leaving_them_ha
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="limit"):
         KeyedBatches(limit=0)
-
-
-def order(*extra: str) -> str:
-    fields: list[dict[str, object]] = [{"name": "id", "type": "string"}]
-    fields += [{"name": name, "type": "long", "default": 0} for name in extra]
-    return json.dumps({"type": "record", "name": "Order", "namespace": "com.acme", "fields": fields})
-
-
-def version(n: int, text: str) -> SchemaSpec:
-    return SchemaSpec(
-        resource_name=f"orders-v{n}", namespace="shop", subject="orders", version=n, schema=text
-    )
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[WorkerPool]:
-    async with WorkerPool(processes=1) as started:
-        yield started
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RegistryStore]:
-    opened = await open_store(f"sqlite:///{tmp_path}/registry.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def test_a_batch_registers_in_version_order_and_answers_in_request_order(
-    store: RegistryStore, pool: WorkerPool
-) -> None:
-    await upsert_subject(store, SubjectSpec("orders", "shop", "orders", SchemaFormat.AVRO))
-    requests = [
-        VersionRequest(version(3, order("a", "b"))),
-        VersionRequest(version(1, order())),
-        VersionRequest(version(2, order("a"))),
-    ]
-    outcomes = await register_versions(store, "orders", requests, pool=pool)
-
-    registered = [o[1] for o in outcomes if not isinstance(o, Exception)]
-    assert [r.version.version for r in registered] == [3, 1, 2]
-    # Registered lowest first: each later version was checked against the ones below it.
-    assert [r.checked_against for r in registered] == [(2,), (), (1,)]
-    assert [v.version for v in await store.list_versions("orders")] == [1, 2, 3]
-
-
-async def test_a_refused_version_is_refused_alone(store: RegistryStore, pool: WorkerPool) -> None:
-    await upsert_subject(store, SubjectSpec("orders", "shop", "orders", SchemaFormat.AVRO))
-    breaking = json.dumps(
-        {
-            "type": "record",
-            "name": "Order",
-            "namespace": "com.acme",
-            "fields": [{"name": "id", "type": "long"}],
-        }
-    )
-    requests = [
-        VersionRequest(version(1, order())),
-        VersionRequest(version(2, breaking)),
-        VersionRequest(version(3, order("a"))),
-    ]
-    outcomes = await register_versions(store, "orders", requests, pool=pool)
-
-    assert isinstance(outcomes[1], Blocked)
-    assert outcomes[1].reason == "Incompatible"
-    assert not isinstance(outcomes[0], Exception)
-    assert not isinstance(outcomes[2], Exception)
-    assert [v.version for v in await store.list_versions("orders")] == [1, 3]
-
-
-async def test_a_subject_not_registered_refuses_the_whole_batch(
-    store: RegistryStore, pool: WorkerPool
-) -> None:
-    with pytest.raises(Blocked) as blocked:
-        await register_versions(store, "orders", [VersionRequest(version(1, order()))], pool=pool)
-    assert blocked.value.reason == "SubjectNotReady"
-    assert blocked.value.temporary

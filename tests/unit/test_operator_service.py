@@ -22,8 +22,10 @@ from kschema.operator.events import EventRecorder, ObjectRef
 from kschema.operator.main import build_registry
 from kschema.operator.registration import (
     Blocked,
+    VersionRequest,
     live_subject,
     register_version,
+    register_versions,
     soft_delete_subject,
     upsert_subject,
 )
@@ -360,3 +362,58 @@ async def test_accepted_history_is_registered_as_it_is_and_later_versions_are_ch
     assert "version 3" in blocked.value.message
     assert "version 2" in blocked.value.message
     assert "cost" not in blocked.value.message  # checked against version 2, which already has it
+
+
+def _long(name: str) -> dict[str, object]:
+    return {"name": name, "type": "long", "default": 0}
+
+
+async def test_a_batch_registers_in_version_order_and_answers_in_request_order(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(store, subject())
+    requests = [
+        VersionRequest(version(3, order(_long("a"), _long("b")))),
+        VersionRequest(version(1, order())),
+        VersionRequest(version(2, order(_long("a")))),
+    ]
+    outcomes = await register_versions(store, "orders-value", requests, pool=pool)
+
+    registered = [o[1] for o in outcomes if not isinstance(o, Exception)]
+    assert [r.version.version for r in registered] == [3, 1, 2]
+    # Registered lowest first: each later version was checked against the ones below it.
+    assert [r.checked_against for r in registered] == [(2,), (), (1,)]
+    assert [v.version for v in await store.list_versions("orders-value")] == [1, 2, 3]
+
+
+async def test_a_refused_version_is_refused_alone(store: RegistryStore, pool: WorkerPool) -> None:
+    await upsert_subject(store, subject())
+    breaking = json.dumps(
+        {
+            "type": "record",
+            "name": "Order",
+            "namespace": "com.acme",
+            "fields": [{"name": "id", "type": "long"}],
+        }
+    )
+    requests = [
+        VersionRequest(version(1, order())),
+        VersionRequest(version(2, breaking)),
+        VersionRequest(version(3, order(_long("a")))),
+    ]
+    outcomes = await register_versions(store, "orders-value", requests, pool=pool)
+
+    assert isinstance(outcomes[1], Blocked)
+    assert outcomes[1].reason == "Incompatible"
+    assert not isinstance(outcomes[0], Exception)
+    assert not isinstance(outcomes[2], Exception)
+    assert [v.version for v in await store.list_versions("orders-value")] == [1, 3]
+
+
+async def test_a_subject_not_registered_refuses_the_whole_batch(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    with pytest.raises(Blocked) as blocked:
+        await register_versions(store, "orders-value", [VersionRequest(version(1, order()))], pool=pool)
+    assert blocked.value.reason == "SubjectNotReady"
+    assert blocked.value.temporary

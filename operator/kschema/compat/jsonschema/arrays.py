@@ -79,13 +79,11 @@ def _tuple_item_removed(ctx: Context, item: Node, update: Node) -> None:
         return
     partial = _partial_item_schema(update)
     if partial is not None:
-        sub = ctx.sub()
-        sub.compare(item, partial)
-        ctx.extend(sub.diffs)
-        ctx.add(
-            D.ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            if sub.compatible
-            else D.ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        ctx.covered(
+            item,
+            partial,
+            D.ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
+            D.ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
         )
     elif item.kind is Kind.FALSE:
         ctx.add(D.ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL)
@@ -103,13 +101,11 @@ def _tuple_item_added(ctx: Context, item: Node, original: Node) -> None:
         return
     partial = _partial_item_schema(original)
     if partial is not None:
-        sub = ctx.sub()
-        sub.compare(partial, item)
-        ctx.extend(sub.diffs)
-        ctx.add(
-            D.ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            if sub.compatible
-            else D.ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        ctx.covered(
+            partial,
+            item,
+            D.ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
+            D.ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
         )
     else:
         ctx.add(D.ITEM_ADDED_TO_CLOSED_CONTENT_MODEL)

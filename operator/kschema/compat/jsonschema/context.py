@@ -58,6 +58,16 @@ class Context:
     def extend(self, diffs: Iterable[Difference]) -> None:
         self.diffs.extend(diffs)
 
+    def covered(
+        self, original: Node, update: Node, covered: DifferenceType, not_covered: DifferenceType
+    ) -> None:
+        """A property or item on one side only, against the other side's partially open content model
+        (`partial`): their differences, then whether that model covers it."""
+        sub = self.sub()
+        sub.compare(original, update)
+        self.diffs.extend(sub.diffs)
+        self.add(covered if sub.compatible else not_covered)
+
     def enter(self, *segment: str) -> PathScope:
         return PathScope(self, list(segment))
 

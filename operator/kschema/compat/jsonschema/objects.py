@@ -175,13 +175,11 @@ def _property_removed(ctx: Context, name: str, before: Node, update: Node, after
         return
     partial = _partial_property_schema(update, name)
     if partial is not None:
-        sub = ctx.sub()
-        sub.compare(before, partial)
-        ctx.extend(sub.diffs)
-        ctx.add(
-            D.PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            if sub.compatible
-            else D.PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        ctx.covered(
+            before,
+            partial,
+            D.PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
+            D.PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
         )
     elif before.kind is Kind.FALSE:
         ctx.add(D.PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL)
@@ -202,13 +200,11 @@ def _property_added(
         return
     partial = _partial_property_schema(original, name)
     if partial is not None:
-        sub = ctx.sub()
-        sub.compare(partial, after)
-        ctx.extend(sub.diffs)
-        ctx.add(
-            D.PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-            if sub.compatible
-            else D.PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+        ctx.covered(
+            partial,
+            after,
+            D.PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
+            D.PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL,
         )
     if required:
         ctx.add(
