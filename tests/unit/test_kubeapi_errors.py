@@ -25,6 +25,7 @@ from kschema.kubeapi import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
+    answer_bytes,
     translate,
     translated,
 )
@@ -106,15 +107,23 @@ async def test_an_unparsed_call_returns_the_answers_bytes_and_raises_typed_error
     configuration = client.Configuration(host=api_server)
     async with ApiClient(configuration) as api:
         core = client.CoreV1Api(api)
-        answer = await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # accepted at run time
-            "orders", "shop", {"data": {"k": "v"}}, _content_type="application/merge-patch+json", **UNPARSED
+        answer = await answer_bytes(
+            core.patch_namespaced_config_map(  # type: ignore[call-arg]  # accepted at run time
+                "orders",
+                "shop",
+                {"data": {"k": "v"}},
+                _content_type="application/merge-patch+json",
+                **UNPARSED,
+            )
         )
         assert isinstance(answer, bytes)
         assert json.loads(answer) == {"kind": "ConfigMap", "metadata": {"name": "orders"}, "data": {"k": "v"}}
         for _ in range(3):  # each error answer is read whole: the connection goes back to the pool
             with pytest.raises(Conflict) as raised:
-                await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
-                    "status-409", "shop", {}, _content_type="application/merge-patch+json", **UNPARSED
+                await answer_bytes(
+                    core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+                        "status-409", "shop", {}, _content_type="application/merge-patch+json", **UNPARSED
+                    )
                 )
             assert raised.value.status == 409
             assert raised.value.message == "configmaps 'status-409' said 409"

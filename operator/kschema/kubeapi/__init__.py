@@ -2,7 +2,7 @@
 failed requests raise typed errors (`NotFound`, `Conflict`, `Gone`, ...) instead of an `ApiException` to
 be told apart by its status code wherever it is caught (as kopf does for its own calls)."""
 
-from kschema.kubeapi.client import UNPARSED, ApiClient
+from kschema.kubeapi.client import UNPARSED, ApiClient, answer_bytes
 from kschema.kubeapi.errors import (
     BadRequest,
     Conflict,
@@ -33,6 +33,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
+    "answer_bytes",
     "translate",
     "translated",
 ]

@@ -13,7 +13,7 @@ import aiohttp
 import kopf
 from kubernetes_asyncio import client, config
 
-from kschema.kubeapi import UNPARSED, ApiClient, Conflict, KubeApiError, NotFound
+from kschema.kubeapi import UNPARSED, ApiClient, Conflict, KubeApiError, NotFound, answer_bytes
 from kschema.model import GROUP, SCHEMA_PLURAL, SUBJECT_PLURAL, VERSION
 from kschema.operator.events import EventNotPosted
 
@@ -72,63 +72,75 @@ class Kube:
 
     async def patch_subject_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
         # `_content_type` is accepted at run time but missing from the generated signatures.
-        await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-            GROUP,
-            VERSION,
-            namespace,
-            SUBJECT_PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
-            **UNPARSED,
+        await answer_bytes(
+            self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+                GROUP,
+                VERSION,
+                namespace,
+                SUBJECT_PLURAL,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                **UNPARSED,
+            )
         )
 
     async def patch_schema_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
-        await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # as above
-            GROUP,
-            VERSION,
-            namespace,
-            SCHEMA_PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
-            **UNPARSED,
+        await answer_bytes(
+            self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # as above
+                GROUP,
+                VERSION,
+                namespace,
+                SCHEMA_PLURAL,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                **UNPARSED,
+            )
         )
 
     async def annotate_schema(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
-        await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]  # as above
-            GROUP,
-            VERSION,
-            namespace,
-            SCHEMA_PLURAL,
-            name,
-            {"metadata": {"annotations": annotations}},
-            _content_type=MERGE_PATCH,
-            **UNPARSED,
+        await answer_bytes(
+            self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]  # as above
+                GROUP,
+                VERSION,
+                namespace,
+                SCHEMA_PLURAL,
+                name,
+                {"metadata": {"annotations": annotations}},
+                _content_type=MERGE_PATCH,
+                **UNPARSED,
+            )
         )
 
     async def apply_config_map(
         self, namespace: str, name: str, body: dict[str, Any], field_manager: str
     ) -> None:
         """Server-side apply, forced: the fields in `body` become `field_manager`'s."""
-        await self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
-            name,
-            namespace,
-            body,
-            field_manager=field_manager,
-            force=True,
-            _content_type=APPLY_PATCH,
-            **UNPARSED,
+        await answer_bytes(
+            self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+                name,
+                namespace,
+                body,
+                field_manager=field_manager,
+                force=True,
+                _content_type=APPLY_PATCH,
+                **UNPARSED,
+            )
         )
 
     async def json_patch_config_map(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
-        await self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
-            name, namespace, ops, _content_type=JSON_PATCH, **UNPARSED
+        await answer_bytes(
+            self.core.patch_namespaced_config_map(  # type: ignore[call-arg]  # as above
+                name, namespace, ops, _content_type=JSON_PATCH, **UNPARSED
+            )
         )
 
     async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
         try:
-            created: bytes = await self.core.create_namespaced_event(namespace, body, **UNPARSED)  # type: ignore[arg-type,assignment]  # a dict is sent as is; unparsed, the answer is bytes
+            created = await answer_bytes(
+                self.core.create_namespaced_event(namespace, body, **UNPARSED)  # type: ignore[arg-type]  # a dict is sent as is
+            )
             name = json.loads(created)["metadata"]["name"]
         except (KubeApiError, aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
             raise EventNotPosted(str(error)) from error
@@ -136,8 +148,10 @@ class Kube:
 
     async def patch_event(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         try:
-            await self.core.patch_namespaced_event(  # type: ignore[call-arg]  # as above
-                name, namespace, body, _content_type=MERGE_PATCH, **UNPARSED
+            await answer_bytes(
+                self.core.patch_namespaced_event(  # type: ignore[call-arg]  # as above
+                    name, namespace, body, _content_type=MERGE_PATCH, **UNPARSED
+                )
             )
         except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:
             raise EventNotPosted(str(error)) from error
