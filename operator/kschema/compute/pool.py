@@ -20,7 +20,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from kschema.compute.frames import LENGTH, frame
+from kschema.compute.frames import LENGTH
+from kschema.compute.resident import Sent
 from kschema.formats.budget import LIMITS, TooComplexError
 
 __all__ = ["WorkerPool"]
@@ -37,6 +38,8 @@ T = TypeVar("T")
 class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        # The declared Schemas this worker holds (see `resident`): a new worker holds none.
+        self.sent = Sent(LIMITS.worker_resident_specs, LIMITS.worker_resident_bytes)
 
     @classmethod
     async def start(cls, memory_bytes: int) -> _Worker:
@@ -67,7 +70,7 @@ class _Worker:
     async def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
         stdin = self.process.stdin
         assert stdin is not None
-        stdin.write(frame((fn, args)))
+        stdin.write(self.sent.frame((fn, args)))
         await stdin.drain()
         return await self.answer()
 

@@ -1,6 +1,7 @@
 """A worker process: `python -m kschema.compute.worker MEMORY_BYTES`. Reads pickled `(function,
-arguments)` frames on stdin and answers `("ok", result)` or `("error", exception)` frames on stdout, one
-task at a time, for as long as its parent keeps the pipe open (see `frames`)."""
+arguments)` frames on stdin (declared Schemas it already holds named by number, see `resident`) and
+answers `("ok", result)` or `("error", exception)` frames on stdout, one task at a time, for as long as
+its parent keeps the pipe open (see `frames`)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def serve(memory_bytes: int) -> None:
     import kschema.formats.jsonschema
     import kschema.formats.protobuf
     from kschema.compute.collector import Collector
+    from kschema.compute.resident import read_task
     from kschema.formats.budget import LIMITS
 
     # Collections run between tasks, and never scan the caches during one (see `collector`).
@@ -45,7 +47,7 @@ def serve(memory_bytes: int) -> None:
     out.write(frame(("ready", None)))  # imports done: task time starts now
     out.flush()
     while True:
-        request = read_frame(tasks_in)
+        request = read_frame(tasks_in, read_task)
         if request is None:
             return
         fn, args = request

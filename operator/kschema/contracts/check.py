@@ -90,10 +90,15 @@ def review_contract(
     """Reviews the contract a Schema declares (`contract`, for locating messages) and the one it will be
     registered with (`registered`, after the subject's defaults and overrides) against its schema."""
     review = ContractReview()
-    root = field_tree(parsed)
-    names = _field_names(root)
     metadata = registered.metadata
+    rule_set = registered.rule_set
+    if (metadata is None or not metadata.tags) and rule_set is None:
+        # No tag path and no rule to check against the schema's fields (most versions): the fields are
+        # not even listed.
+        return _sensitive_warnings(review, registered, where)
+    root = field_tree(parsed)
     if metadata is not None and metadata.tags:
+        names = _field_names(root)
         for path, _tags in metadata.tags:
             if root.kind is FieldKind.MESSAGE and not any(wildcard_match(n, path) for n in names):
                 shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
@@ -101,17 +106,10 @@ def review_contract(
                     f"{_where_metadata(contract, config, where)}.tags: path '{path}' names no field of the "
                     f"schema (its fields: {shown or 'none'})"
                 )
-    if metadata is not None:
-        props = dict(metadata.properties)
-        for name in metadata.sensitive:
-            if name not in props:
-                review.warnings.append(
-                    f"{where}.metadata.sensitive: '{name}' is not one of the metadata properties"
-                )
-    tagged = {t for _p, tags in (metadata.tags if metadata else ()) for t in tags} | _inline_tags(parsed)
-    rule_set = registered.rule_set
+    _sensitive_warnings(review, registered, where)
     if rule_set is None:
         return review
+    tagged = {t for _p, tags in (metadata.tags if metadata else ()) for t in tags} | _inline_tags(parsed)
     group = config.compatibility_group
     for list_name, rules in rule_set.lists():
         for i, rule in enumerate(rules):
@@ -135,6 +133,18 @@ def review_contract(
                         f"{at}: a migration rule needs a group to migrate between, but this version has no "
                         f"metadata property '{group}' (the Subject's spec.compatibilityGroup)"
                     )
+    return review
+
+
+def _sensitive_warnings(review: ContractReview, registered: Contract, where: str) -> ContractReview:
+    metadata = registered.metadata
+    if metadata is not None:
+        props = dict(metadata.properties)
+        for name in metadata.sensitive:
+            if name not in props:
+                review.warnings.append(
+                    f"{where}.metadata.sensitive: '{name}' is not one of the metadata properties"
+                )
     return review
 
 

@@ -657,6 +657,10 @@ class _Emitter:
 
 
 def _dump(value: Any) -> str:
+    if type(value) is str and value.isprintable() and '"' not in value and "\\" not in value:
+        # What json.dumps writes for a string with nothing to escape (no quote, backslash or control
+        # character), without its overhead: a canonical form names every field and type this way.
+        return f'"{value}"'
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

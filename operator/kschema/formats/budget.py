@@ -29,6 +29,9 @@ The numbers, and why:
   stream of distinct schemas evicts old entries rather than failing.
 * `worker_metaschema_cache_*`: the JSON Schema subschemas a process found valid against their
   metaschema (`kschema.formats.metaschema`), so a parse checks only what is new.
+* `worker_resident_*`: the declared Schemas a worker keeps so that later tasks name them by number
+  instead of sending them again (`kschema.compute.resident`), in entries and estimated bytes (their
+  texts are mostly the ones the parse cache holds anyway).
 * `worker_gc_sweep_*`: a worker collects garbage between tasks and freezes what survives
   (`kschema.compute.collector`); it sweeps the frozen objects for cycles once its parse cache has
   evicted this many (estimated) bytes, a quarter of that cache, or after this many tasks. Memory held
@@ -66,6 +69,8 @@ class Limits:
     worker_comparison_cache_bytes: int = 32 * 1024 * 1024
     worker_metaschema_cache_entries: int = 8192
     worker_metaschema_cache_bytes: int = 8 * 1024 * 1024
+    worker_resident_specs: int = 20_000
+    worker_resident_bytes: int = 64 * 1024 * 1024
     worker_gc_sweep_evicted_bytes: int = 32 * 1024 * 1024
     worker_gc_sweep_tasks: int = 10_000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from kschema.compat import CompatibilityLevel, Incompatibility, VersionedSchema, check_compatibility
 from kschema.compat.levels import LEVELS
@@ -60,6 +61,10 @@ def _reference_lookup(catalog: Catalog, registry: RegistryFacts, *, usable_only:
     return find
 
 
+# What resolving no references gives (most declared versions have none).
+_NO_REFERENCES: Final = Resolution(())
+
+
 class UnresolvedReference(Exception):
     """A reference that cannot be resolved; the message is a full sentence without the resource name."""
 
@@ -69,6 +74,8 @@ def resolve_declared(
 ) -> Resolution:
     """Resolves through the core resolver; a missing version is explained with what the cluster and the
     store know of its subject."""
+    if not references:
+        return _NO_REFERENCES
     try:
         return resolve_references(references, fmt, _reference_lookup(catalog, registry))
     except Unresolvable as exc:

@@ -112,6 +112,10 @@ class Catalog:
         for group in self._schemas_by_subject.values():
             group.sort(key=lambda sc: (sc.version, sc.resource_name))
 
+    def __reduce__(self) -> tuple[type[Catalog], tuple[tuple[SubjectSpec, ...], tuple[SchemaSpec, ...]]]:
+        # Crosses into worker processes as its specs alone; the indexes are rebuilt there.
+        return Catalog, (self.subjects, self.schemas)
+
     def subject_resource(self, namespace: str, resource_name: str) -> SubjectSpec | None:
         return self._subject_by_resource.get((namespace, resource_name))
 

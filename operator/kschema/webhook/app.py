@@ -46,6 +46,7 @@ class Reviewer:
         self.cache = cache
         self.store = store
         self.pool = pool
+        self._slices = _SliceCache()
 
     async def _catalog(self) -> Catalog:
         if not await self.cache.wait_synced(self.settings.cache_sync_timeout):
@@ -86,7 +87,7 @@ class Reviewer:
             catalog = await self.cache.fresh_catalog()
             facts = await self._facts(spec, catalog)
         # Only what the review reads crosses into the worker, not every declared Schema.
-        part = schema_review_slice(new, old, catalog)
+        part = self._slices.schema_slice(new, old, catalog)
         return await self.pool.run(tasks.review_schema, new, old, part, facts)
 
     async def _facts(self, spec: SchemaSpec, catalog: Catalog) -> Any:
@@ -105,6 +106,34 @@ class Reviewer:
 
 class _NotReady(Exception):
     pass
+
+
+class _SliceCache:
+    """The slices of one catalog snapshot for the creates of versions without references or a pinned
+    ID, by Subject: such a version's slice is its Subject's (the Subjects of its registry name, its
+    declared versions and the closure of their references), the same for every one of them while the
+    snapshot is. A new snapshot (any change in the cluster) starts afresh."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._catalog: Catalog | None = None
+        self._slices: dict[tuple[str, str], Catalog] = {}
+
+    def schema_slice(self, new: SchemaSpec | None, old: SchemaSpec | None, catalog: Catalog) -> Catalog:
+        if new is None or old is not None or new.references or new.pinned_id is not None:
+            return schema_review_slice(new, old, catalog)
+        if catalog is not self._catalog:
+            self._catalog = catalog
+            self._slices = {}
+        key = (new.namespace, new.subject)
+        found = self._slices.get(key)
+        if found is None:
+            found = schema_review_slice(new, None, catalog)
+            if len(self._slices) >= self.MAX_ENTRIES:
+                self._slices.clear()
+            self._slices[key] = found
+        return found
 
 
 def _with_namespace(body: Mapping[str, Any] | None, request: Mapping[str, Any]) -> Mapping[str, Any] | None:
