@@ -169,19 +169,23 @@ class Comparison:
         assert old_info.message is not None
         assert new_info.message is not None
         local = old_info.local_name
-        old, old_scalars = self._fields_of(self.writer, self.writer_types, old_info)
-        new, new_scalars = self._fields_of(self.reader, self.reader_types, new_info)
+        old, old_scalars, old_others = self._fields_of(self.writer, self.writer_types, old_info)
+        new, new_scalars, new_others = self._fields_of(self.reader, self.reader_types, new_info)
         moved_in = check_membership(self, local, old, new)
         compare_oneofs(self, old_info, new_info, old, new)
 
+        # Fields outside any oneof with the same number, name, label and scalar type on both sides:
+        # `compare_fields` would find nothing, and most fields of two versions of a message are these.
         remaining_old_top = old.top
         if moved_in:
             remaining_old_top = {number: fld for number, fld in old.top.items() if number not in moved_in}
-        # Fields outside any oneof with the same number, name, label and scalar type on both sides:
-        # `compare_fields` would find nothing. Found with one set intersection, since most fields of two
-        # versions of a message are these.
-        unchanged = {facts[0] for facts in old_scalars & new_scalars}
-        for number in sorted((remaining_old_top.keys() | new.top.keys()) - unchanged):
+            unchanged = {facts[0] for facts in old_scalars & new_scalars}
+            numbers = (remaining_old_top.keys() | new.top.keys()) - unchanged
+        else:
+            # The same numbers, from the few facts only one side has (a field added, removed or changed)
+            # and the fields that are not scalars, without visiting the unchanged ones.
+            numbers = {facts[0] for facts in old_scalars ^ new_scalars} | old_others | new_others
+        for number in sorted(numbers):
             where = f"/{local}/fields/{number}"
             old_field, new_field = remaining_old_top.get(number), new.top.get(number)
             if new_field is None:
@@ -223,17 +227,19 @@ class Comparison:
 
     def _fields_of(
         self, schema: ProtobufSchema, types: dict[str, TypeInfo], info: TypeInfo
-    ) -> tuple[MessageFields, frozenset[ScalarFacts]]:
-        """A message's fields, and the (number, name, label, scalar type, enum name) of each scalar field
-        outside any oneof, built once per parsed schema."""
-        cache: dict[str, tuple[MessageFields, frozenset[ScalarFacts]]] = schema.derived.setdefault(
-            "compat_messages", {}
+    ) -> tuple[MessageFields, frozenset[ScalarFacts], frozenset[int]]:
+        """A message's fields, the (number, name, label, scalar type, enum name) of each scalar field
+        outside any oneof, and the numbers of its other fields outside any oneof, built once per parsed
+        schema."""
+        cache: dict[str, tuple[MessageFields, frozenset[ScalarFacts], frozenset[int]]] = (
+            schema.derived.setdefault("compat_messages", {})
         )
         found = cache.get(info.full_name)
         if found is None:
             assert info.message is not None
             fields = MessageFields.of(info.message)
             scalars = []
+            others = []
             for number, fld in fields.top.items():
                 kind = self.field_type(fld, types)
                 if kind.kind == "scalar":
@@ -241,7 +247,9 @@ class Comparison:
                     if len(_SHARED_FACTS) >= _MAX_SHARED_FACTS:
                         _SHARED_FACTS.clear()
                     scalars.append(_SHARED_FACTS.setdefault(facts, facts))
-            found = cache[info.full_name] = (fields, frozenset(scalars))
+                else:
+                    others.append(number)
+            found = cache[info.full_name] = (fields, frozenset(scalars), frozenset(others))
         return found
 
     def compare_fields(
