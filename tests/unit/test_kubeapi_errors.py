@@ -3,12 +3,13 @@ trip to a loopback server answering like the API server, and through `translate`
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from kschema.kubeapi import (
@@ -58,7 +59,22 @@ async def api_server() -> AsyncIterator[str]:
         data = await request.json()
         return web.json_response({"kind": "ConfigMap", "metadata": {"name": name}, "data": data["data"]})
 
+    ended = asyncio.Event()
+
+    async def watch_config_maps(request: web.Request) -> web.StreamResponse:
+        """A watch that sends one event and stays open until the server stops, as the API server's do."""
+        response = web.StreamResponse()
+        await response.prepare(request)
+        event = {
+            "type": "ADDED",
+            "object": {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "orders"}},
+        }
+        await response.write(json.dumps(event).encode() + b"\n")
+        await ended.wait()
+        return response
+
     app = web.Application()
+    app.router.add_get("/api/v1/namespaces/{ns}/configmaps", watch_config_maps)
     app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", config_map)
     app.router.add_patch("/api/v1/namespaces/{ns}/configmaps/{name}", patch_config_map)
     runner = web.AppRunner(app)
@@ -69,6 +85,7 @@ async def api_server() -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        ended.set()
         await runner.cleanup()
 
 
@@ -128,6 +145,22 @@ async def test_an_unparsed_call_returns_the_answers_bytes_and_raises_typed_error
             assert raised.value.status == 409
             assert raised.value.message == "configmaps 'status-409' said 409"
             assert isinstance(raised.value.__cause__, ApiException)
+
+
+async def test_a_watch_hands_over_each_event_as_it_comes(api_server: str) -> None:
+    """A watch asks for its answer unparsed too, but its answer is a stream: reading it whole would wait
+    until the watch ends (minutes), and the webhook's cache of declared resources would never change."""
+    configuration = client.Configuration(host=api_server)
+    async with ApiClient(configuration) as api:
+        stream = watch.Watch()
+        try:
+            async with asyncio.timeout(5):
+                async for event in stream.stream(client.CoreV1Api(api).list_namespaced_config_map, "shop"):
+                    assert event["type"] == "ADDED"
+                    assert event["raw_object"]["metadata"]["name"] == "orders"
+                    break
+        finally:
+            await stream.close()
 
 
 def test_client_errors_and_server_errors_are_told_apart() -> None:
