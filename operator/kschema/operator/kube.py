@@ -71,27 +71,19 @@ class Kube:
         await self.api.close()
 
     async def patch_subject_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        await self._patch_status(SUBJECT_PLURAL, namespace, name, status)
+
+    async def patch_schema_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        await self._patch_status(SCHEMA_PLURAL, namespace, name, status)
+
+    async def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, object]) -> None:
         # `_content_type` is accepted at run time but missing from the generated signatures.
         await answer_bytes(
             self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
                 GROUP,
                 VERSION,
                 namespace,
-                SUBJECT_PLURAL,
-                name,
-                {"status": status},
-                _content_type=MERGE_PATCH,
-                **UNPARSED,
-            )
-        )
-
-    async def patch_schema_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
-        await answer_bytes(
-            self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # as above
-                GROUP,
-                VERSION,
-                namespace,
-                SCHEMA_PLURAL,
+                plural,
                 name,
                 {"status": status},
                 _content_type=MERGE_PATCH,
