@@ -37,6 +37,7 @@ from kschema.store.base import (
     SubjectVersion,
 )
 from kschema.store.group_commit import GroupCommit, Outcome
+from kschema.store.sqlite_probe import DataVersionProbe
 from kschema.store.sqlite_writes import WriteFn, run_batch
 
 log = logging.getLogger(__name__)
@@ -415,6 +416,7 @@ class SqliteStore:
         self._readers: asyncio.Queue[_Connection] | None = None
         self._all_readers: list[_Connection] = []
         self._written = asyncio.Event()
+        self._probe = DataVersionProbe(self._path)
 
     @property
     def path(self) -> str:
@@ -444,12 +446,14 @@ class SqliteStore:
         queue: asyncio.Queue[_Connection] = asyncio.Queue()
         for reader in readers:
             queue.put_nowait(reader)
+        await asyncio.to_thread(self._probe.open)
         self._writer, self._readers, self._all_readers = writer, queue, readers
 
     async def close(self) -> None:
         writer, readers = self._writer, self._all_readers
         self._writer, self._readers, self._all_readers = None, None, []
         self._writes = None
+        self._probe.close()
         for reader in readers:
             await reader.close()
         if writer is not None:
@@ -627,10 +631,17 @@ class SqliteStore:
     async def wait_for_changes(self, after_seq: int, timeout: float) -> None:  # noqa: ASYNC109 (the protocol's signature)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        seen: int | None = None
         while True:
             written = self._written
-            if await self.latest_seq() > after_seq:
-                return
+            # The file's data version before the query: a commit after this read changes it, so the
+            # next poll queries again; an unchanged version means nothing was committed since the last
+            # query, which is skipped.
+            version = self._probe.read()
+            if version is None or version != seen:
+                if await self.latest_seq() > after_seq:
+                    return
+                seen = version
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
