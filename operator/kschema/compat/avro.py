@@ -7,6 +7,7 @@ being compared is assumed readable, as in Avro Java."""
 from __future__ import annotations
 
 from kschema.compat.result import Issue
+from kschema.compat.shared import SharedTuples
 from kschema.formats import ParsedSchema
 from kschema.formats.avro import (
     AvroArray,
@@ -256,17 +257,8 @@ class _Plain:
         self.position = {f.name: i for i, f in enumerate(record.fields)}
 
 
-# One tuple for equal (name, kind) pairs, whichever record they come from: the versions of a record share
-# most of their fields, and sets of the same tuples are compared by identity, several times faster than
-# equal tuples element by element. Dropped whole past its size (sharing only saves time).
-_SHARED_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
-_MAX_SHARED_PAIRS = 20_000
-
-
-def _shared(pair: tuple[str, str]) -> tuple[str, str]:
-    if len(_SHARED_PAIRS) >= _MAX_SHARED_PAIRS:
-        _SHARED_PAIRS.clear()
-    return _SHARED_PAIRS.setdefault(pair, pair)
+# The (name, kind) pairs of every record, shared (see `SharedTuples`).
+_shared: SharedTuples[tuple[str, str]] = SharedTuples(20_000)
 
 
 def _plain(record: AvroRecord) -> _Plain:

@@ -21,6 +21,7 @@ from kschema.compat.protobuf.types import (
     label_of,
     union,
 )
+from kschema.compat.shared import SharedTuples
 from kschema.formats.budget import spend
 from kschema.formats.protobuf import ProtobufSchema
 
@@ -29,11 +30,8 @@ __all__ = ["Comparison"]
 # A scalar field as far as its comparison goes: number, name, label, scalar type and enum name.
 ScalarFacts = tuple[int, str, Label, int, str]
 
-# One tuple for equal facts, whichever schema they come from: the versions of a message share most of
-# their fields, and two sets of the same tuples intersect by identity, several times faster than by
-# comparing equal tuples element by element. Dropped whole past its size (sharing only saves time).
-_SHARED_FACTS: dict[ScalarFacts, ScalarFacts] = {}
-_MAX_SHARED_FACTS = 20_000
+# The facts of every message's scalar fields, shared (see `SharedTuples`).
+_shared_facts: SharedTuples[ScalarFacts] = SharedTuples(20_000)
 
 
 class Comparison:
@@ -244,9 +242,7 @@ class Comparison:
                 kind = self.field_type(fld, types)
                 if kind.kind == "scalar":
                     facts = (number, fld.name, label_of(fld, info.syntax), kind.scalar, kind.name)
-                    if len(_SHARED_FACTS) >= _MAX_SHARED_FACTS:
-                        _SHARED_FACTS.clear()
-                    scalars.append(_SHARED_FACTS.setdefault(facts, facts))
+                    scalars.append(_shared_facts(facts))
                 else:
                     others.append(number)
             found = cache[info.full_name] = (fields, frozenset(scalars), frozenset(others))
