@@ -192,11 +192,29 @@ def _wrk_result(url: str, stdout: str) -> WrkResult:
     return WrkResult(float(rate.group(1)), int(total.group(1)), latency)
 
 
-def wrk(url: str, script: Path, seconds: float, connections: int, threads: int = 2) -> WrkResult:
+def wrk(
+    url: str,
+    script: Path,
+    seconds: float,
+    connections: int,
+    threads: int = 2,
+    cpus: frozenset[int] | None = None,
+) -> WrkResult:
+    """One wrk run; on `cpus` only when given (see `pin`)."""
     done = subprocess.run(
-        _wrk_argv(url, script, seconds, connections, threads), capture_output=True, text=True, check=True
+        _wrk_argv(url, script, seconds, connections, threads),
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     return _wrk_result(url, done.stdout)
+
+
+def pin(pid: int, cpus: frozenset[int]) -> None:
+    """Confines every thread of process `pid` to `cpus` (its worker processes are left alone)."""
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), cpus)
 
 
 def wrk_together(urls: list[str], script: Path, seconds: float, connections: int) -> list[WrkResult]:

@@ -3,12 +3,17 @@
 1. Throughput: `kschema api` as shipped (its CLI, over a SQLite store with 10,000 versions in 1,000
    subjects) against the baseline, a bare aiohttp server answering the same bytes with the same
    `Content-Type` from a dict (`bench.bare_api`), both in their own process, measured in the same run:
-   `wrk` with 50 connections, alternating rounds, on `GET /schemas/ids/{id}` (IDs drawn at random over
-   all 10,000 by a wrk Lua script) and `GET /subjects/{s}/versions/latest` (random subjects). Printed:
-   requests/s of each (median of the rounds), the ratio (target >= 0.9), wrk's latency percentiles, the
-   server's CPU time per request (less sensitive to a busy machine than requests/s), and the server-side
-   p99 from the API's own `kschema_api_request_duration_seconds` histogram (time inside the app: routing,
-   middleware and handler; not the HTTP parsing and socket writes around it).
+   `wrk` with 50 connections on `GET /schemas/ids/{id}` (IDs drawn at random over all 10,000 by a wrk
+   Lua script) and `GET /subjects/{s}/versions/latest` (random subjects). Each server runs on a CPU of
+   its own and wrk on the others (one server process is one core's worth of work; sharing cores with
+   the load generator made each server's speed depend on where the scheduler put wrk's threads). The
+   two are measured in short pairs, back to back, the first of each pair swapped every pair; the ratio
+   (target >= 0.9) is the median of the pairs' ratios: a pair's two halves see the same host, so a
+   host that speeds up or slows down during the run (this VM's speed drifts by a third within a
+   minute) cancels out within each pair. Printed besides: requests/s of each (median), wrk's latency
+   percentiles, the server's CPU time per request, and the server-side p99 from the API's own
+   `kschema_api_request_duration_seconds` histogram (time inside the app: routing, wrapper and
+   handler; not the HTTP parsing and socket writes around it).
 2. Index at 100,000 versions, SQLite and PostgreSQL: start-up (process spawn until `/readyz` answers 200,
    i.e. snapshot load included) and RSS after it, each next to the same process over an empty store;
    the difference is what loading and holding the index costs.
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +45,7 @@ from bench.apiproc import (
     histogram_quantile,
     kschema_api,
     lua_script,
+    pin,
     wrk,
 )
 from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy
@@ -48,8 +55,8 @@ VERSIONS = 10_000
 SUBJECTS = VERSIONS // VERSIONS_PER_SUBJECT
 LARGE = 100_000
 CONNECTIONS = 50
-SECONDS = 4
-ROUNDS = 7
+SECONDS = 2
+PAIRS = 16
 TARGET_RATIO = 0.9
 # Route template (the histogram's label) -> the Lua expression of a request path.
 ENDPOINTS = {
@@ -94,10 +101,32 @@ class _Rounds:
         return self.median([r.latency_ms.get(q, float("nan")) for r in self.results])
 
 
-def _round(server: Server, script: Path, rounds: _Rounds, route: str | None) -> None:
+@dataclass(frozen=True)
+class _Placement:
+    """Where the servers and wrk run: the servers on the last CPU, wrk on the others (nothing is pinned
+    on a single-CPU machine)."""
+
+    server: frozenset[int] | None
+    load: frozenset[int] | None
+    threads: int
+
+    @classmethod
+    def of_this_machine(cls) -> _Placement:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls(None, None, 1)
+        return cls(frozenset(cpus[-1:]), frozenset(cpus[:-1]), len(cpus) - 1)
+
+    def describe(self) -> str:
+        if self.server is None or self.load is None:
+            return "not pinned (one CPU)"
+        return f"servers on CPU {sorted(self.server)}, wrk -t{self.threads} on CPUs {sorted(self.load)}"
+
+
+def _round(server: Server, script: Path, rounds: _Rounds, route: str | None, placement: _Placement) -> None:
     before = duration_buckets(server.url, route) if route else {}
     cpu = server.cpu_seconds()
-    result = wrk(server.url, script, SECONDS, CONNECTIONS)
+    result = wrk(server.url, script, SECONDS, CONNECTIONS, placement.threads, placement.load)
     rounds.cpu_us.append((server.cpu_seconds() - cpu) / result.requests * 1e6)
     rounds.results.append(result)
     if route:
@@ -106,47 +135,50 @@ def _round(server: Server, script: Path, rounds: _Rounds, route: str | None) -> 
 
 
 def _throughput(workdir: Path) -> None:
+    placement = _Placement.of_this_machine()
     _out(
-        f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} wrk -t2 "
-        f"seconds_per_round {SECONDS} rounds {ROUNDS} (alternating, the first of each pair swapped every "
-        "round; median), store sqlite"
+        f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} seconds_per_run {SECONDS} "
+        f"pairs {PAIRS} (back to back, the first of each pair swapped every pair), {placement.describe()}, "
+        "store sqlite"
     )
     with (
         kschema_api(sqlite_copy(VERSIONS, workdir), workdir) as api,
         bare_server(api.url, workdir, VERSIONS, SUBJECTS) as bare,
     ):
+        if placement.server is not None:
+            for server in (api, bare):
+                pin(server.pid, placement.server)
         _same_answers(api, bare)
         for route, path in ENDPOINTS.items():
             script = lua_script(workdir, "load", path)
             for server in (bare, api):  # warm both (first-use caches, CPU frequency)
-                wrk(server.url, script, 1, CONNECTIONS)
+                wrk(server.url, script, 1, CONNECTIONS, placement.threads, placement.load)
             runs = {"bare": _Rounds(), "kschema": _Rounds()}
-            for i in range(ROUNDS):
-                # bare, kschema, kschema, bare, ...: neither goes first more often (a host that slows
-                # down over a pair would otherwise favour one).
+            for i in range(PAIRS):
                 pair = [(bare, runs["bare"], None), (api, runs["kschema"], route)]
                 for server, rounds, label in pair if i % 2 == 0 else reversed(pair):
-                    _round(server, script, rounds, label)
+                    _round(server, script, rounds, label, placement)
             for name, r in runs.items():
                 _out(
                     f"  GET {route} {name:8} rps {r.rps():7.0f}  wrk latency ms p50 {r.latency('50'):.2f} "
                     f"p90 {r.latency('90'):.2f} p99 {r.latency('99'):.2f}  "
-                    f"server_cpu_us_per_request {r.median(r.cpu_us):.0f}  "
-                    f"rounds {[round(x.rps) for x in r.results]}"
+                    f"server_cpu_us_per_request {r.median(r.cpu_us):.0f}"
                 )
             ours, bare_run = runs["kschema"], runs["bare"]
-            ratio = ours.rps() / bare_run.rps()
-            cpu_ratio = bare_run.median(bare_run.cpu_us) / ours.median(ours.cpu_us)
             paired = sorted(o.rps / b.rps for o, b in zip(ours.results, bare_run.results, strict=True))
+            ratio = statistics.median(paired)
+            cpu_ratio = statistics.median(b / o for o, b in zip(ours.cpu_us, bare_run.cpu_us, strict=True))
             verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
             _out(
-                f"  GET {route} ratio_kschema_to_bare {ratio:.3f} (target >= {TARGET_RATIO}: {verdict}); "
+                f"  GET {route} ratio_kschema_to_bare {ratio:.3f} (median of {PAIRS} pairs; target >= "
+                f"{TARGET_RATIO}: {verdict}); ratio of the median rps {ours.rps() / bare_run.rps():.3f}; "
                 f"cpu_ratio {cpu_ratio:.3f}; server_p99_ms {ours.median(ours.server_p99_ms):.3f} "
                 "(the API's request-duration histogram, interpolated)"
             )
+            quartiles = statistics.quantiles(paired, n=4)
             _out(
-                f"  GET {route} per-pair ratios {[round(x, 2) for x in paired]} "
-                f"(median {statistics.median(paired):.3f}: the spread is this host's noise)"
+                f"  GET {route} pair ratios min {paired[0]:.2f} q1 {quartiles[0]:.2f} q3 {quartiles[2]:.2f} "
+                f"max {paired[-1]:.2f} (the spread is this host's noise)"
             )
 
 

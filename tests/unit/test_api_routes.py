@@ -574,6 +574,8 @@ async def test_metrics_count_requests_per_route_template(client: Client) -> None
     assert 'kschema_api_requests_total{method="GET",route="/schemas/ids/{id}",status="200"} 2.0' in text
     assert 'kschema_api_requests_total{method="GET",route="/schemas/ids/{id}",status="404"} 1.0' in text
     assert 'route="unmatched",status="404"' in text
+    # The histogram is by method and route: both statuses add up in it.
+    assert 'kschema_api_request_duration_seconds_count{method="GET",route="/schemas/ids/{id}"} 3.0' in text
     assert "/schemas/ids/999" not in text
     assert "kschema_api_versions_loaded 5.0" in text
     assert "kschema_api_feed_seq" in text

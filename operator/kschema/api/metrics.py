@@ -43,29 +43,36 @@ UNMATCHED = "unmatched"
 
 
 class RouteStats:
-    """Counts and latencies of one route template, by method (and status for the counts)."""
+    """Counts and latencies of one route template, by method and status: one list per pair holds the
+    count, the per-bucket counts (the last one for +Inf) and the sum of seconds, so a request touches one
+    dict entry. The histogram, by method only, adds up a method's statuses at scrape time."""
 
-    __slots__ = ("_counts", "_latency")
+    __slots__ = ("_series",)
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, int], int] = {}
-        # method -> per-bucket counts (the last one for +Inf) and, at the end, the sum of seconds
-        self._latency: dict[str, list[float]] = {}
+        self._series: dict[tuple[str, int], list[float]] = {}
 
     def observe(self, method: str, status: int, seconds: float) -> None:
-        key = (method, status)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        buckets = self._latency.get(method)
-        if buckets is None:
-            buckets = self._latency[method] = [0.0] * (len(LATENCY_BUCKETS) + 2)
-        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        buckets[-1] += seconds
+        series = self._series.get((method, status))
+        if series is None:
+            series = self._series[(method, status)] = [0.0] * (len(LATENCY_BUCKETS) + 3)
+        series[0] += 1
+        series[bisect_left(LATENCY_BUCKETS, seconds) + 1] += 1
+        series[-1] += seconds
 
     def counts(self) -> list[tuple[tuple[str, int], int]]:
-        return list(self._counts.items())
+        return [(key, int(series[0])) for key, series in list(self._series.items())]
 
     def latencies(self) -> list[tuple[str, list[float]]]:
-        return list(self._latency.items())
+        """Per method: the per-bucket counts (the last one for +Inf), then the sum of seconds."""
+        by_method: dict[str, list[float]] = {}
+        for (method, _), series in list(self._series.items()):
+            total = by_method.get(method)
+            if total is None:
+                by_method[method] = series[1:]
+            else:
+                by_method[method] = [a + b for a, b in zip(total, series[1:], strict=True)]
+        return list(by_method.items())
 
 
 class RequestStats(Collector):
