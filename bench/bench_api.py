@@ -13,7 +13,8 @@
    minute) cancels out within each pair. Printed besides: requests/s of each (median), wrk's latency
    percentiles, the server's CPU time per request, and the server-side p99 from the API's own
    `kschema_api_request_duration_seconds` histogram (time inside the app: routing, wrapper and
-   handler; not the HTTP parsing and socket writes around it).
+   handler; not the HTTP parsing and socket writes around it). Before the rounds, every ID and subject
+   is asked for once (`_warm`).
 2. Index at 100,000 versions, SQLite and PostgreSQL: start-up (process spawn until `/readyz` answers 200,
    i.e. snapshot load included) and RSS after it, each next to the same process over an empty store;
    the difference is what loading and holding the index costs.
@@ -24,6 +25,7 @@ Run: `python -m bench api` (or `python -m bench.bench_api`).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import statistics
 import sys
@@ -48,7 +50,7 @@ from bench.apiproc import (
     pin,
     wrk,
 )
-from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy
+from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy, subject_name
 from kschema.store.postgres import PostgresStore
 
 VERSIONS = 10_000
@@ -83,6 +85,25 @@ def _same_answers(api: Server, bare: Server) -> None:
     for path in SAMPLE_PATHS:
         if _get(api.url + path) != _get(bare.url + path):
             raise RuntimeError(f"the baseline does not answer {path} exactly as kschema does")
+
+
+def _warm(server: Server) -> None:
+    """Asks once for every path the load draws from: `kschema api` renders a body on its first request
+    and keeps it, where the baseline copied every body before it started. The measured rounds compare
+    the two serving from memory, as a registry does for the IDs its serializers keep asking for."""
+    paths = [f"/schemas/ids/{i}" for i in range(1, VERSIONS + 1)]
+    paths += [f"/subjects/{subject_name(s)}/versions/latest" for s in range(SUBJECTS)]
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        for path in paths:
+            conn.request("GET", path, headers={"Accept": ACCEPT})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: {response.status}")
+    finally:
+        conn.close()
 
 
 class _Rounds:
@@ -149,6 +170,7 @@ def _throughput(workdir: Path) -> None:
             for server in (api, bare):
                 pin(server.pid, placement.server)
         _same_answers(api, bare)
+        _warm(api)
         for route, path in ENDPOINTS.items():
             script = lua_script(workdir, "load", path)
             for server in (bare, api):  # warm both (first-use caches, CPU frequency)
