@@ -17,10 +17,12 @@ from bench.registry_seed import subject_name
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
-def _copy(source: str, paths: list[str]) -> dict[str, bytes]:
+def fetch_all(source: str, paths: list[str]) -> list[bytes]:
+    """The bodies of GET `paths` from `source`, over one connection; each must be a 200 with the
+    registry's `Content-Type`."""
     url = urlsplit(source)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-    bodies = {}
+    bodies = []
     try:
         for path in paths:
             conn.request("GET", path)
@@ -28,10 +30,16 @@ def _copy(source: str, paths: list[str]) -> dict[str, bytes]:
             body = response.read()
             if response.status != 200 or response.getheader("Content-Type") != CONTENT_TYPE:
                 raise RuntimeError(f"GET {path}: {response.status} {response.getheader('Content-Type')}")
-            bodies[path.rsplit("/", 1)[1] if "/ids/" in path else path.split("/")[2]] = body
+            bodies.append(body)
     finally:
         conn.close()
     return bodies
+
+
+def _copy(source: str, paths: list[str]) -> dict[str, bytes]:
+    """The bodies by the path segment the routes below look up: the ID, or the subject."""
+    keys = [path.rsplit("/", 1)[1] if "/ids/" in path else path.split("/")[2] for path in paths]
+    return dict(zip(keys, fetch_all(source, paths), strict=True))
 
 
 def main(argv: list[str]) -> None:

@@ -25,7 +25,6 @@ Run: `python -m bench api` (or `python -m bench.bench_api`).
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import statistics
 import sys
@@ -50,6 +49,7 @@ from bench.apiproc import (
     pin,
     wrk,
 )
+from bench.bare_api import fetch_all
 from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy, subject_name
 from kschema.store.postgres import PostgresStore
 
@@ -93,17 +93,7 @@ def _warm(server: Server) -> None:
     the two serving from memory, as a registry does for the IDs its serializers keep asking for."""
     paths = [f"/schemas/ids/{i}" for i in range(1, VERSIONS + 1)]
     paths += [f"/subjects/{subject_name(s)}/versions/latest" for s in range(SUBJECTS)]
-    host, port = server.url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        for path in paths:
-            conn.request("GET", path, headers={"Accept": ACCEPT})
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"GET {path}: {response.status}")
-    finally:
-        conn.close()
+    fetch_all(server.url, paths)
 
 
 class _Rounds:
