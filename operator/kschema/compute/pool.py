@@ -58,6 +58,12 @@ class _Worker:
         except (TimeoutError, asyncio.IncompleteReadError):
             await worker.kill()
             raise RuntimeError(f"a worker process did not start within {_START_SECONDS} s") from None
+        except BaseException:
+            # Cancelled while starting (the pool closing, or the request that needed it gone): the
+            # process belongs to no pool yet, so it would outlive its parent, and then die writing its
+            # "ready" into a closed pipe.
+            await worker.kill()
+            raise
         return worker
 
     async def answer(self) -> tuple[str, Any]:
