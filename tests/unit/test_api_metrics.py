@@ -47,3 +47,16 @@ def test_an_upper_bound_counts_in_its_own_bucket() -> None:
     samples = _samples(metrics)
     assert samples['kschema_api_request_duration_seconds_bucket{le="0.0005",method="GET",route="/"}'] == 0
     assert samples['kschema_api_request_duration_seconds_bucket{le="0.001",method="GET",route="/"}'] == 1
+
+
+def test_methods_outside_the_known_ones_share_one_series_per_status() -> None:
+    metrics = ApiMetrics()
+    route = metrics.requests.route("unmatched")
+    for i in range(500):
+        route.observe(f"X-METHOD-{i}", 405, 0.00002)
+    route.observe("PATCH", 405, 0.00002)
+    samples = _samples(metrics)
+    assert samples['kschema_api_requests_total{method="OTHER",route="unmatched",status="405"}'] == 500
+    assert samples['kschema_api_requests_total{method="PATCH",route="unmatched",status="405"}'] == 1
+    assert not [name for name in samples if "X-METHOD" in name]
+    assert len(route.counts()) == 2

@@ -23,9 +23,6 @@ from kschema.api.negotiation import NOT_NEGOTIATED, refuses
 
 __all__ = ["add_routes"]
 
-# Methods counted under their own name; any other (clients may send any token) is counted as OTHER, so
-# the metrics keep a bounded number of series.
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _CATCH_ALL = "/{unmatched_path:.*}"
 
 Authenticators = Callable[[web.Request], Authenticator]
@@ -90,8 +87,7 @@ def _wrap(
                 response = await handler(request)
             except Exception as e:
                 response = error_to_response(request, e)
-            method = request.method
-            observe(method if method in _METHODS else "OTHER", response.status, clock() - started)
+            observe(request.method, response.status, clock() - started)
             return response
 
         return serve
@@ -109,8 +105,7 @@ def _wrap(
                 response = await handler(request)
         except Exception as e:
             response = error_to_response(request, e)
-        method = request.method
-        observe(method if method in _METHODS else "OTHER", response.status, clock() - started)
+        observe(request.method, response.status, clock() - started)
         return response
 
     return serve_checked

@@ -38,6 +38,10 @@ LATENCY_BUCKETS = (
 )
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+"""Methods counted under their own name; any other is counted as OTHER."""
+OTHER = "OTHER"
+
 UNMATCHED = "unmatched"
 """The route label of requests no route matched (404) or matched with another method (405)."""
 
@@ -55,10 +59,19 @@ class RouteStats:
     def observe(self, method: str, status: int, seconds: float) -> None:
         series = self._series.get((method, status))
         if series is None:
-            series = self._series[(method, status)] = [0.0] * (len(LATENCY_BUCKETS) + 3)
+            series = self._add_series(method, status)
         series[0] += 1
         series[bisect_left(LATENCY_BUCKETS, seconds) + 1] += 1
         series[-1] += seconds
+
+    def _add_series(self, method: str, status: int) -> list[float]:
+        # A method outside METHODS (clients may send any token) is counted as OTHER and never becomes a
+        # key of its own: the series stay bounded, and the common methods pay no check per request.
+        key = (method if method in METHODS else OTHER, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = [0.0] * (len(LATENCY_BUCKETS) + 3)
+        return series
 
     def counts(self) -> list[tuple[tuple[str, int], int]]:
         return [(key, int(series[0])) for key, series in list(self._series.items())]

@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kschema.api.bodies import schema_guid, schema_json, served_text
 from kschema.api.errors import (
@@ -43,6 +44,9 @@ JSON_TYPES = frozenset(
 )
 MAX_VERSION = 2**31 - 1
 HEADERS = {"Content-Type": CONTENT_TYPE}
+# The same, ready for `web.Response` to copy: it copies a multidict faster than it converts a dict, which
+# counts on the serializers' lookups.
+PLAIN_HEADERS = CIMultiDict(HEADERS)
 
 
 # Helpers ------------------------------------------------------------------------

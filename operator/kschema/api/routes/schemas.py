@@ -16,6 +16,7 @@ from kschema.api.errors import (
 from kschema.api.index import RegistryIndex
 from kschema.api.routes.common import (
     HEADERS,
+    PLAIN_HEADERS,
     flag,
     ready_index,
     respond,
@@ -64,14 +65,14 @@ async def schema_by_id(request: web.Request) -> web.Response:
     if body is None:
         raise schema_not_found(f"Schema {schema_id} not found")
     if not request.query_string:
-        return web.Response(body=body, headers=HEADERS)
+        return web.Response(body=body, headers=PLAIN_HEADERS)
     # `subject` and `findTags` are accepted and ignored: an ID means the same schema in every subject.
     fmt = request.query.get("format")
     fetch_max_id = flag(request, "fetchMaxId")
     stored = index.schema(schema_id)
     assert stored is not None
     if not fetch_max_id and await schema_text(request, index, schema_id, fmt) == served_text(stored):
-        return web.Response(body=body, headers=HEADERS)
+        return web.Response(body=body, headers=PLAIN_HEADERS)
     payload = json.loads(body)
     payload["schema"] = await schema_text(request, index, schema_id, fmt)
     if fetch_max_id:

@@ -17,6 +17,7 @@ from kschema.api.errors import (
 )
 from kschema.api.routes.common import (
     HEADERS,
+    PLAIN_HEADERS,
     body_contract,
     body_schema,
     fingerprint_of,
@@ -34,20 +35,21 @@ from kschema.model import SchemaState
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+_DEPRECATED = SchemaState.DEPRECATED  # a module constant is read faster than an Enum member
 
 
 @routes.get("/subjects/{subject}/versions/{version}")
 async def get_version(request: web.Request) -> web.Response:
     index = ready_index(request)
-    subject = request.match_info["subject"]
+    match = request.match_info
     if not request.query_string:
-        found = version_of(index, subject, request.match_info["version"], include_deleted=False)
-        if found.state is not SchemaState.DEPRECATED:
-            return web.Response(body=index.version_body(found), headers=HEADERS)
+        found = version_of(index, match["subject"], match["version"], include_deleted=False)
+        if found.state is not _DEPRECATED:
+            return web.Response(body=index.version_body(found), headers=PLAIN_HEADERS)
         return web.Response(
             body=index.version_body(found), headers={**HEADERS, **lifecycle_headers(index, found)}
         )
-    found = version_of(index, subject, request.match_info["version"], flag(request, "deleted"))
+    found = version_of(index, match["subject"], match["version"], flag(request, "deleted"))
     payload = await version_payload(request, index, found, request.query.get("format"))
     return respond(payload, lifecycle_headers(index, found))
 
