@@ -24,6 +24,10 @@ from kschema.store import RegistryStore
 
 logger = logging.getLogger(__name__)
 
+# How long kopf waits for a stopped timer to return before it falls back to polling (kopf advises
+# 0.001-0.1 s: the object's other handling waits meanwhile).
+TIMER_INSTANT_EXIT_SECONDS = 0.1
+
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     """kopf's own settings: its bookkeeping under our group, quiet event posting, peering."""
@@ -49,6 +53,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # so with more objects than places at start-up no handler would ever run. The reconciles take turns
     # of their own instead (`OperatorContext.turn`, `settings.reconcile_concurrency`).
     configured.queueing.idle_timeout = settings.worker_idle_seconds
+    # A Subject deleted while its resync timer runs (a store read, a status patch) keeps kopf's finalizer
+    # until the timer returns. kopf gives it a few event-loop cycles, then looks again only after
+    # `cancellation_polling`: a minute by default, which a `kubectl delete` or an Argo CD prune would
+    # wait through. Wait a little for it instead, then look again every `timer_exit_polling` seconds.
+    configured.background.instant_exit_timeout = TIMER_INSTANT_EXIT_SECONDS
+    configured.background.cancellation_polling = settings.timer_exit_polling
     if settings.peering is not None:
         configured.peering.name = settings.peering
         configured.peering.priority = settings.priority

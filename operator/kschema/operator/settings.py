@@ -47,6 +47,10 @@ class OperatorSettings:
     """How often each Schema's status is compared with the registry store and put right: a `status.id`
     overwritten through the status subresource is restored within this many seconds."""
 
+    timer_exit_polling: float = 1.0
+    """How often kopf looks again at a deleted Subject whose resync was still running when the deletion
+    came (its finalizer waits for the resync to return)."""
+
     reconcile_concurrency: int = 64
     """How many reconciles of one kind (Subjects, Schemas) run at once. kopf starts a handler for every
     object of a burst at once (11,000 at the start-up of a large tenant); beyond this many, they wait their
