@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -159,3 +160,28 @@ class OperatorProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def operator_in_namespace(
+    cluster: Cluster, namespace: str, store_url: str, **settings: Any
+) -> Iterator[InProcessOperator]:
+    """An in-process operator serving `namespace` alone (standalone, quick retries; `settings` override);
+    the CRDs must be applied. On exit every Subject and Schema of the namespace is deleted while the
+    operator still runs, so it releases their finalizers and the namespace can go."""
+    configured = OperatorSettings(
+        **{
+            "namespaces": (namespace,),
+            "kubeconfig": cluster.kubeconfig,
+            "peering": None,
+            "retry_delay": 0.5,
+            "retry_max_delay": 5,
+            **settings,
+        }
+    )
+    running = InProcessOperator(configured, store_url).start()
+    try:
+        yield running
+    finally:
+        cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=90s", check=False)
+        running.stop()

@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from kschema.operator import OperatorSettings
-from tests.e2e.operator_harness import EXAMPLES_DIR, InProcessOperator, apply_crds, wait_ready
+from tests.e2e.operator_harness import (
+    EXAMPLES_DIR,
+    InProcessOperator,
+    apply_crds,
+    operator_in_namespace,
+    wait_ready,
+)
 from tests.harness.cluster import Cluster
 from tests.unit.test_argocd_health import evaluate_health
 
@@ -22,20 +27,8 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[InProcessOperator]:
     apply_crds(cluster)
-    settings = OperatorSettings(
-        namespaces=(namespace,),
-        kubeconfig=cluster.kubeconfig,
-        peering=None,
-        retry_delay=0.5,
-        retry_max_delay=5,
-    )
-    running = InProcessOperator(settings, f"sqlite:///{tmp_path}/registry.db").start()
-    try:
+    with operator_in_namespace(cluster, namespace, f"sqlite:///{tmp_path}/registry.db") as running:
         yield running
-    finally:
-        # The operator releases its finalizers before it stops, so the namespace can go.
-        cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=60s", check=False)
-        running.stop()
 
 
 def _items(cluster: Cluster, namespace: str, what: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from tests.e2e.operator_harness import (
     InProcessOperator,
     apply_crds,
     get_json,
+    operator_in_namespace,
     read_store,
     wait_ready,
 )
@@ -50,20 +51,8 @@ def store_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def operator(cluster: Cluster, namespace: str, store_url: str, crds: None) -> Iterator[InProcessOperator]:
-    settings = OperatorSettings(
-        namespaces=(namespace,),
-        kubeconfig=cluster.kubeconfig,
-        peering=None,
-        retry_delay=0.5,
-        retry_max_delay=5,
-    )
-    running = InProcessOperator(settings, store_url).start()
-    try:
+    with operator_in_namespace(cluster, namespace, store_url) as running:
         yield running
-    finally:
-        # Let the operator release its finalizers before it stops, so the namespace can go.
-        cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=60s", check=False)
-        running.stop()
 
 
 def example_documents() -> list[dict[str, Any]]:

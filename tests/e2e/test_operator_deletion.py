@@ -10,8 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from kschema.operator import OperatorSettings
-from tests.e2e.operator_harness import EXAMPLES_DIR, InProcessOperator, apply_crds, wait_ready
+from tests.e2e.operator_harness import (
+    EXAMPLES_DIR,
+    InProcessOperator,
+    apply_crds,
+    operator_in_namespace,
+    wait_ready,
+)
 from tests.harness.cluster import Cluster
 from tests.harness.postgres import PostgresServer
 
@@ -24,20 +29,8 @@ GONE_WITHIN_SECONDS = 10.0  # after the store answers again (about 1 s here); ko
 @pytest.fixture
 def operator(cluster: Cluster, namespace: str, postgres_dsn: str) -> Iterator[InProcessOperator]:
     apply_crds(cluster)
-    settings = OperatorSettings(
-        namespaces=(namespace,),
-        kubeconfig=cluster.kubeconfig,
-        peering=None,
-        retry_delay=0.5,
-        retry_max_delay=5,
-        resync_interval=0.5,
-    )
-    running = InProcessOperator(settings, postgres_dsn).start()
-    try:
+    with operator_in_namespace(cluster, namespace, postgres_dsn, resync_interval=0.5) as running:
         yield running
-    finally:
-        cluster.kubectl("delete", "-n", namespace, "schemas,subjects", "--all", "--timeout=90s", check=False)
-        running.stop()
 
 
 def _hold_versions_table(server: PostgresServer, dsn: str, seconds: float) -> subprocess.Popen[bytes]:
