@@ -4,7 +4,8 @@ live objects and the Events as `kubectl describe` and Argo CD's resource view li
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -103,6 +104,20 @@ def events_named(argocd: ArgoCD, name: str) -> list[dict[str, Any]]:
     )
     items: list[dict[str, Any]] = json.loads(listed.stdout)["items"]
     return items
+
+
+def wait_for_event(
+    listed: Callable[[], list[dict[str, Any]]], wanted: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The Events `listed` returns once one of them is `wanted`. The operator posts its Events from a
+    rate-limited queue after the change they describe, so an Event can trail the registry and the status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = listed()
+        if any(wanted(e) for e in events):
+            return events
+        assert time.monotonic() < deadline, events
+        time.sleep(0.5)
 
 
 def describe(argocd: ArgoCD, kind: str, name: str) -> str:

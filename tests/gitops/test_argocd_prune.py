@@ -21,6 +21,7 @@ from tests.gitops.steps import (
     resource_events,
     status,
     synced,
+    wait_for_event,
 )
 from tests.harness.argocd import ArgoCD, GitRepo
 
@@ -59,9 +60,10 @@ def test_pruning_a_schema_soft_deletes_its_version_and_tells_the_subject(
     assert kschema.get(f"/schemas/ids/{pruned_id}")[0] == 200
     # Argo CD shows no admission warning on prune; the Subject (still in the Application) carries it.
     subject = live(argocd)[("Subject", "shipments-value")]
-    warnings = [
-        (e["type"], e["message"]) for e in resource_events(argocd, subject) if e["reason"] == "VersionDeleted"
-    ]
+    events = wait_for_event(
+        lambda: resource_events(argocd, subject), lambda e: e["reason"] == "VersionDeleted"
+    )
+    warnings = [(e["type"], e["message"]) for e in events if e["reason"] == "VersionDeleted"]
     assert warnings == [
         (
             "Warning",
@@ -96,7 +98,10 @@ def test_removing_subjects_and_their_schemas_in_one_commit_soft_deletes_them_in_
     _assert_soft_deleted(kschema, "orders-value", [1, 2], [ids["orders-value-v1"], ids["orders-value-v2"]])
     _assert_soft_deleted(kschema, "audit-value", [1, 2], [ids["audit-value-v1"], ids["audit-value-v2"]])
     # The Subjects are gone, their Events stay for `kubectl get events`.
-    messages = [e["message"] for e in events_named(argocd, "orders-value") if e["reason"] == "SubjectDeleted"]
+    events = wait_for_event(
+        lambda: events_named(argocd, "orders-value"), lambda e: e["reason"] == "SubjectDeleted"
+    )
+    messages = [e["message"] for e in events if e["reason"] == "SubjectDeleted"]
     assert messages
     assert messages[-1].startswith("Subject 'orders-value' soft-deleted; IDs")
 

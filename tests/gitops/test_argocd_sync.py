@@ -23,6 +23,7 @@ from tests.gitops.steps import (
     resource_events,
     status,
     synced,
+    wait_for_event,
 )
 from tests.harness.argocd import RESYNC_SECONDS, ArgoCD, GitRepo
 
@@ -89,13 +90,7 @@ spec:
 
 
 def _wait_for_event(argocd: ArgoCD, obj: dict[str, Any], message: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    while True:
-        events = resource_events(argocd, obj)
-        if message in [e["message"] for e in events]:
-            return events
-        assert time.monotonic() < deadline, events
-        time.sleep(0.5)
+    return wait_for_event(lambda: resource_events(argocd, obj), lambda e: e["message"] == message)
 
 
 def test_registering_and_deprecating_in_git_shows_events_in_describe_and_in_argo_cds_resource_view(

@@ -223,7 +223,11 @@ def test_helm_upgrade_to_a_rebuilt_image_keeps_every_id_and_admits_a_valid_chang
 
     pods = kube.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=registry")["items"]
     assert [p["spec"]["containers"][0]["image"] for p in pods] == [f"kschema:{tag}"]
-    assert ids(release, kube) == before
+    # `helm --wait` returns once the new pod is Ready; kube-proxy refuses connections to the Service until
+    # it has synced the new endpoint (the Recreate strategy leaves none in between).
+    eventually(
+        lambda: ids(release, kube) == before or None, timeout=60, what="the same IDs after the upgrade"
+    )
     v3_fields: list[dict[str, Any]] = [
         {"name": "id", "type": "string"},
         {"name": "note", "type": "string", "default": ""},
