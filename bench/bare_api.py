@@ -1,18 +1,21 @@
 """The read-API benchmark's baseline: a bare aiohttp server with the two hot routes, each a dict lookup of
 the exact bytes `kschema api` answers (copied from a running one at start-up), with the same status and
-`Content-Type`. No middleware, no metrics, no access log: what serving from memory costs in aiohttp.
+`Content-Type`. No middleware, no metrics, no access log: what serving from memory costs in aiohttp, on
+the event loop `kschema api` runs on (`KSCHEMA_EVENT_LOOP`, uvloop by default).
 
 Run: `python -m bench.bare_api SOURCE_URL PORT VERSIONS SUBJECTS` (`bench.apiproc.bare_server` does)."""
 
 from __future__ import annotations
 
 import http.client
+import os
 import sys
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bench.registry_seed import subject_name
+from kschema.cli.serve import loop_factory
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -66,7 +69,8 @@ def main(argv: list[str]) -> None:
     app.router.add_get("/schemas/ids/{id}", schema_by_id)
     app.router.add_get("/subjects/{subject}/versions/latest", latest_version)
     app.router.add_get("/ready", ready)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    loop = loop_factory(os.environ.get("KSCHEMA_EVENT_LOOP", "uvloop").lower())()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

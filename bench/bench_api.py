@@ -150,7 +150,7 @@ def _throughput(workdir: Path) -> None:
     _out(
         f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} seconds_per_run {SECONDS} "
         f"pairs {PAIRS} (back to back, the first of each pair swapped every pair), {placement.describe()}, "
-        "store sqlite"
+        f"store sqlite, event loop {os.environ.get('KSCHEMA_EVENT_LOOP', 'uvloop')} (both servers)"
     )
     with (
         kschema_api(sqlite_copy(VERSIONS, workdir), workdir) as api,

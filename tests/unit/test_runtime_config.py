@@ -4,10 +4,13 @@ flag and its variable."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 import pytest
+import uvloop
 
+from kschema.cli.serve import loop_factory
 from kschema.runtime.config import ConfigError, add_options, load_config
 
 
@@ -31,6 +34,21 @@ def test_defaults_give_a_sqlite_store_and_the_confluent_port() -> None:
     assert config.api.port == 8081
     assert config.operator.peering == "kschema"
     assert config.operator.liveness_endpoint == "http://0.0.0.0:8080/healthz"
+    assert config.event_loop == "uvloop"
+
+
+def test_the_event_loop_is_uvloop_unless_asyncio_is_asked_for() -> None:
+    chosen = {
+        name: loop_factory(load_config(("api",), _args("--event-loop", name), env={}).event_loop)()
+        for name in ("uvloop", "ASYNCIO")
+    }
+    try:
+        assert isinstance(chosen["uvloop"], uvloop.Loop)
+        assert not isinstance(chosen["ASYNCIO"], uvloop.Loop)
+        assert isinstance(chosen["ASYNCIO"], asyncio.BaseEventLoop)
+    finally:
+        for loop in chosen.values():
+            loop.close()
 
 
 def test_a_flag_wins_over_its_environment_variable() -> None:
@@ -75,6 +93,11 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
         (("--api-port", "http"), {}, "--api-port (KSCHEMA_API_PORT) must be an integer, got 'http'"),
         ((), {"KSCHEMA_API_PORT": "70000"}, "--api-port (KSCHEMA_API_PORT) must be between 1 and 65535"),
         ((), {"KSCHEMA_LOG_LEVEL": "LOUD"}, "--log-level (KSCHEMA_LOG_LEVEL) must be one of"),
+        (
+            (),
+            {"KSCHEMA_EVENT_LOOP": "trio"},
+            "--event-loop (KSCHEMA_EVENT_LOOP) must be one of uvloop, asyncio, got 'trio'",
+        ),
         (("--kubeconfig", "/nonexistent/kubeconfig"), {}, "--kubeconfig (KUBECONFIG): no such file"),
         (
             (),

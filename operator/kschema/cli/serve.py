@@ -7,6 +7,9 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
+
+import uvloop
 
 from kschema.runtime.config import ConfigError, add_options, load_config
 from kschema.runtime.serve import serve
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
-    asyncio.run(serve(config))
+    with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+        runner.run(serve(config))
     # Every component has stopped and the store is closed: what remains is the interpreter freeing a
     # hundred thousand objects one by one, which takes seconds on a busy node and holds up a rolling
     # update for nothing. Flush the logs and leave.
@@ -43,3 +47,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop `--event-loop` names (validated by `load_config`)."""
+    return uvloop.new_event_loop if name == "uvloop" else asyncio.new_event_loop

@@ -20,6 +20,9 @@ from kschema.webhook.settings import WebhookSettings
 
 COMPONENTS = ("operator", "webhook", "api")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# uvloop (kopf's own `uvloop` extra; kopf's CLI runs on it whenever it is installed) or the standard
+# library's loop, kept as the fall-back should a libuv-specific problem ever show up.
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 class ConfigError(ValueError):
@@ -56,6 +59,13 @@ OPTIONS: tuple[Option, ...] = (
         "comma-separated namespaces to serve; empty serves the whole cluster",
     ),
     Option("--log-level", "KSCHEMA_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option(
+        "--event-loop",
+        "KSCHEMA_EVENT_LOOP",
+        "uvloop",
+        "the process's asyncio event loop: uvloop (libuv, less CPU per event and request) or asyncio "
+        "(the standard library's)",
+    ),
     Option(
         "--default-compatibility",
         "KSCHEMA_DEFAULT_COMPATIBILITY",
@@ -186,6 +196,7 @@ class RuntimeConfig:
     components: tuple[str, ...]
     store_url: str
     log_level: str
+    event_loop: str
     operator: OperatorSettings
     webhook: WebhookSettings
     api: ApiSettings
@@ -227,6 +238,12 @@ def load_config(
     if log_level not in LOG_LEVELS:
         raise ConfigError(
             f"--log-level (KSCHEMA_LOG_LEVEL) must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+        )
+
+    event_loop = text("event_loop").lower()
+    if event_loop not in EVENT_LOOPS:
+        raise ConfigError(
+            f"--event-loop (KSCHEMA_EVENT_LOOP) must be one of {', '.join(EVENT_LOOPS)}, got {event_loop!r}"
         )
 
     default_compatibility = parse_level(text("default_compatibility"))
@@ -320,4 +337,4 @@ def load_config(
         )
     except ValueError as exc:
         raise ConfigError(f"read API settings: {exc}") from None
-    return RuntimeConfig(components, store_url, log_level, operator, webhook, api)
+    return RuntimeConfig(components, store_url, log_level, event_loop, operator, webhook, api)
