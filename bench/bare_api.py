@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bench.registry_seed import subject_name
 from kschema.cli.serve import loop_factory
+from kschema.runtime.config import DEFAULT_EVENT_LOOP
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -45,6 +46,11 @@ def _copy(source: str, paths: list[str]) -> dict[str, bytes]:
     return dict(zip(keys, fetch_all(source, paths), strict=True))
 
 
+def event_loop() -> str:
+    """The loop `kschema api` started from this environment runs on."""
+    return os.environ.get("KSCHEMA_EVENT_LOOP", DEFAULT_EVENT_LOOP).lower()
+
+
 def main(argv: list[str]) -> None:
     source, port, versions, subjects = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
     by_id = _copy(source, [f"/schemas/ids/{i}" for i in range(1, versions + 1)])
@@ -69,7 +75,7 @@ def main(argv: list[str]) -> None:
     app.router.add_get("/schemas/ids/{id}", schema_by_id)
     app.router.add_get("/subjects/{subject}/versions/latest", latest_version)
     app.router.add_get("/ready", ready)
-    loop = loop_factory(os.environ.get("KSCHEMA_EVENT_LOOP", "uvloop").lower())()
+    loop = loop_factory(event_loop())()
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 

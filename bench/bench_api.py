@@ -49,7 +49,7 @@ from bench.apiproc import (
     pin,
     wrk,
 )
-from bench.bare_api import fetch_all
+from bench.bare_api import event_loop, fetch_all
 from bench.registry_seed import VERSIONS_PER_SUBJECT, seed_postgres, sqlite_copy, subject_name
 from kschema.store.postgres import PostgresStore
 
@@ -150,7 +150,7 @@ def _throughput(workdir: Path) -> None:
     _out(
         f"setup versions {VERSIONS} subjects {SUBJECTS} connections {CONNECTIONS} seconds_per_run {SECONDS} "
         f"pairs {PAIRS} (back to back, the first of each pair swapped every pair), {placement.describe()}, "
-        f"store sqlite, event loop {os.environ.get('KSCHEMA_EVENT_LOOP', 'uvloop')} (both servers)"
+        f"store sqlite, event loop {event_loop()} (both servers)"
     )
     with (
         kschema_api(sqlite_copy(VERSIONS, workdir), workdir) as api,

@@ -22,7 +22,8 @@ COMPONENTS = ("operator", "webhook", "api")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # uvloop (kopf's own `uvloop` extra; kopf's CLI runs on it whenever it is installed) or the standard
 # library's loop, kept as the fall-back should a libuv-specific problem ever show up.
-EVENT_LOOPS = ("uvloop", "asyncio")
+DEFAULT_EVENT_LOOP = "uvloop"
+EVENT_LOOPS = (DEFAULT_EVENT_LOOP, "asyncio")
 
 
 class ConfigError(ValueError):
@@ -62,7 +63,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--event-loop",
         "KSCHEMA_EVENT_LOOP",
-        "uvloop",
+        DEFAULT_EVENT_LOOP,
         "the process's asyncio event loop: uvloop (libuv, less CPU per event and request) or asyncio "
         "(the standard library's)",
     ),
