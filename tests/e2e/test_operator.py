@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 
 from kschema.operator import OperatorSettings
+from kschema.operator.main import kopf_settings
 from kschema.store import RegistryStore, SubjectRecord, SubjectVersion
 from tests.e2e.operator_harness import (
     EXAMPLES_DIR,
@@ -50,9 +52,40 @@ def store_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, namespace: str, store_url: str, crds: None) -> Iterator[InProcessOperator]:
-    with operator_in_namespace(cluster, namespace, store_url) as running:
+def operator(
+    request: pytest.FixtureRequest, cluster: Cluster, namespace: str, store_url: str, crds: None
+) -> Iterator[InProcessOperator]:
+    """The operator with the test harness's settings, and the parameter's on top (if any)."""
+    settings: dict[str, Any] = getattr(request, "param", {})
+    with operator_in_namespace(cluster, namespace, store_url, **settings) as running:
         yield running
+
+
+# No Schema reconcile waits inside kopf's processing: every one finishes in a deferred task, as the
+# reconciles past the limit of a large burst do.
+DEFERRED = {"inline_reconciles": 0}
+# The tests that also run with every Schema reconcile deferred.
+BOTH_WAYS = pytest.mark.parametrize("operator", [{}, DEFERRED], ids=["inline", "deferred"], indirect=True)
+
+
+def assert_handled(cluster: Cluster, namespace: str, operator: InProcessOperator) -> None:
+    """Every Schema's status carries the digest of its current spec, so kopf sees it handled and does not
+    reconcile it again; and it was written the expected way: by kopf with the reconcile's outcome, or, when
+    every reconcile is deferred, by the operator's own client and never by kopf."""
+    storage = kopf_settings(OperatorSettings()).persistence.diffbase_storage
+    deferred = operator.settings.inline_reconciles == 0
+    listed = cluster.kubectl("get", "-n", namespace, "schemas", "--show-managed-fields", "-o", "json").stdout
+    for item in json.loads(listed)["items"]:
+        name, body = item["metadata"]["name"], kopf.Body(item)
+        assert storage.fetch(body=body) == storage.build(body=body), name
+        status_writers = {
+            m.get("manager") for m in item["metadata"]["managedFields"] if m.get("subresource") == "status"
+        }
+        assert ("kopf" not in status_writers) if deferred else ("kopf" in status_writers), (
+            name,
+            status_writers,
+        )
+        assert status_writers, name
 
 
 def example_documents() -> list[dict[str, Any]]:
@@ -115,17 +148,20 @@ def condition(body: dict[str, Any], type: str) -> dict[str, Any]:
     raise AssertionError(f"no {type} condition in {body.get('status')}")
 
 
+@BOTH_WAYS
 def test_the_examples_become_ready_and_are_registered_and_projected(
     cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
 ) -> None:
     apply_examples(cluster, namespace)
     wait_ready(cluster, namespace)
+    assert_handled(cluster, namespace, operator)
 
     for subject, count in EXAMPLE_SUBJECTS.items():
         assert [v.version for v in versions(store_url, subject)] == list(range(1, count + 1)), subject
 
     documents = {d["metadata"]["name"]: d for d in example_documents() if d["kind"] == "Schema"}
-    for item in get_json(cluster, namespace, "schemas")["items"]:
+    listed = cluster.kubectl("get", "-n", namespace, "schemas", "--show-managed-fields", "-o", "json").stdout
+    for item in json.loads(listed)["items"]:
         name, status = item["metadata"]["name"], item["status"]
         assert status["observedGeneration"] == item["metadata"]["generation"]
         assert condition(item, "Ready")["reason"] == "Registered"
@@ -170,6 +206,7 @@ def test_the_examples_become_ready_and_are_registered_and_projected(
     assert record.namespace == namespace
 
 
+@BOTH_WAYS
 def test_versions_and_references_applied_in_reverse_order_become_ready(
     cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
 ) -> None:
@@ -183,6 +220,7 @@ def test_versions_and_references_applied_in_reverse_order_become_ready(
     projected = config_map(cluster, namespace, "orders-value-schemas")
     assert projected is not None
     assert projected["latest.avsc"] == projected["v2.avsc"]
+    assert_handled(cluster, namespace, operator)
 
 
 def _orders_v3(field: str) -> str:
@@ -214,6 +252,7 @@ def _orders_v3(field: str) -> str:
     )
 
 
+@BOTH_WAYS
 def test_an_incompatible_version_is_not_registered_and_says_why(
     cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
 ) -> None:
@@ -238,6 +277,7 @@ def test_an_incompatible_version_is_not_registered_and_says_why(
     assert [v.version for v in versions(store_url, "orders-value")] == [1, 2]
 
 
+@BOTH_WAYS
 def test_a_state_change_updates_the_store_and_the_projection(
     cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
 ) -> None:
@@ -269,6 +309,38 @@ def test_a_state_change_updates_the_store_and_the_projection(
     )
 
 
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+# Retries 5 s apart: the deletion and the referenced version's registration come before the next one.
+@pytest.mark.parametrize("operator", [{**DEFERRED, "retry_delay": 5, "retry_max_delay": 5}], indirect=True)
+def test_a_schema_deleted_while_its_deferred_reconcile_retries_is_never_registered(
+    cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
+) -> None:
+    """A deferred reconcile waiting to retry (its reference is not registered yet) is stopped by the
+    Schema's deletion: the reference arriving afterwards does not register the deleted version."""
+    customer_subject, customer_v1 = _documents(EXAMPLES_DIR / "avro" / "customer.yaml")
+    orders_subject, orders_v1, _ = _documents(EXAMPLES_DIR / "avro" / "orders.yaml")
+    referrers = yaml.safe_dump_all([customer_subject, orders_subject, orders_v1])
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=referrers)
+    cluster.kubectl(
+        "wait",
+        "-n",
+        namespace,
+        "--for=jsonpath={.status.conditions[?(@.type=='Ready')].reason}=ReferenceNotFound",
+        "--timeout=60s",
+        "schema/orders-value-v1",
+    )
+    cluster.kubectl("delete", "-n", namespace, "schema", "orders-value-v1", "--timeout=60s")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(customer_v1))
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "--timeout=60s", "schema/customer-v1")
+    # Longer than the longest backoff of this operator (`retry_max_delay`): a retry would have run.
+    time.sleep(operator.settings.retry_max_delay + 2)
+    assert [v.version for v in versions(store_url, "com.acme.Customer")] == [1]
+    assert versions(store_url, "orders-value", include_deleted=True) == []
+
+
 def _deleted_everywhere(store_url: str, subject: str, ids: list[int]) -> None:
     record = subject_record(store_url, subject)
     assert record is not None
@@ -278,6 +350,7 @@ def _deleted_everywhere(store_url: str, subject: str, ids: list[int]) -> None:
     assert all(schema_text(store_url, i) is not None for i in ids)  # IDs keep resolving
 
 
+@BOTH_WAYS
 def test_deleting_schemas_first_or_the_subject_first_ends_in_the_same_state(
     cluster: Cluster, namespace: str, store_url: str, operator: InProcessOperator
 ) -> None:

@@ -3,12 +3,15 @@ still detected."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
 import pytest
 
+from kschema.operator.deferral import Deferrals
 from kschema.operator.diffbase import DigestDiffBaseStorage, MarkedProgressStorage
 from kschema.operator.main import kopf_settings
 from kschema.operator.settings import OperatorSettings
@@ -17,12 +20,15 @@ SCHEMA_TEXT = '{"type": "string", "doc": "' + "x" * 300_000 + '"}'
 
 
 def _body(
-    annotations: dict[str, str] | None = None, state: str = "ACTIVE", status: dict[str, Any] | None = None
+    annotations: dict[str, str] | None = None,
+    state: str = "ACTIVE",
+    status: dict[str, Any] | None = None,
+    uid: str = "u-1",
 ) -> kopf.Body:
     raw: dict[str, Any] = {
         "apiVersion": "kschema.io/v1alpha1",
         "kind": "Schema",
-        "metadata": {"name": "big", "namespace": "team-a", "annotations": annotations or {}},
+        "metadata": {"name": "big", "namespace": "team-a", "uid": uid, "annotations": annotations or {}},
         "spec": {"subject": "big", "version": 1, "schema": SCHEMA_TEXT, "state": state},
         "status": {"id": 1, **(status or {})},
     }
@@ -49,6 +55,27 @@ def test_the_diff_base_is_a_digest_in_the_status_and_no_schema_text() -> None:
     assert set(patched) == {"status"}  # nothing for the object itself: the reconcile is one status write
     assert set(patched["status"]) == {"handledDigest"}
     assert len(patched["status"]["handledDigest"]) == 64
+
+
+def test_the_digest_of_an_object_whose_reconcile_is_deferred_is_left_to_that_reconcile() -> None:
+    async def main() -> None:
+        deferrals = Deferrals(0)
+        storage = kopf_settings(OperatorSettings(), deferrals).persistence.diffbase_storage
+        assert isinstance(storage, DigestDiffBaseStorage)
+        deferred, other = _body(uid="u-deferred"), _body(uid="u-other")
+        release = asyncio.Event()
+
+        async def pending(superseded: Callable[[], bool]) -> None:
+            await release.wait()
+
+        deferrals.defer("u-deferred", "digest", pending)
+        assert _patched(storage, deferred) == {}  # no write: the deferred reconcile writes the digest
+        assert set(_patched(storage, other)["status"]) == {"handledDigest"}
+        release.set()
+        await deferrals.close()
+        assert set(_patched(storage, deferred)["status"]) == {"handledDigest"}  # nothing pending now
+
+    asyncio.run(main())
 
 
 def test_an_unchanged_object_has_the_stored_digest_and_a_changed_one_does_not() -> None:

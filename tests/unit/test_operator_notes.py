@@ -5,7 +5,7 @@ from __future__ import annotations
 from kschema.compat import CompatibilityResult
 from kschema.formats import SchemaFormat
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
-from kschema.operator import schemas, subjects
+from kschema.operator import schema_versions, schemas, subjects
 from kschema.operator.events import ObjectRef
 from kschema.operator.registration import Registered
 from kschema.operator.rendering import Projection
@@ -25,7 +25,7 @@ def _registered(**flags: bool) -> Registered:
 
 
 def test_a_new_version_is_registered_with_its_id_on_the_schema_grouped_by_its_subject() -> None:
-    [note] = schemas._registration_notes(HERE, SUBJECT, _registered(already_registered=False), _spec())
+    [note] = schema_versions.registration_notes(HERE, SUBJECT, _registered(already_registered=False), _spec())
 
     assert (note.ref, note.group, note.type, note.reason) == (HERE, SUBJECT, "Normal", "Registered")
     assert note.message == "Registered version 3 of orders-value as ID 42"
@@ -33,14 +33,14 @@ def test_a_new_version_is_registered_with_its_id_on_the_schema_grouped_by_its_su
 
 def test_a_new_deprecated_version_says_so_with_its_sunset() -> None:
     spec = _spec(SchemaState.DEPRECATED, "2030-01-01")
-    [note] = schemas._registration_notes(HERE, SUBJECT, _registered(already_registered=False), spec)
+    [note] = schema_versions.registration_notes(HERE, SUBJECT, _registered(already_registered=False), spec)
 
     assert note.message == "Registered version 3 of orders-value as ID 42 (DEPRECATED; Sunset 2030-01-01)"
 
 
 def test_deprecating_a_registered_version() -> None:
     registered = _registered(already_registered=True, state_changed=True)
-    [note] = schemas._registration_notes(
+    [note] = schema_versions.registration_notes(
         HERE, SUBJECT, registered, _spec(SchemaState.DEPRECATED, "2030-01-01")
     )
 
@@ -52,8 +52,8 @@ def test_deprecating_a_registered_version() -> None:
 
 def test_archiving_and_reactivating_a_registered_version() -> None:
     registered = _registered(already_registered=True, state_changed=True)
-    [archived] = schemas._registration_notes(HERE, SUBJECT, registered, _spec(SchemaState.ARCHIVED))
-    [active] = schemas._registration_notes(HERE, SUBJECT, registered, _spec())
+    [archived] = schema_versions.registration_notes(HERE, SUBJECT, registered, _spec(SchemaState.ARCHIVED))
+    [active] = schema_versions.registration_notes(HERE, SUBJECT, registered, _spec())
 
     assert (
         archived.message == "Archived version 3 of orders-value: hidden from listings, ID 42 still resolves"
@@ -63,7 +63,7 @@ def test_archiving_and_reactivating_a_registered_version() -> None:
 
 def test_a_version_deleted_before_and_declared_again_is_restored() -> None:
     registered = _registered(already_registered=True, restored=True)
-    [note] = schemas._registration_notes(HERE, SUBJECT, registered, _spec())
+    [note] = schema_versions.registration_notes(HERE, SUBJECT, registered, _spec())
 
     assert (note.reason, note.message) == (
         "Restored",
@@ -72,7 +72,9 @@ def test_a_version_deleted_before_and_declared_again_is_restored() -> None:
 
 
 def test_a_reconcile_that_changes_nothing_records_nothing() -> None:
-    assert schemas._registration_notes(HERE, SUBJECT, _registered(already_registered=True), _spec()) == []
+    assert (
+        schema_versions.registration_notes(HERE, SUBJECT, _registered(already_registered=True), _spec()) == []
+    )
 
 
 def test_deleting_the_latest_version_warns_what_clients_get_now() -> None:

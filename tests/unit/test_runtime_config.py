@@ -67,6 +67,7 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
         "KSCHEMA_HEALTH_PORT": "0",
         "KSCHEMA_LOG_LEVEL": "debug",
         "KSCHEMA_RECONCILE_CONCURRENCY": "16",
+        "KSCHEMA_INLINE_RECONCILES": "0",
     }
 
     config = load_config(("operator", "webhook", "api"), _args(), env=env)
@@ -76,6 +77,7 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
     assert config.operator.peering is None
     assert config.operator.liveness_endpoint is None
     assert config.operator.reconcile_concurrency == 16
+    assert config.operator.inline_reconciles == 0
     assert config.webhook.cert_file == certs / "tls.crt"
     assert config.webhook.port == 8443
     assert config.log_level == "DEBUG"
@@ -124,6 +126,11 @@ def test_environment_variables_configure_every_component(certs: Path) -> None:
             (),
             {"KSCHEMA_RECONCILE_CONCURRENCY": "0"},
             "--reconcile-concurrency (KSCHEMA_RECONCILE_CONCURRENCY) must be between 1 and 10000, got 0",
+        ),
+        (
+            (),
+            {"KSCHEMA_INLINE_RECONCILES": "-1"},
+            "--inline-reconciles (KSCHEMA_INLINE_RECONCILES) must be between 0 and 1000000, got -1",
         ),
         (
             (),

@@ -2,7 +2,7 @@
 failed requests raise typed errors (`NotFound`, `Conflict`, `Gone`, ...) instead of an `ApiException` to
 be told apart by its status code wherever it is caught (as kopf does for its own calls)."""
 
-from kschema.kubeapi.client import UNPARSED, ApiClient, answer_bytes
+from kschema.kubeapi.client import UNPARSED, ApiClient, JsonBody, answer_bytes, environment_proxy
 from kschema.kubeapi.errors import (
     BadRequest,
     Conflict,
@@ -26,6 +26,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Gone",
+    "JsonBody",
     "KubeApiError",
     "KubeClientError",
     "KubeServerError",
@@ -34,6 +35,7 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "answer_bytes",
+    "environment_proxy",
     "translate",
     "translated",
 ]

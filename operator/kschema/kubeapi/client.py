@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Awaitable
 from typing import Any
 
@@ -18,15 +19,58 @@ from kschema.kubeapi.errors import translate
 UNPARSED: dict[str, Any] = {"_preload_content": False}
 
 
+# kubernetes_asyncio's own read buffer for its session: watch events of large objects exceed aiohttp's.
+READ_BUFFER_BYTES = 2**21
+
+
+class JsonBody(dict[str, Any]):
+    """A request body built of JSON types only (dicts, lists, strings, numbers): sent as it is, without
+    the walk through every value that `sanitize_for_serialization` makes for generated model objects."""
+
+
 class ApiClient(client.ApiClient):
     """Every generated API (`CoreV1Api(api_client)`, ...) sends its requests through `call_api`; an error
-    answer raises a `KubeApiError` subclass from here, the one place requests are made."""
+    answer raises a `KubeApiError` subclass from here, the one place requests are made.
+
+    The proxy for the API server is taken from the environment (`HTTPS_PROXY`, `NO_PROXY`, as client-go
+    does) once, here. kubernetes_asyncio's session trusts the environment on every request instead: aiohttp
+    then looks the proxy variables up and reads `~/.netrc`, in a thread, for each request, which cost the
+    operator more than the request itself in a burst of status writes."""
+
+    def __init__(self, configuration: client.Configuration | None = None) -> None:
+        super().__init__(configuration)
+        rest = self.rest_client
+        proxy = environment_proxy(self.configuration.host or "")
+        if not rest.proxy and proxy is not None:
+            rest.proxy = proxy
+        trusting: aiohttp.ClientSession = rest.pool_manager
+        connector = trusting.connector
+        trusting.detach()  # the connector (and its TLS settings) goes on in the new session
+        rest.pool_manager = aiohttp.ClientSession(
+            connector=connector, trust_env=False, read_bufsize=READ_BUFFER_BYTES
+        )
+
+    def sanitize_for_serialization(self, obj: Any) -> Any:
+        if isinstance(obj, JsonBody):
+            return obj
+        return super().sanitize_for_serialization(obj)
 
     async def call_api(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().call_api(*args, **kwargs)
         except ApiException as error:
             raise translate(error) from error
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY` or `HTTP_PROXY` by its scheme), unless
+    `NO_PROXY` exempts its host; None when there is none."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    proxy = urllib.request.getproxies().get(scheme.lower())
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
 
 
 async def answer_bytes(call: Awaitable[Any]) -> bytes:

@@ -19,11 +19,12 @@ from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.batches import KeyedBatches
 from kschema.operator.configmaps import Projector
+from kschema.operator.deferral import Deferrals
 from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, Registered, VersionRequest
 from kschema.operator.schema_cache import SchemaCache
-from kschema.operator.settings import OperatorSettings
+from kschema.operator.settings import DEFAULT_INLINE_RECONCILES, OperatorSettings
 from kschema.store import RegistryStore, SubjectRecord
 
 # Annotation the Subject's reconcile sets on its Schemas to make them reconcile again (when the Subject
@@ -145,6 +146,8 @@ class OperatorContext:
     registrations: KeyedBatches[VersionRequest, tuple[SubjectRecord, Registered]] = field(
         default_factory=KeyedBatches
     )
+    # Schema reconciles past the limit of a burst finish outside kopf's processing (see `deferral`).
+    deferrals: Deferrals = field(default_factory=lambda: Deferrals(DEFAULT_INLINE_RECONCILES))
     _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     _schemas: SchemaCache | None = None
     _kube: Kube | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
@@ -36,7 +36,10 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
 
     Annotations under `prefix` are kopf's bookkeeping and never part of the essence, except the ones in
     `watched_annotations`, which are declared by users (a Subject's transfer annotation) and must trigger a
-    reconcile when they change."""
+    reconcile when they change.
+
+    `deferred(uid)` says that a deferred reconcile of the object is pending (see `deferral`): it writes
+    the digest with its outcome, so kopf's handling does not write it first."""
 
     def __init__(
         self,
@@ -46,8 +49,10 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         key: str,
         legacy_key: str,
         watched_annotations: Iterable[str] = (),
+        deferred: Callable[[str], bool] | None = None,
     ) -> None:
         super().__init__()
+        self.deferred = deferred
         self.field = field
         self.prefix = prefix
         self.annotation = f"{prefix}/{key}"
@@ -129,6 +134,8 @@ class DigestDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        if self.deferred is not None and self.deferred(str(body.metadata.uid)):
+            return
         patch.status[self.field] = str(essence[DIGEST_KEY])
         for earlier in (self.annotation, self.legacy_annotation):
             if earlier in body.metadata.annotations:

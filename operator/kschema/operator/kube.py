@@ -13,7 +13,7 @@ import aiohttp
 import kopf
 from kubernetes_asyncio import client, config
 
-from kschema.kubeapi import UNPARSED, ApiClient, Conflict, KubeApiError, NotFound, answer_bytes
+from kschema.kubeapi import UNPARSED, ApiClient, Conflict, JsonBody, KubeApiError, NotFound, answer_bytes
 from kschema.model import GROUP, SCHEMA_PLURAL, SUBJECT_PLURAL, VERSION
 from kschema.operator.events import EventNotPosted
 
@@ -85,7 +85,7 @@ class Kube:
                 namespace,
                 plural,
                 name,
-                {"status": status},
+                JsonBody({"status": status}),
                 _content_type=MERGE_PATCH,
                 **UNPARSED,
             )
@@ -99,7 +99,7 @@ class Kube:
                 namespace,
                 SCHEMA_PLURAL,
                 name,
-                {"metadata": {"annotations": annotations}},
+                JsonBody({"metadata": {"annotations": annotations}}),
                 _content_type=MERGE_PATCH,
                 **UNPARSED,
             )
@@ -131,7 +131,7 @@ class Kube:
     async def create_event(self, namespace: str, body: dict[str, Any]) -> str:
         try:
             created = await answer_bytes(
-                self.core.create_namespaced_event(namespace, body, **UNPARSED)  # type: ignore[arg-type]  # a dict is sent as is
+                self.core.create_namespaced_event(namespace, JsonBody(body), **UNPARSED)  # type: ignore[arg-type]  # a dict is sent as is
             )
             name = json.loads(created)["metadata"]["name"]
         except (KubeApiError, aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
@@ -142,7 +142,7 @@ class Kube:
         try:
             await answer_bytes(
                 self.core.patch_namespaced_event(  # type: ignore[call-arg]  # as above
-                    name, namespace, body, _content_type=MERGE_PATCH, **UNPARSED
+                    name, namespace, JsonBody(body), _content_type=MERGE_PATCH, **UNPARSED
                 )
             )
         except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:

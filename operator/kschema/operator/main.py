@@ -17,6 +17,7 @@ from kschema.kubeapi import ApiClient
 from kschema.model import FINALIZER, GROUP, TRANSFER_ANNOTATION
 from kschema.operator import schemas, subjects
 from kschema.operator.context import OperatorContext
+from kschema.operator.deferral import Deferrals
 from kschema.operator.diffbase import DIGEST_STATUS_FIELD, DigestDiffBaseStorage, MarkedProgressStorage
 from kschema.operator.kube import Kube, connection_info, load_configuration
 from kschema.operator.settings import OperatorSettings
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 TIMER_INSTANT_EXIT_SECONDS = 0.1
 
 
-def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
-    """kopf's own settings: its bookkeeping under our group, quiet event posting, peering."""
+def kopf_settings(settings: OperatorSettings, deferrals: Deferrals | None = None) -> kopf.OperatorSettings:
+    """kopf's own settings: its bookkeeping under our group, quiet event posting, peering. The digest of
+    an object whose reconcile `deferrals` holds is written by that reconcile."""
     configured = kopf.OperatorSettings()
     configured.persistence.finalizer = FINALIZER
     configured.persistence.progress_storage = MarkedProgressStorage(prefix=GROUP)
@@ -42,6 +44,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
         key="last-handled-digest",
         legacy_key="last-handled-configuration",
         watched_annotations=(TRANSFER_ANNOTATION,),
+        deferred=None if deferrals is None else deferrals.holds,
     )
     # Conditions carry the outcome, and the operator posts its own Events (kschema.operator.events,
     # aggregated); one more Event per handler run from kopf's log would double the API writes.
@@ -96,6 +99,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await memo.deferrals.close()  # unwritten outcomes are reconciled again at the next start
         await memo.projector.close()
         await memo.kube.close()
         logger.info("Stopped the operator")
@@ -128,10 +132,11 @@ async def run_operator(
         if pool is None:
             pool = await stack.enter_async_context(WorkerPool(warm=True))
         existing = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+        deferrals = Deferrals(settings.inline_reconciles)
         tasks = await kopf.spawn_tasks(
             registry=build_registry(settings),
-            settings=kopf_settings(settings),
-            memo=OperatorContext(settings=settings, store=store, pool=pool),
+            settings=kopf_settings(settings, deferrals),
+            memo=OperatorContext(settings=settings, store=store, pool=pool, deferrals=deferrals),
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             standalone=settings.peering is None,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +36,7 @@ from kschema.operator.context import (
     release_blocked,
     set_status,
 )
+from kschema.operator.diffbase import DIGEST_KEY
 from kschema.operator.events import Note, ObjectRef
 from kschema.operator.indexes import (
     SCHEMAS_INDEX,
@@ -45,23 +45,16 @@ from kschema.operator.indexes import (
     index_schema,
     subject_entry,
 )
-from kschema.operator.registration import (
-    Blocked,
-    Registered,
-    VersionRequest,
-    register_versions,
-    soft_delete_version,
-)
+from kschema.operator.registration import Blocked, soft_delete_version
 from kschema.operator.rendering import Projection
-from kschema.store import StoreError, SubjectRecord
+from kschema.operator.schema_versions import NOT_CHECKED, VersionWork, finish_deferred, status_snapshot
+from kschema.store import StoreError
 
 logger = logging.getLogger(__name__)
 
 SUBJECT_WAIT_SECONDS = 3.0  # how long a Schema waits for a missing Subject before it reports it
 # ... and for a Subject whose watch event has arrived but whose reconcile has not registered it yet
 SUBJECT_PENDING_WAIT_SECONDS = 30.0
-
-NOT_CHECKED = Condition("Compatible", None, "NotChecked", "not checked yet")
 
 
 async def _registered_subject(memo: OperatorContext, subject: SubjectEntry) -> bool:
@@ -94,31 +87,6 @@ async def _arrived_subject(
     if subject.spec is not None:
         await memo.subject_arrivals.wait(namespace, name, SUBJECT_PENDING_WAIT_SECONDS)
     return subject_entry(subjects_by_name, namespace, name)
-
-
-def _compatible(registered: Registered, level: str) -> Condition:
-    if registered.accepted_history:
-        return Condition(
-            "Compatible",
-            True,
-            "AcceptedHistory",
-            "accepted as it is: the Subject's spec.acceptedHistory covers this version",
-        )
-    if registered.already_registered:
-        return Condition("Compatible", True, "Registered", "checked when the version was registered")
-    if not registered.checked_against:
-        return Condition("Compatible", True, "NoHistory", f"no earlier version to check against ({level})")
-    versions = ", ".join(str(v) for v in registered.checked_against)
-    return Condition("Compatible", True, "Compatible", f"{level} compatible with version(s) {versions}")
-
-
-def _blocked_conditions(blocked: Blocked) -> list[Condition]:
-    compatible = (
-        Condition("Compatible", False, "Incompatible", blocked.message)
-        if blocked.reason == "Incompatible"
-        else NOT_CHECKED
-    )
-    return [Condition("Ready", False, blocked.reason, blocked.message), compatible]
 
 
 async def reconcile(
@@ -155,51 +123,25 @@ async def reconcile(
     subject_ref = ObjectRef(SUBJECT_KIND, namespace, subject.spec.resource_name, subject.uid)
     # Said before the wait for a place: the store is read after it, so it sees every upsert made until now.
     memo.store_reads.read(namespace, name, subject.spec.name)
-    try:
-        # In progress from before the wait for a place: the projection of a subject whose versions are
-        # queued together waits for all of them (bounded), and is one ConfigMap write for the burst.
-        # The versions of the subject waiting at the same time register together (`_register_queued`).
-        with memo.projector.registering(target):
-            request = VersionRequest(spec, subject.spec.accepted_through)
-            run = functools.partial(_register_queued, memo, subject.spec.name)
-            admit = functools.partial(memo.turn, SCHEMA_KIND)
-            record, registered = await memo.registrations.submit(subject.spec.name, request, run, admit)
-        set_status(
-            patch,
-            body,
-            [
-                Condition("Ready", True, "Registered", _registered_message(registered, spec)),
-                _compatible(registered, str(record.compatibility)),
-            ],
-            id=registered.version.schema_id,
-            fingerprint=registered.fingerprint,
-            registrySubject=record.subject,
-        )
-        for note in _registration_notes(here, subject_ref, registered, spec):
-            memo.note(note)
-        # Outside the place: waiting for the subject's other versions takes none from the next reconcile.
-        await memo.projector.project(target)
-    except KubeApiError as error:
-        fail(api_blocked(error), retry, memo.settings)
-    except Blocked as blocked:
-        set_status(patch, body, _blocked_conditions(blocked))
-        if not blocked.temporary:
-            memo.note(Note(here, "Warning", "Refused", f"Refused: {blocked.message}", subject_ref))
-        fail(blocked, retry, memo.settings)
-    logger.debug(
-        "Reconciled Schema namespace=%s name=%s id=%s", namespace, name, registered.version.schema_id
-    )
-
-
-async def _register_queued(
-    memo: OperatorContext, registry_subject: str, requests: Sequence[VersionRequest]
-) -> list[tuple[SubjectRecord, Registered] | Exception]:
-    """The versions of one subject queued until a place was free (see `KeyedBatches`), registered under
-    one hold of the subject's lock."""
-    async with memo.subject_locks(registry_subject):
-        return await register_versions(
-            memo.store, registry_subject, requests, pool=memo.pool, schemas=memo.schemas
-        )
+    work = VersionWork(memo, spec, target, here, subject_ref)
+    new = kwargs.get("new")  # kopf's essence of the object: its digest (see diffbase)
+    if isinstance(new, dict) and memo.deferrals.should_defer(here.uid):
+        # kopf's processing of the object ends here; the task writes the status and the digest.
+        digest = str(new[DIGEST_KEY])
+        finish = functools.partial(finish_deferred, work, status_snapshot(body), digest)
+        memo.deferrals.defer(here.uid, digest, finish)
+        return
+    with memo.deferrals.inline():
+        try:
+            conditions, fields = await work.register()
+            set_status(patch, body, conditions, **fields)
+            await work.project()
+        except KubeApiError as error:
+            fail(api_blocked(error), retry, memo.settings)
+        except Blocked as blocked:
+            set_status(patch, body, work.refused(blocked))
+            fail(blocked, retry, memo.settings)
+    logger.debug("Reconciled Schema namespace=%s name=%s id=%s", namespace, name, fields.get("id"))
 
 
 def held(meta: kopf.Meta, **_: Any) -> bool:
@@ -209,34 +151,6 @@ def held(meta: kopf.Meta, **_: Any) -> bool:
     object goes, and the Subject's resync does for deletions the operator did not see (see
     `subjects.sweep`). Without a finalizer a reconcile is one write, to the status."""
     return FINALIZER in (meta.get("finalizers") or ())
-
-
-def _registration_notes(
-    here: ObjectRef, subject: ObjectRef, registered: Registered, spec: SchemaSpec
-) -> list[Note]:
-    """The Events of a successful reconcile: a new version, a new state. Nothing when nothing changed."""
-    version = registered.version
-    of = f"version {version.version} of {version.subject}"
-    sunset = f"; Sunset {spec.sunset}" if spec.sunset and spec.state is SchemaState.DEPRECATED else ""
-    notes = []
-    state = "" if spec.state is SchemaState.ACTIVE else f" ({spec.state}{sunset})"
-    if not registered.already_registered:
-        notes.append(
-            Note(here, "Normal", "Registered", f"Registered {of} as ID {version.schema_id}{state}", subject)
-        )
-    elif registered.restored:
-        message = f"Restored {of} (deleted before) with its ID {version.schema_id}{state}"
-        notes.append(Note(here, "Normal", "Restored", message, subject))
-    elif registered.state_changed:
-        if spec.state is SchemaState.DEPRECATED:
-            reason, message = "Deprecated", f"Deprecated {of}{sunset}"
-        elif spec.state is SchemaState.ARCHIVED:
-            reason = "Archived"
-            message = f"Archived {of}: hidden from listings, ID {version.schema_id} still resolves"
-        else:
-            reason, message = "StateChanged", f"{of[0].upper()}{of[1:]} is now {spec.state}"
-        notes.append(Note(here, "Normal", reason, message, subject))
-    return notes
 
 
 def _deleted_note(
@@ -262,14 +176,6 @@ def _deleted_note(
     return Note(where, "Normal", "VersionDeleted", message)
 
 
-def _registered_message(registered: Registered, spec: SchemaSpec) -> str:
-    version = registered.version
-    return (
-        f"registered as {version.subject} version {version.version} "
-        f"with ID {version.schema_id} ({spec.state})"
-    )
-
-
 async def release(
     body: kopf.Body,
     status: kopf.Status,
@@ -283,6 +189,8 @@ async def release(
     """Deletion soft-deletes the version: listings hide it, its ID keeps resolving."""
     namespace = namespace or ""  # both kinds are namespaced
     memo.store_reads.forget(namespace, name)
+    # A deferred reconcile still pending would register the version after this soft-delete.
+    await memo.deferrals.cancel(str(body.metadata.uid))
     subjects_by_name: kopf.Index[Any, Any] = kwargs[SUBJECTS_INDEX]
     try:
         spec = schema_from_body(body)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from kschema.compat import CompatibilityLevel
 
+DEFAULT_INLINE_RECONCILES = 128
+
 
 @dataclass(frozen=True, slots=True)
 class OperatorSettings:
@@ -56,6 +58,12 @@ class OperatorSettings:
     object of a burst at once (11,000 at the start-up of a large tenant); beyond this many, they wait their
     turn in arrival order, so a burst works through with bounded memory, and the Schemas of one subject
     register close together in time (their ConfigMap is then written once for several of them)."""
+
+    inline_reconciles: int = DEFAULT_INLINE_RECONCILES
+    """How many Schema reconciles may wait for their turn inside kopf's processing of their objects. Each
+    keeps about 20 KiB of kopf's state alive while it waits; past this many (a burst: an Argo CD sync of
+    a large tenant, a start-up), a reconcile hands its registration to a task of its own, of a few KiB,
+    and lets kopf's processing end. The outcome and the status write are the same."""
 
     worker_idle_seconds: float = 1.0
     """How long a worker with nothing to do keeps its place, waiting for the object's next event (the

@@ -13,7 +13,7 @@ from pathlib import Path
 from kschema.api.auth import AuthMode, AuthSettings
 from kschema.api.settings import ApiSettings
 from kschema.compat import CompatibilityLevel
-from kschema.operator.settings import OperatorSettings
+from kschema.operator.settings import DEFAULT_INLINE_RECONCILES, OperatorSettings
 from kschema.store.base import StoreError
 from kschema.store.factory import store_from_url
 from kschema.webhook.settings import WebhookSettings
@@ -110,6 +110,13 @@ OPTIONS: tuple[Option, ...] = (
         "KSCHEMA_RECONCILE_CONCURRENCY",
         "64",
         "how many reconciles of each kind (Subject, Schema) run at once; the rest of a burst waits its turn",
+    ),
+    Option(
+        "--inline-reconciles",
+        "KSCHEMA_INLINE_RECONCILES",
+        str(DEFAULT_INLINE_RECONCILES),
+        "how many Schema reconciles wait for their turn inside kopf's processing of their objects; the "
+        "rest of a burst waits in a smaller task of its own (0: all of them do)",
     ),
     Option(
         "--api-max-request-line-bytes",
@@ -285,6 +292,7 @@ def load_config(
         deletion_timeout=deletion_timeout,
         resync_interval=resync_interval,
         reconcile_concurrency=number("reconcile_concurrency", low=1, high=10_000),
+        inline_reconciles=number("inline_reconciles", low=0, high=1_000_000),
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         default_compatibility=default_compatibility,
     )
