@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiohttp.test_utils import make_mocked_request
 from prometheus_client import generate_latest
 
 from kschema.api.metrics import ApiMetrics
@@ -60,3 +61,31 @@ def test_methods_outside_the_known_ones_share_one_series_per_status() -> None:
     assert samples['kschema_api_requests_total{method="PATCH",route="unmatched",status="405"}'] == 1
     assert not [name for name in samples if "X-METHOD" in name]
     assert len(route.counts()) == 2
+
+
+def test_a_recorder_counts_what_observe_counts_and_a_served_method_labels_every_request() -> None:
+    recorded, observed = ApiMetrics(), ApiMetrics()
+    by_request = recorded.requests.route("/a").recorder()
+    only_head = recorded.requests.route("/b").recorder("HEAD")
+    cases = [("GET", 200, 0.00002), ("GET", 404, 0.003), ("PATCH", 200, 0.1), ("X-ODD", 405, 1.0)]
+    for method, status, seconds in cases:
+        by_request(make_mocked_request(method, "/a"), status, seconds)
+        observed.requests.route("/a").observe(method, status, seconds)
+    # A route that serves one method labels with it, whatever the request object says.
+    only_head(make_mocked_request("GET", "/b"), 200, 0.00002)
+    only_head(make_mocked_request("GET", "/b"), 503, 0.00002)
+    observed.requests.route("/b").observe("HEAD", 200, 0.00002)
+    observed.requests.route("/b").observe("HEAD", 503, 0.00002)
+
+    def requests(metrics: ApiMetrics) -> dict[str, float]:
+        return {name: v for name, v in _samples(metrics).items() if name.startswith("kschema_api_request")}
+
+    assert requests(recorded) == requests(observed)
+    assert _samples(recorded)['kschema_api_requests_total{method="OTHER",route="/a",status="405"}'] == 1
+
+
+def test_a_route_never_requested_exports_no_series() -> None:
+    metrics = ApiMetrics()
+    metrics.requests.route("/quiet").recorder()
+    metrics.requests.route("/quiet").recorder("GET")
+    assert not [name for name in _samples(metrics) if "/quiet" in name]

@@ -584,3 +584,23 @@ async def test_metrics_count_requests_per_route_template(client: Client) -> None
         'kschema_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/schemas/ids/{id}"}'
         in text
     )
+
+
+async def test_metrics_count_a_head_as_head_and_leave_out_routes_never_requested(client: Client) -> None:
+    head = await client.head("/schemas/ids/1")
+    assert head.status == 200
+    assert head.content_type == SR
+    assert await head.read() == b""
+    await client.get("/schemas/ids/1")
+    await client.post("/schemas/ids/1")  # the route serves GET and HEAD only: the catch-all answers
+    text = await (await client.get("/metrics")).text()
+    expected = [
+        'kschema_api_requests_total{method="HEAD",route="/schemas/ids/{id}",status="200"} 1.0',
+        'kschema_api_requests_total{method="GET",route="/schemas/ids/{id}",status="200"} 1.0',
+        'kschema_api_requests_total{method="POST",route="unmatched",status="405"} 1.0',
+        'kschema_api_request_duration_seconds_count{method="HEAD",route="/schemas/ids/{id}"} 1.0',
+    ]
+    assert [line for line in expected if line not in text] == []
+    # Every route has its GET series from the start; one never requested is not exported as zeros.
+    assert 'route="/schemas/ids/{id}/schema"' not in text
+    assert " 0.0\n" not in text.split("# HELP kschema_api_requests_total")[1].split("# HELP", 1)[0]

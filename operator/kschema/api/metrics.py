@@ -9,8 +9,9 @@ lookup they measure."""
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,6 +39,9 @@ LATENCY_BUCKETS = (
 )
 
 
+Recorder = Callable[[web.Request, int, float], None]
+"""Records one request of a route: the request, its response's status and the seconds it took."""
+
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 """Methods counted under their own name; any other is counted as OTHER."""
 OTHER = "OTHER"
@@ -48,43 +52,81 @@ UNMATCHED = "unmatched"
 
 class RouteStats:
     """Counts and latencies of one route template, by method and status: one list per pair holds the
-    count, the per-bucket counts (the last one for +Inf) and the sum of seconds, so a request touches one
-    dict entry. The histogram, by method only, adds up a method's statuses at scrape time."""
+    per-bucket counts (the last one for +Inf) and then the sum of seconds, so a request touches one list
+    (its count is the sum of its buckets, added up at scrape time). The histogram, by method only, adds
+    up a method's statuses at scrape time."""
 
     __slots__ = ("_series",)
 
     def __init__(self) -> None:
         self._series: dict[tuple[str, int], list[float]] = {}
 
+    def recorder(self, method: str | None = None) -> Recorder:
+        """`record(request, status, seconds)` for this route: a request's whole cost in metrics. With
+        `method` given (a route that serves only that method) the request's own is not looked up. A
+        `GET` answered with 200 (the serializers' lookups) goes straight to its series: no key is built
+        and no dict is searched."""
+        ok = self.series("GET", 200)
+        observe = self.observe
+        bounds = LATENCY_BUCKETS
+
+        if method is None:
+
+            def record(request: web.Request, status: int, seconds: float) -> None:
+                method = request.method
+                if status == 200 and method == "GET":
+                    ok[bisect_left(bounds, seconds)] += 1
+                    ok[-1] += seconds
+                else:
+                    observe(method, status, seconds)
+
+            return record
+
+        served = method
+        fast = served == "GET"
+
+        def record_served(request: web.Request, status: int, seconds: float) -> None:
+            if status == 200 and fast:
+                ok[bisect_left(bounds, seconds)] += 1
+                ok[-1] += seconds
+            else:
+                observe(served, status, seconds)
+
+        return record_served
+
     def observe(self, method: str, status: int, seconds: float) -> None:
         series = self._series.get((method, status))
         if series is None:
-            series = self._add_series(method, status)
-        series[0] += 1
-        series[bisect_left(LATENCY_BUCKETS, seconds) + 1] += 1
+            series = self.series(method, status)
+        series[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         series[-1] += seconds
 
-    def _add_series(self, method: str, status: int) -> list[float]:
+    def series(self, method: str, status: int) -> list[float]:
+        """The live series of a method and status, created empty on first use."""
         # A method outside METHODS (clients may send any token) is counted as OTHER and never becomes a
         # key of its own: the series stay bounded, and the common methods pay no check per request.
         key = (method if method in METHODS else OTHER, status)
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = [0.0] * (len(LATENCY_BUCKETS) + 3)
+            series = self._series[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
         return series
 
     def counts(self) -> list[tuple[tuple[str, int], int]]:
-        return [(key, int(series[0])) for key, series in list(self._series.items())]
+        """Requests by method and status, series never observed left out."""
+        counted = ((key, int(sum(series[:-1]))) for key, series in list(self._series.items()))
+        return [(key, count) for key, count in counted if count]
 
     def latencies(self) -> list[tuple[str, list[float]]]:
         """Per method: the per-bucket counts (the last one for +Inf), then the sum of seconds."""
         by_method: dict[str, list[float]] = {}
         for (method, _), series in list(self._series.items()):
+            if not any(series[:-1]):
+                continue
             total = by_method.get(method)
             if total is None:
-                by_method[method] = series[1:]
+                by_method[method] = list(series)
             else:
-                by_method[method] = [a + b for a, b in zip(total, series[1:], strict=True)]
+                by_method[method] = [a + b for a, b in zip(total, series, strict=True)]
         return list(by_method.items())
 
 

@@ -9,7 +9,7 @@ import functools
 
 from aiohttp import web
 
-__all__ = ["NOT_NEGOTIATED", "acceptable", "refuses"]
+__all__ = ["NOT_NEGOTIATED", "acceptable", "admits", "refuses"]
 
 SERVED = frozenset(
     {
@@ -43,11 +43,12 @@ def acceptable(header: str) -> bool:
 # Clients send the same few `Accept` values on every request. The cache is bounded, so headers an
 # attacker varies cost the parse, never memory.
 @functools.lru_cache(maxsize=64)
-def _admits(header: str) -> bool:
+def admits(header: str) -> bool:
+    """Whether a request sending this `Accept` header may be answered (a blank one may)."""
     return not header.strip() or acceptable(header)
 
 
 def refuses(request: web.Request) -> bool:
     """Whether the request's `Accept` header admits none of the types the API answers with."""
     header = request.headers.get("Accept")
-    return bool(header) and not _admits(header) and request.path not in NOT_NEGOTIATED
+    return bool(header) and not admits(header) and request.path not in NOT_NEGOTIATED

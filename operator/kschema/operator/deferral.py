@@ -99,5 +99,9 @@ class Deferrals:
                 await pending.task
 
     async def close(self) -> None:
-        for uid in list(self._pending):
-            await self.cancel(uid)
+        """Stops all pending work at once (the operator is stopping) and waits until it has stopped."""
+        pending, self._pending = self._pending, {}
+        tasks = [p.task for p in pending.values() if p.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
