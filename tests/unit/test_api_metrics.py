@@ -76,12 +76,19 @@ def test_a_recorder_counts_what_observe_counts_and_a_served_method_labels_every_
     only_head(make_mocked_request("GET", "/b"), 503, 0.00002)
     observed.requests.route("/b").observe("HEAD", 200, 0.00002)
     observed.requests.route("/b").observe("HEAD", 503, 0.00002)
+    # A GET route: its 200s go straight to their series, anything else as observe counts it.
+    only_get = recorded.requests.route("/c").recorder("GET")
+    for status, seconds in [(200, 0.00002), (200, 0.004), (404, 0.00002), (500, 2.0)]:
+        only_get(make_mocked_request("HEAD", "/c"), status, seconds)
+        observed.requests.route("/c").observe("GET", status, seconds)
 
     def requests(metrics: ApiMetrics) -> dict[str, float]:
         return {name: v for name, v in _samples(metrics).items() if name.startswith("kschema_api_request")}
 
     assert requests(recorded) == requests(observed)
-    assert _samples(recorded)['kschema_api_requests_total{method="OTHER",route="/a",status="405"}'] == 1
+    samples = _samples(recorded)
+    assert samples['kschema_api_requests_total{method="OTHER",route="/a",status="405"}'] == 1
+    assert samples['kschema_api_requests_total{method="GET",route="/c",status="200"}'] == 2
 
 
 def test_a_route_never_requested_exports_no_series() -> None:

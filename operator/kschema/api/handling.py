@@ -60,7 +60,7 @@ def add_routes(
                 app.router.add_route(method, template, wrapped, **definition.kwargs)
     unmatched = _wrap(
         _unmatched,
-        metrics.requests.route(UNMATCHED).recorder(),
+        stats.route(UNMATCHED).recorder(),
         negotiate=True,
         # Decided per request: the path is all there is to go by.
         protect=(lambda request: unmatched_is_protected(mode, request)) if mode is AuthMode.ALL else None,

@@ -64,35 +64,31 @@ class RouteStats:
     def recorder(self, method: str | None = None) -> Recorder:
         """`record(request, status, seconds)` for this route: a request's whole cost in metrics. With
         `method` given (a route that serves only that method) the request's own is not looked up. A
-        `GET` answered with 200 (the serializers' lookups) goes straight to its series: no key is built
-        and no dict is searched."""
-        ok = self.series("GET", 200)
+        `GET` route sends what it answers with 200 (the serializers' lookups) straight to that series:
+        no key is built and no dict is searched."""
         observe = self.observe
-        bounds = LATENCY_BUCKETS
-
         if method is None:
 
-            def record(request: web.Request, status: int, seconds: float) -> None:
-                method = request.method
-                if status == 200 and method == "GET":
-                    ok[bisect_left(bounds, seconds)] += 1
-                    ok[-1] += seconds
-                else:
-                    observe(method, status, seconds)
+            def record_any(request: web.Request, status: int, seconds: float) -> None:
+                observe(request.method, status, seconds)
 
-            return record
+            return record_any
+        if method != "GET":
 
-        served = method
-        fast = served == "GET"
+            def record_method(request: web.Request, status: int, seconds: float) -> None:
+                observe(method, status, seconds)
 
-        def record_served(request: web.Request, status: int, seconds: float) -> None:
-            if status == 200 and fast:
-                ok[bisect_left(bounds, seconds)] += 1
+            return record_method
+        ok = self.series("GET", 200)
+
+        def record_get(request: web.Request, status: int, seconds: float) -> None:
+            if status == 200:
+                ok[bisect_left(LATENCY_BUCKETS, seconds)] += 1
                 ok[-1] += seconds
             else:
-                observe(served, status, seconds)
+                observe("GET", status, seconds)
 
-        return record_served
+        return record_get
 
     def observe(self, method: str, status: int, seconds: float) -> None:
         series = self._series.get((method, status))
