@@ -32,6 +32,7 @@ from schema_registry.client import schema as psr_schema
 from schema_registry.serializers.message_serializer import AvroMessageSerializer, JsonMessageSerializer
 
 from kschema.api import ApiSettings, create_app
+from kschema.api.server import app_runner
 from kschema.api.state import INDEX
 from kschema.formats import Reference, ResolvedReference, SchemaFormat, parse_schema
 from kschema.model import SchemaState
@@ -134,7 +135,7 @@ async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     store = SqliteStore(tmp_path / "registry.db")
     await store.open()
     app = create_app(ApiSettings(host="127.0.0.1", feed_wait_seconds=0.5), store)
-    runner = web.AppRunner(app)
+    runner = app_runner(app)  # as `kschema api` serves it
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

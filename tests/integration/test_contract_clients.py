@@ -23,6 +23,7 @@ from confluent_kafka.schema_registry.rules.dlq.dlq_action import DlqAction
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
 from kschema.api import ApiSettings, create_app
+from kschema.api.server import app_runner
 from kschema.api.state import INDEX
 from kschema.contracts import contract_fingerprint, registered_contracts, rule_set_from_json
 from kschema.formats import SchemaFormat, parse_schema
@@ -98,7 +99,7 @@ async def registry(tmp_path: Path) -> AsyncIterator[str]:
         )
         await register(store, other_subject, [other_schema])
     app = create_app(ApiSettings(host="127.0.0.1", feed_wait_seconds=0.5), store)
-    runner = web.AppRunner(app)
+    runner = app_runner(app)  # as `kschema api` serves it
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from kschema.api import ApiSettings, create_app
 from kschema.api.state import INDEX
@@ -28,6 +28,7 @@ from kschema.store import (
     SubjectVersion,
     VersionConflictError,
 )
+from tests.harness.api_server import ApiTestServer
 
 
 class MemoryStore:
@@ -223,7 +224,7 @@ async def api_client(
     if global_compatibility is not None:
         settings = replace(settings, global_compatibility=global_compatibility)
     app = create_app(settings, store)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ApiTestServer(app)) as client:
         if wait_ready:
             await wait_for(lambda: app[INDEX].loaded)
         yield client

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from kschema.api import ApiSettings, create_app
 from kschema.api.auth import AuthMode, AuthSettings, Identity
 from kschema.api.state import INDEX
+from tests.harness.api_server import ApiTestServer
 from tests.unit.api_memory_store import MemoryStore, wait_for
 
 Client = TestClient[web.Request, web.Application]
@@ -30,7 +31,7 @@ async def _client(mode: AuthMode) -> AsyncIterator[Client]:
     await store.add("orders-value", 1, RECORD)
     auth = AuthSettings(mode=mode, allowed_namespaces=frozenset({"team-a"}))
     app = create_app(ApiSettings(feed_wait_seconds=0.05, auth=auth), store, reviewer=Reviewer())
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ApiTestServer(app)) as client:
         await wait_for(lambda: app[INDEX].loaded)
         yield client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from kschema.api import ApiSettings, create_app
 from kschema.api.feed import FeedFollower
@@ -12,6 +12,7 @@ from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
 from kschema.api.state import INDEX, METRICS
 from kschema.model import SchemaState
+from tests.harness.api_server import ApiTestServer
 from tests.unit.api_memory_store import MemoryStore, api_client, caught_up, wait_for
 
 
@@ -74,7 +75,7 @@ async def test_a_small_backlog_is_applied_change_by_change() -> None:
 async def test_the_follower_stops_with_the_app() -> None:
     store = MemoryStore()
     app = create_app(ApiSettings(feed_wait_seconds=0.05), store)
-    async with TestClient(TestServer(app)):
+    async with TestClient(ApiTestServer(app)):
         await wait_for(lambda: app[INDEX].loaded)
     # Cleanup cancelled and awaited the task; a new registration is no longer applied.
     seq = app[INDEX].seq

@@ -7,7 +7,8 @@ Why not app middlewares: aiohttp runs each middleware as one more coroutine per 
 of its own that it adds as soon as there is one, and a middleware has to find out per request what the
 route already knows (its template for the metrics, whether it needs a token, whether it negotiates). On
 the lookups serializers make (`GET /schemas/ids/{id}`, `.../versions/latest`) that work cost more than
-the lookup itself. A wrapper binds those answers to the route at start-up."""
+the lookup itself. A wrapper binds those answers to the route at start-up. (The plain form of those two
+lookups does not reach the router at all: the server answers it first, see `hotpath.py`.)"""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ LATENCY_BUCKETS = (
 )
 
 
-Recorder = Callable[[web.Request, int, float], None]
+Recorder = Callable[[web.BaseRequest, int, float], None]
 """Records one request of a route: the request, its response's status and the seconds it took."""
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
@@ -69,19 +69,19 @@ class RouteStats:
         observe = self.observe
         if method is None:
 
-            def record_any(request: web.Request, status: int, seconds: float) -> None:
+            def record_any(request: web.BaseRequest, status: int, seconds: float) -> None:
                 observe(request.method, status, seconds)
 
             return record_any
         if method != "GET":
 
-            def record_method(request: web.Request, status: int, seconds: float) -> None:
+            def record_method(request: web.BaseRequest, status: int, seconds: float) -> None:
                 observe(method, status, seconds)
 
             return record_method
         ok = self.series("GET", 200)
 
-        def record_get(request: web.Request, status: int, seconds: float) -> None:
+        def record_get(request: web.BaseRequest, status: int, seconds: float) -> None:
             if status == 200:
                 ok[bisect_left(LATENCY_BUCKETS, seconds)] += 1
                 ok[-1] += seconds

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
@@ -19,8 +20,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from kschema.api.app import create_app
+from kschema.api.auth import TokenReviewer
 from kschema.api.errors import error_response
+from kschema.api.hotpath import serve_hot_paths
 from kschema.api.settings import ApiSettings
+from kschema.api.state import SETTINGS
 from kschema.compute import WorkerPool
 from kschema.store import RegistryStore
 
@@ -28,14 +32,25 @@ log = logging.getLogger(__name__)
 
 
 def create_runner(
-    settings: ApiSettings, store: RegistryStore, pool: WorkerPool | None = None
+    settings: ApiSettings,
+    store: RegistryStore,
+    pool: WorkerPool | None = None,
+    *,
+    reviewer: TokenReviewer | None = None,
 ) -> web.AppRunner:
     """A runner for the read API app, with the request line and header limits of `settings`."""
+    return app_runner(create_app(settings, store, pool, reviewer=reviewer))
+
+
+def app_runner(app: web.Application, **kwargs: Any) -> web.AppRunner:
+    """The runner `kschema api` serves an app made by `create_app` with (`kwargs` go to aiohttp's)."""
+    settings = app[SETTINGS]
     return _ConfluentErrorsRunner(
-        create_app(settings, store, pool),
+        app,
         access_log=None,
         max_line_size=settings.max_request_line_bytes,
         max_field_size=settings.max_header_bytes,
+        **kwargs,
     )
 
 
@@ -53,6 +68,10 @@ def parse_error_message(exc: BaseException | None) -> str:
 
 
 class _ConfluentErrorsProtocol(RequestHandler):
+    # aiohttp's protocol keeps its attributes in slots; without these, every instance would carry a
+    # `__dict__` as well, and every method looked up on it (tens per request) would search that first.
+    __slots__ = ()
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -81,12 +100,14 @@ class _ConfluentErrorsServer(web.Server):
 
 class _ConfluentErrorsRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
-        # The same server that AppRunner builds, with the protocol class above.
+        # The same server that AppRunner builds, with the protocol class above, and the serializers'
+        # lookups answered before routing (`hotpath.py`).
         built = await super()._make_server()
+        kwargs = {k: v for k, v in self._kwargs.items() if k != "handler_cancellation"}
         return _ConfluentErrorsServer(
-            built.request_handler,
+            serve_hot_paths(self.app, built.request_handler),
             request_factory=built.request_factory,
             handler_cancellation=built.handler_cancellation,
             loop=asyncio.get_running_loop(),
-            **self._kwargs,
+            **kwargs,
         )
