@@ -16,7 +16,7 @@ from kschema.compat import CompatibilityLevel, VersionedSchema, check_compatibil
 from kschema.compute import WorkerPool, tasks
 from kschema.compute.tasks import SchemaText
 from kschema.formats import InvalidSchemaError, Reference, SchemaFormat, parse_schema
-from kschema.formats.budget import TooComplexError, work_budget
+from kschema.formats.budget import TooComplexError, WorkBudget, work_budget
 from kschema.formats.validation import validate_payload
 
 LEVELS = 60
@@ -106,6 +106,30 @@ def test_a_check_past_its_deadline_is_too_complex() -> None:
 
     with pytest.raises(TooComplexError, match="did not finish within 0 s"):
         check_many()
+
+
+@pytest.mark.parametrize("steps", [1, 2, 1023, 1024, 1025, 5000])
+def test_a_budget_allows_exactly_its_steps_and_reads_the_clock_every_1024(
+    steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    budget = WorkBudget("the test work", steps, 60)
+    clock = time.monotonic
+
+    def counted() -> float:
+        reads.append(budget.used)
+        return clock()
+
+    monkeypatch.setattr(time, "monotonic", counted)
+    for _ in range(steps):
+        budget.spend()
+    assert reads == list(range(1024, steps + 1, 1024))
+    with pytest.raises(TooComplexError, match=f"the test work needs more than {steps} steps"):
+        budget.spend()
+    larger = WorkBudget("the test work", steps, 60)
+    larger.spend(steps)
+    with pytest.raises(TooComplexError):
+        larger.spend(1)
 
 
 @pytest.mark.timeout(120)

@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["LIMITS", "Limits", "TooComplexError", "WorkBudget", "spend", "work_budget"]
+__all__ = ["LIMITS", "Limits", "TooComplexError", "WorkBudget", "current_budget", "spend", "work_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,8 @@ _CLOCK_EVERY: Final = 1024
 class WorkBudget:
     """Steps and a deadline for one piece of work (`what`, e.g. "the compatibility check")."""
 
+    __slots__ = ("_check_at", "_deadline", "_next_clock", "seconds", "steps", "used", "what")
+
     def __init__(self, what: str, steps: int, seconds: float) -> None:
         self.what = what
         self.steps = steps
@@ -104,15 +106,23 @@ class WorkBudget:
         self.used = 0
         self._deadline = time.monotonic() + seconds
         self._next_clock = _CLOCK_EVERY
+        # The next count at which `_check` has anything to do: past the steps, or time to read the clock.
+        # Spending compares with this alone (JSON Schema validation spends once per keyword applied).
+        self._check_at = min(_CLOCK_EVERY, steps + 1)
 
     def spend(self, steps: int = 1) -> None:
         self.used += steps
+        if self.used >= self._check_at:
+            self._check()
+
+    def _check(self) -> None:
         if self.used > self.steps:
             raise TooComplexError(f"{self.what} needs more than {self.steps} steps")
         if self.used >= self._next_clock:
             self._next_clock = self.used + _CLOCK_EVERY
             if time.monotonic() > self._deadline:
                 raise TooComplexError(f"{self.what} did not finish within {self.seconds:g} s")
+        self._check_at = min(self._next_clock, self.steps + 1)
 
 
 _CURRENT: contextvars.ContextVar[WorkBudget | None] = contextvars.ContextVar("kschema_budget", default=None)
@@ -141,6 +151,10 @@ class work_budget:
         if self._token is not None:
             _CURRENT.reset(self._token)
             self._token = None
+
+
+current_budget: Final = _CURRENT.get
+"""The budget current in this context, or None (for per-step callers that skip `spend`'s call)."""
 
 
 def spend(steps: int = 1) -> None:

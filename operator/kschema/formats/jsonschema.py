@@ -34,7 +34,7 @@ from kschema.formats.base import (
     ValidationIssue,
     references_key,
 )
-from kschema.formats.budget import spend
+from kschema.formats.budget import current_budget
 
 __all__ = [
     "DEFAULT_DIALECT",
@@ -266,7 +266,9 @@ def _budgeted(validator: type[Validator]) -> type[Validator]:
 
     def counting(keyword: Callable[..., Any]) -> Callable[..., Any]:
         def apply(validator: Validator, value: Any, instance: Any, schema: Any) -> Any:
-            spend()
+            budget = current_budget()  # `spend()` written out: this runs for every keyword applied
+            if budget is not None:
+                budget.spend()
             return keyword(validator, value, instance, schema)
 
         return apply
