@@ -90,8 +90,8 @@ def _wrap(
             try:
                 if negotiate:
                     accept = request.headers.get("Accept")
-                    if accept and not admits(accept) and request.path not in NOT_NEGOTIATED:
-                        raise not_acceptable(accept[:200])
+                    if not admits(accept) and request.path not in NOT_NEGOTIATED:
+                        raise not_acceptable((accept or "")[:200])
                 response = await handler(request)
             except Exception as e:
                 response = error_to_response(request, e)

@@ -32,9 +32,10 @@ from kschema.api.routes.common import PLAIN_HEADERS
 from kschema.api.state import INDEX, METRICS, SETTINGS
 from kschema.model import SchemaState
 
-__all__ = ["BY_ID", "LATEST", "RequestHandler", "serve_hot_paths"]
+__all__ = ["BY_ID", "LATEST", "ServerHandler", "serve_hot_paths"]
 
-RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+"""What `web.Server` calls with each request (for an app, its routing)."""
 
 BY_ID = "/schemas/ids/{id}"
 LATEST = "/subjects/{subject}/versions/{version}"
@@ -50,7 +51,7 @@ _DEPRECATED = SchemaState.DEPRECATED
 _IGNORED_BY_ID = frozenset({"subject", "findTags"})
 
 
-def serve_hot_paths(app: web.Application, handler: RequestHandler) -> RequestHandler:
+def serve_hot_paths(app: web.Application, handler: ServerHandler) -> ServerHandler:
     """`handler` (the app's own, routing every request), with the two lookups answered in front of it
     for the routes that need no token in the app's authentication mode."""
     if app.on_response_prepare:
@@ -70,8 +71,7 @@ def serve_hot_paths(app: web.Application, handler: RequestHandler) -> RequestHan
             body, record = _lookup(index, request.raw_path, by_id, latest)
             if body is not None and record is not None:
                 headers = request.headers
-                accept = headers.get(hdrs.ACCEPT)
-                if (not accept or admits(accept)) and hdrs.EXPECT not in headers:
+                if admits(headers.get(hdrs.ACCEPT)) and hdrs.EXPECT not in headers:
                     response = web.Response(body=body, headers=PLAIN_HEADERS)
                     record(request, 200, clock() - started)
                     return response

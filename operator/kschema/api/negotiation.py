@@ -43,12 +43,11 @@ def acceptable(header: str) -> bool:
 # Clients send the same few `Accept` values on every request. The cache is bounded, so headers an
 # attacker varies cost the parse, never memory.
 @functools.lru_cache(maxsize=64)
-def admits(header: str) -> bool:
-    """Whether a request sending this `Accept` header may be answered (a blank one may)."""
-    return not header.strip() or acceptable(header)
+def admits(header: str | None) -> bool:
+    """Whether a request sending this `Accept` header may be answered (a blank or missing one may)."""
+    return not header or not header.strip() or acceptable(header)
 
 
 def refuses(request: web.Request) -> bool:
     """Whether the request's `Accept` header admits none of the types the API answers with."""
-    header = request.headers.get("Accept")
-    return bool(header) and not admits(header) and request.path not in NOT_NEGOTIATED
+    return not admits(request.headers.get("Accept")) and request.path not in NOT_NEGOTIATED

@@ -103,11 +103,9 @@ class _ConfluentErrorsRunner(web.AppRunner):
         # The same server that AppRunner builds, with the protocol class above, and the serializers'
         # lookups answered before routing (`hotpath.py`).
         built = await super()._make_server()
-        kwargs = {k: v for k, v in self._kwargs.items() if k != "handler_cancellation"}
         return _ConfluentErrorsServer(
             serve_hot_paths(self.app, built.request_handler),
             request_factory=built.request_factory,
-            handler_cancellation=built.handler_cancellation,
             loop=asyncio.get_running_loop(),
-            **kwargs,
+            **self._kwargs,  # as `built` was given them, `handler_cancellation` included
         )
