@@ -18,7 +18,7 @@ from kschema.store import RegistryStore, StoredSchema
 
 async def test_a_waiting_schema_wakes_when_its_subject_is_registered() -> None:
     arrivals = SubjectArrivals()
-    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30))
+    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30, schema="orders-v1"))
     await asyncio.sleep(0)
     assert not arrivals.seen("shop", "orders-value")
     arrivals.arrived("shop", "orders-value")
@@ -29,7 +29,7 @@ async def test_a_waiting_schema_wakes_when_its_subject_is_registered() -> None:
 
 
 async def test_a_subject_that_never_comes_ends_the_wait_at_its_bound() -> None:
-    assert await SubjectArrivals().wait("shop", "missing", timeout=0.05) is False
+    assert await SubjectArrivals().wait("shop", "missing", timeout=0.05, schema="orders-v1") is False
 
 
 class _CountingStore:
@@ -73,3 +73,17 @@ def test_only_a_schema_an_earlier_release_held_goes_through_the_finalizer_releas
     assert not _when({"conditions": []}, ["other.example.com/x"])
     assert not _when({"registrySubject": "orders-value"}, [])  # registered: released from DELETED
     assert _when({"registrySubject": "orders-value"}, [FINALIZER])
+
+
+async def test_the_schemas_waiting_for_a_subject_are_those_in_the_wait_now() -> None:
+    arrivals = SubjectArrivals()
+    gives_up = asyncio.create_task(arrivals.wait("shop", "orders-value", 0.01, "orders-v1"))
+    stays = asyncio.create_task(arrivals.wait("shop", "orders-value", 30, "orders-v2"))
+    await asyncio.sleep(0)
+    assert arrivals.waiting("shop", "orders-value") == ["orders-v1", "orders-v2"]
+    assert await gives_up is False
+    # It reported SubjectNotFound and waits for a nudge now: the Subject's projection must not wait for it.
+    assert arrivals.waiting("shop", "orders-value") == ["orders-v2"]
+    arrivals.arrived("shop", "orders-value")
+    assert await asyncio.wait_for(stays, 1) is True
+    assert arrivals.waiting("shop", "orders-value") == []

@@ -31,10 +31,14 @@ class _Store:
 
 
 class _Core:
+    def __init__(self) -> None:
+        self.tidied = 0
+
     async def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
         raise NotFound(404, "NotFound")
 
     async def list_namespaced_config_map(self, namespace: str, **_: Any) -> Any:
+        self.tidied += 1
         return SimpleNamespace(items=[])  # no ConfigMap under another name to tidy away
 
 
@@ -56,6 +60,19 @@ class _Kube:
         self.status_written.set()
 
 
+def _target(config_map_name: str | None = None) -> ProjectionTarget:
+    spec: dict[str, Any] = {"format": "AVRO"}
+    if config_map_name is not None:
+        spec["projection"] = {"configMapName": config_map_name}
+    body = {
+        "apiVersion": "kschema.io/v1alpha1",
+        "kind": "Subject",
+        "metadata": {"name": "orders-value", "namespace": "shop"},
+        "spec": spec,
+    }
+    return ProjectionTarget(subject_from_body(body, CompatibilityLevel.BACKWARD), "uid-1")
+
+
 def _setup(settle_max: float = 5.0) -> tuple[Projector, _Store, _Kube, ProjectionTarget]:
     store, kube = _Store(), _Kube()
     projector = Projector(
@@ -67,14 +84,7 @@ def _setup(settle_max: float = 5.0) -> tuple[Projector, _Store, _Kube, Projectio
         status_delay=0.01,
         settle_max=settle_max,
     )
-    body = {
-        "apiVersion": "kschema.io/v1alpha1",
-        "kind": "Subject",
-        "metadata": {"name": "orders-value", "namespace": "shop"},
-        "spec": {"format": "AVRO"},
-    }
-    target = ProjectionTarget(subject_from_body(body, CompatibilityLevel.BACKWARD), "uid-1")
-    return projector, store, kube, target
+    return projector, store, kube, _target()
 
 
 def _version(n: int) -> SubjectVersion:
@@ -159,7 +169,7 @@ async def test_a_failed_registration_still_releases_the_waiting_projections() ->
 
 async def test_a_subject_reconcile_that_ends_unregistered_wakes_its_schemas_without_marking_it_seen() -> None:
     arrivals = SubjectArrivals()
-    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30))
+    waiting = asyncio.create_task(arrivals.wait("shop", "orders-value", timeout=30, schema="orders-v1"))
     await asyncio.sleep(0)
     arrivals.attempted("shop", "orders-value")
     assert await asyncio.wait_for(waiting, 1) is True
@@ -190,3 +200,70 @@ async def wait_for_statuses(kube: _Kube, count: int) -> None:
         while len(kube.statuses) < count:
             kube.status_written.clear()
             await kube.status_written.wait()
+
+
+async def _register(
+    projector: Projector, store: _Store, target: ProjectionTarget, schema: str, n: int
+) -> Any:
+    """A Schema's registration of version `n` and the projection its reconcile asks for after it."""
+    with projector.registering(target, schema):
+        await asyncio.sleep(0)
+        store.versions.append(_version(n))
+    return asyncio.create_task(projector.project(target))
+
+
+async def test_the_subjects_projection_waits_for_the_schemas_it_expects_and_the_burst_is_one_write() -> None:
+    projector, store, kube, target = _setup()
+    projector.expect(target, ["orders-v1", "orders-v2"])
+    subject = asyncio.create_task(projector.project(target, tidy=True))
+    await asyncio.sleep(0.05)
+    assert not subject.done()
+    assert not kube.applied  # no early write of the subject with no version yet
+
+    first = await _register(projector, store, target, "orders-v1", 1)
+    await asyncio.sleep(0.05)
+    assert not kube.applied  # orders-v2 is still expected: the first projection waits for it too
+    second = await _register(projector, store, target, "orders-v2", 2)
+    results = await asyncio.wait_for(asyncio.gather(subject, first, second), 5)
+
+    assert len(kube.applied) == 1
+    assert "v2.avsc" in kube.applied[0]["data"]
+    assert {r.latest_version for r in results if r is not None} == {2}
+    assert kube.core.tidied == 1  # the Subject's reconcile still removes ConfigMaps of other names
+
+
+async def test_an_expected_schema_that_never_registers_holds_projections_only_once_for_the_bound() -> None:
+    projector, store, kube, target = _setup(settle_max=1.0)
+    store.versions.append(_version(1))
+    projector.expect(target, ["refused-before-registering"])
+    await asyncio.wait_for(projector.project(target, tidy=True), 3)
+    assert len(kube.applied) == 1
+
+    store.versions.append(_version(2))
+    # No longer expected: this projection does not wait for the bound again.
+    await asyncio.wait_for(projector.project(target), 0.5)
+    assert len(kube.applied) == 2
+
+
+async def test_a_write_for_another_spec_of_the_subject_does_not_stand_in_for_its_reconcile() -> None:
+    projector, store, kube, _ = _setup()
+    before, renamed = _target(), _target("orders-renamed")
+    projector.expect(renamed, ["orders-v1"])
+    subject = asyncio.create_task(projector.project(renamed, tidy=True))
+    await asyncio.sleep(0.02)
+    # The Schema's projection still has the Subject's spec from before the rename.
+    schema = await _register(projector, store, before, "orders-v1", 1)
+    await asyncio.wait_for(asyncio.gather(subject, schema), 5)
+    assert [a["metadata"]["name"] for a in kube.applied] == ["orders-value-schemas", "orders-renamed"]
+
+
+async def test_the_subject_status_waits_while_schemas_are_expected() -> None:
+    projector, store, kube, target = _setup(settle_max=0.05)
+    store.versions.append(_version(1))
+    await projector.project(target)
+    projector.expect(target, ["orders-v2"])
+    await asyncio.sleep(0.025)  # past one status delay (0.01 s): deferred while orders-v2 is expected
+    assert kube.statuses == []
+    await _register(projector, store, target, "orders-v2", 2)
+    await wait_for_statuses(kube, 1)
+    assert kube.statuses == [{"latestVersion": 2, "versionCount": 2, "configMapName": "orders-value-schemas"}]

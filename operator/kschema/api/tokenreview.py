@@ -6,17 +6,17 @@ from pathlib import Path
 
 import aiohttp
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from kschema.api.auth import Identity, ReviewUnavailableError
+from kschema.kubeapi import ApiClient, KubeApiError
 
 
 class KubeTokenReviewer:
     """Asks the API server whose token it is. Needs `create` on `tokenreviews` (the chart's ClusterRole
     grants it when authentication is on)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: ApiClient) -> None:
         self._api_client = api_client
         self._api = client.AuthenticationV1Api(api_client)
 
@@ -31,13 +31,13 @@ class KubeTokenReviewer:
                 config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             except ConfigException:
                 await config.load_kube_config(client_configuration=configuration)
-        return cls(client.ApiClient(configuration))
+        return cls(ApiClient(configuration))
 
     async def review(self, token: str, audience: str) -> Identity | None:
         body = client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token, audiences=[audience]))
         try:
             answer = await self._api.create_token_review(body)
-        except ApiException as exc:
+        except KubeApiError as exc:
             raise ReviewUnavailableError(f"the API server answered {exc.status} {exc.reason}") from None
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise ReviewUnavailableError(f"the API server could not be reached: {exc}") from None

@@ -9,20 +9,19 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client
 
 from kschema.kubeapi import Conflict, KubeApiError, NotFound, Unprocessable
-from kschema.model import (
-    API_VERSION,
-    LABEL_MANAGED_BY,
-    LABEL_SUBJECT,
-    SUBJECT_KIND,
-    SubjectSpec,
+from kschema.model import LABEL_MANAGED_BY, LABEL_SUBJECT, SubjectSpec
+from kschema.operator.configmap_ownership import (
+    MANAGED_BY,
+    managed_fields_upgrade,
+    owned_by,
+    owner_reference,
 )
 from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, blocked_by_store
@@ -32,7 +31,6 @@ from kschema.store import RegistryStore, StoredSchema, StoreError
 
 logger = logging.getLogger(__name__)
 
-MANAGED_BY = "kschema"
 CONFLICT_RETRIES = 5
 STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
 STATUS_ATTEMPTS = 5
@@ -71,12 +69,27 @@ class _Entry:
     # The digest of the last apply configuration written: the same one again is not re-sent, except by
     # the Subject's own reconcile (`tidy`), which puts back a ConfigMap someone changed or deleted.
     applied: str | None = None
-    # Registrations of this subject's versions in progress, and set when there are none.
+    # Registrations of this subject's versions in progress; the Schemas expected to start one (named by
+    # the Subject's reconcile); set when there are neither.
     registering: int = 0
+    expected: set[str] = field(default_factory=set)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    # The request count a projection had read when it last sent an apply, and for which target.
+    sent: int = 0
+    sent_for: ProjectionTarget | None = None
 
     def __post_init__(self) -> None:
         self.settled.set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.registering or self.expected)
+
+    def update_settled(self) -> None:
+        if self.busy:
+            self.settled.clear()
+        else:
+            self.settled.set()
 
 
 class Projector:
@@ -109,24 +122,34 @@ class Projector:
         `tidy` also removes ConfigMaps this Subject projected under another name. Returns None when
         projection is disabled or the Subject is being deleted.
 
-        While other versions of the subject are being registered (see `registering`), the projection
-        waits for them, up to `settle_max` seconds: a burst of versions is one ConfigMap write (and one
-        Subject status patch), not one per version."""
+        While other versions of the subject are being registered (see `registering`), or are expected to
+        be (see `expect`), the projection waits for them, up to `settle_max` seconds: a burst of versions
+        is one ConfigMap write (and one Subject status patch), not one per version. A tidy projection
+        that finds a newer one already sent for the same target only tidies."""
         entry = self._entries.setdefault(target.key, _Entry())
         entry.requested += 1
         mine = entry.requested
-        if entry.registering:
-            with contextlib.suppress(TimeoutError):
+        if entry.busy:
+            try:
                 async with asyncio.timeout(self._settle_max):
                     await entry.settled.wait()
+            except TimeoutError:
+                entry.expected.clear()  # late: later projections do not wait for them again
+                entry.update_settled()
             await asyncio.sleep(0)  # the request of the registration that settled it comes right after
         async with entry.lock:
             if entry.closed:
                 return None
-            if entry.completed >= mine and entry.result is not None and not tidy:
-                return entry.result
+            if entry.completed >= mine and entry.result is not None:
+                if not tidy:
+                    return entry.result
+                if entry.sent >= mine and entry.sent_for == target:
+                    # Written since this request from a store read after it: what the Subject's own
+                    # reconcile would put back is there already.
+                    await self._delete_owned(target, keep=target.spec.config_map_name)
+                    return entry.result
             started = entry.requested
-            result = await self._project_once(target, entry, tidy=tidy)
+            result = await self._project_once(target, entry, started, tidy=tidy)
             entry.completed = started
             entry.result = result
             if result is not None:
@@ -134,18 +157,29 @@ class Projector:
             return result
 
     @contextlib.contextmanager
-    def registering(self, target: ProjectionTarget) -> Iterator[None]:
-        """Marks a registration of one of the subject's versions as in progress: projections requested
-        meanwhile wait for it (bounded by `settle_max`) and then serve it too."""
+    def registering(self, target: ProjectionTarget, schema: str | None = None) -> Iterator[None]:
+        """Marks a registration of one of the subject's versions (by the Schema named `schema`) as in
+        progress: projections requested meanwhile wait for it (bounded by `settle_max`) and then serve it
+        too."""
         entry = self._entries.setdefault(target.key, _Entry())
         entry.registering += 1
+        if schema is not None:
+            entry.expected.discard(schema)
         entry.settled.clear()
         try:
             yield
         finally:
             entry.registering -= 1
-            if entry.registering == 0:
-                entry.settled.set()
+            entry.update_settled()
+
+    def expect(self, target: ProjectionTarget, schemas: Iterable[str]) -> None:
+        """The Subject's reconcile names its Schemas that are about to register (waiting for it):
+        projections wait for them as for registrations in progress (`registering`), so the Subject's
+        own projection in a burst is the burst's one ConfigMap write instead of an early one of its own.
+        A Schema that never starts a registration (refused before it) holds them only for `settle_max`."""
+        entry = self._entries.setdefault(target.key, _Entry())
+        entry.expected = set(schemas)
+        entry.update_settled()
 
     def reopen(self, target: ProjectionTarget) -> None:
         entry = self._entries.get(target.key)
@@ -190,7 +224,7 @@ class Projector:
         return stored
 
     async def _project_once(
-        self, target: ProjectionTarget, entry: _Entry, *, tidy: bool
+        self, target: ProjectionTarget, entry: _Entry, started: int, *, tidy: bool
     ) -> Projection | None:
         spec = target.spec
         if not spec.projection.enabled:
@@ -206,7 +240,8 @@ class Projector:
                 "archive old versions or set spec.projection.enabled=false",
                 temporary=False,
             )
-        await self._write(target, entry, projection, again=tidy)
+        if await self._write(target, entry, projection, again=tidy):
+            entry.sent, entry.sent_for = started, target
         if tidy:
             await self._delete_owned(target, keep=spec.config_map_name)
         return projection
@@ -221,30 +256,31 @@ class Projector:
                 "name": spec.config_map_name,
                 "namespace": spec.namespace,
                 "labels": {LABEL_SUBJECT: spec.resource_name, LABEL_MANAGED_BY: MANAGED_BY},
-                "ownerReferences": [_owner(target)],
+                "ownerReferences": [owner_reference(spec.resource_name, target.uid)],
             },
             "data": projection.data,
         }
 
     async def _write(
         self, target: ProjectionTarget, entry: _Entry, projection: Projection, *, again: bool
-    ) -> None:
+    ) -> bool:
         """Server-side apply of the whole projection (our field manager, forced): fields we stop
         applying (a version archived) are removed, fields others added are left alone, and no read
         comes first. The first write of a name in this process reads the ConfigMap once, to refuse
         one that is not ours and to take over the fields an earlier release wrote with updates. The
         configuration this process applied last is not sent again (a burst's projections often find
-        nothing new), unless `again`."""
+        nothing new), unless `again`. Whether it was sent."""
         spec = target.spec
         desired = self._desired(target, projection)
         digest = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
         if not again and entry.written == spec.config_map_name and entry.applied == digest:
-            return
+            return False
         entry.applied = None
         if entry.written != spec.config_map_name:
             await self._adopt(target)
         await self._kube.apply_config_map(spec.namespace, spec.config_map_name, desired, self._field_manager)
         entry.written, entry.applied = spec.config_map_name, digest
+        return True
 
     async def _adopt(self, target: ProjectionTarget) -> None:
         spec = target.spec
@@ -255,14 +291,14 @@ class Projector:
                 )
             except NotFound:
                 return  # the apply creates it
-            if not _owned_by(existing, target):
+            if not owned_by(existing, target.spec.resource_name, target.uid):
                 raise Blocked(
                     "ConfigMapConflict",
                     f"ConfigMap {spec.config_map_name} exists and is not managed by this Subject; "
                     "set spec.projection.configMapName to another name",
                     temporary=False,
                 )
-            upgrade = _managed_fields_upgrade(existing, self._field_manager)
+            upgrade = managed_fields_upgrade(existing, self._field_manager)
             if upgrade is None:
                 return
             try:
@@ -288,7 +324,7 @@ class Projector:
             label_selector=f"{LABEL_SUBJECT}={spec.resource_name},{LABEL_MANAGED_BY}={MANAGED_BY}",
         )
         for item in listed.items:
-            if item.metadata.name == keep or not _owned_by(item, target):
+            if item.metadata.name == keep or not owned_by(item, spec.resource_name, target.uid):
                 continue
             try:
                 await self._kube.core.delete_namespaced_config_map(item.metadata.name, spec.namespace)
@@ -320,7 +356,7 @@ class Projector:
                 await asyncio.sleep(self._status_delay * 2**failures)
             except asyncio.CancelledError:
                 cancelled = True
-            if entry.registering and deferrals < STATUS_DEFERRALS and not cancelled:
+            if entry.busy and deferrals < STATUS_DEFERRALS and not cancelled:
                 deferrals += 1
                 continue
             deferrals = 0
@@ -349,42 +385,3 @@ class Projector:
                 continue
             entry.status = status
             failures = 0
-
-
-def _owner(target: ProjectionTarget) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": SUBJECT_KIND,
-        "name": target.spec.resource_name,
-        "uid": target.uid,
-        "controller": True,
-    }
-
-
-def _owned_by(config_map: client.V1ConfigMap, target: ProjectionTarget) -> bool:
-    """Ours when it points at this Subject, or carries our labels (left by an earlier Subject of the same
-    name, e.g. one deleted and re-created by Argo CD, and adopted by replacing the ownerReference)."""
-    meta = config_map.metadata
-    if any(ref.uid == target.uid for ref in meta.owner_references or ()):
-        return True
-    labels = meta.labels or {}
-    return bool(
-        labels.get(LABEL_SUBJECT) == target.spec.resource_name and labels.get(LABEL_MANAGED_BY) == MANAGED_BY
-    )
-
-
-def _managed_fields_upgrade(config_map: client.V1ConfigMap, manager: str) -> list[dict[str, Any]] | None:
-    """A JSON patch handing the fields `manager` owns through updates (the create and replace calls of
-    earlier releases) to its applies, as client-go's `csaupgrade` does; None when there is nothing to
-    hand over. Without it, a key both own would outlive its removal from the applied configuration."""
-    meta = config_map.metadata
-    entries = meta.managed_fields or []
-    if any(e.manager == manager and e.operation == "Apply" for e in entries):
-        return None
-    for index, entry in enumerate(entries):
-        if entry.manager == manager and entry.operation == "Update" and not entry.subresource:
-            return [
-                {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
-                {"op": "replace", "path": f"/metadata/managedFields/{index}/operation", "value": "Apply"},
-            ]
-    return None

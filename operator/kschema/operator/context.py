@@ -59,6 +59,7 @@ class SubjectArrivals:
             weakref.WeakValueDictionary()
         )
         self._arrived: set[tuple[str, str]] = set()
+        self._waiting: dict[tuple[str, str], set[str]] = {}
 
     def arrived(self, namespace: str, name: str) -> None:
         self._arrived.add((namespace, name))
@@ -80,17 +81,28 @@ class SubjectArrivals:
         """Whether the Subject was registered by this process (and not deleted since)."""
         return (namespace, name) in self._arrived
 
-    async def wait(self, namespace: str, name: str, timeout: float) -> bool:  # noqa: ASYNC109  # a bound, not a deadline of the caller's
-        """Whether the Subject's reconcile registered it, or ended without, within `timeout` seconds."""
+    def waiting(self, namespace: str, name: str) -> list[str]:
+        """The Schemas waiting for the Subject now."""
+        return sorted(self._waiting.get((namespace, name), ()))
+
+    async def wait(self, namespace: str, name: str, timeout: float, schema: str) -> bool:  # noqa: ASYNC109  # a bound, not a deadline of the caller's
+        """Whether the Subject's reconcile registered it, or ended without, within `timeout` seconds;
+        `schema` is the Schema that waits."""
         event = self._events.get((namespace, name))
         if event is None:
             event = asyncio.Event()
             self._events[(namespace, name)] = event
+        waiting = self._waiting.setdefault((namespace, name), set())
+        waiting.add(schema)
         try:
             async with asyncio.timeout(timeout):
                 await event.wait()
         except TimeoutError:
             return False
+        finally:
+            waiting.discard(schema)
+            if not waiting and self._waiting.get((namespace, name)) is waiting:
+                del self._waiting[(namespace, name)]
         return True
 
 

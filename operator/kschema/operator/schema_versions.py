@@ -47,7 +47,7 @@ class VersionWork:
         memo, registry_subject = self.memo, self.target.spec.name
         # In progress from before the wait for a place: the projection of a subject whose versions are
         # queued together waits for all of them (bounded), and is one ConfigMap write for the burst.
-        with memo.projector.registering(self.target):
+        with memo.projector.registering(self.target, self.here.name):
             request = VersionRequest(self.spec, self.target.spec.accepted_through)
             run = functools.partial(_register_queued, memo, registry_subject)
             admit = functools.partial(memo.turn, SCHEMA_KIND)

@@ -71,7 +71,7 @@ async def _registered_subject(memo: OperatorContext, subject: SubjectEntry) -> b
 
 
 async def _arrived_subject(
-    memo: OperatorContext, subjects_by_name: kopf.Index[Any, Any], namespace: str, name: str
+    memo: OperatorContext, subjects_by_name: kopf.Index[Any, Any], namespace: str, name: str, schema: str
 ) -> SubjectEntry | None:
     """The Schema's Subject from the index, waiting a moment for it when it is not registered yet: applied
     together with its Schemas, the Subject is usually only moments behind. Longer when its watch event
@@ -80,12 +80,12 @@ async def _arrived_subject(
     if subject is not None and (subject.deleting or await _registered_subject(memo, subject)):
         return subject
     if subject is None:
-        await memo.subject_arrivals.wait(namespace, name, SUBJECT_WAIT_SECONDS)
+        await memo.subject_arrivals.wait(namespace, name, SUBJECT_WAIT_SECONDS, schema)
         subject = subject_entry(subjects_by_name, namespace, name)
         if subject is None or subject.deleting or await _registered_subject(memo, subject):
             return subject
     if subject.spec is not None:
-        await memo.subject_arrivals.wait(namespace, name, SUBJECT_PENDING_WAIT_SECONDS)
+        await memo.subject_arrivals.wait(namespace, name, SUBJECT_PENDING_WAIT_SECONDS, schema)
     return subject_entry(subjects_by_name, namespace, name)
 
 
@@ -107,7 +107,7 @@ async def reconcile(
     except SpecError as error:
         memo.note(Note(object_ref(SCHEMA_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error, NOT_CHECKED)
-    subject = await _arrived_subject(memo, subjects_by_name, namespace, spec.subject)
+    subject = await _arrived_subject(memo, subjects_by_name, namespace, spec.subject, name)
     if subject is None or subject.deleting or subject.spec is None:
         # Not retried: the Subject's own reconcile nudges its Schemas when it appears.
         reason, message = (

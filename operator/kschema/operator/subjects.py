@@ -112,42 +112,46 @@ async def reconcile(
         memo.note(Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {error}"))
         refuse_invalid_spec(patch, body, error)
     target = ProjectionTarget(spec, str(meta.get("uid")))
-    async with memo.turn(SUBJECT_KIND):
-        try:
-            async with memo.subject_locks(spec.name):
-                try:
-                    await upsert_subject(memo.store, spec)
-                except BaseException:
-                    memo.subject_arrivals.attempted(namespace, name)
-                    raise
-                tick = memo.store_reads.upserted()
-            memo.subject_arrivals.arrived(namespace, name)
-            memo.projector.reopen(target)
-            projection = await memo.projector.project(target, tidy=True)
-            await nudge_schemas(
-                memo,
-                schemas_by_subject,
-                namespace,
-                name,
-                target.uid,
-                everyone=False,
-                upserted=(spec.name, tick),
+    try:
+        async with memo.turn(SUBJECT_KIND), memo.subject_locks(spec.name):
+            try:
+                await upsert_subject(memo.store, spec)
+            except BaseException:
+                memo.subject_arrivals.attempted(namespace, name)
+                raise
+            tick = memo.store_reads.upserted()
+        # The Schemas waiting for it (applied before it: a Schema whose name sorts before its Subject's in
+        # an Argo CD sync, a file listing the Schemas first) register now; its projection waits for them
+        # (bounded) and is their one ConfigMap write. Outside the place: the wait takes none from the next
+        # Subject.
+        memo.projector.expect(target, memo.subject_arrivals.waiting(namespace, name))
+        memo.subject_arrivals.arrived(namespace, name)
+        memo.projector.reopen(target)
+        projection = await memo.projector.project(target, tidy=True)
+        await nudge_schemas(
+            memo,
+            schemas_by_subject,
+            namespace,
+            name,
+            target.uid,
+            everyone=False,
+            upserted=(spec.name, tick),
+        )
+    except KubeApiError as error:
+        blocked = api_blocked(error)
+        set_status(
+            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+        )
+        fail(blocked, retry, memo.settings)
+    except Blocked as blocked:
+        set_status(
+            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
+        )
+        if not blocked.temporary:
+            memo.note(
+                Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
             )
-        except KubeApiError as error:
-            blocked = api_blocked(error)
-            set_status(
-                patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
-            )
-            fail(blocked, retry, memo.settings)
-        except Blocked as blocked:
-            set_status(
-                patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
-            )
-            if not blocked.temporary:
-                memo.note(
-                    Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
-                )
-            fail(blocked, retry, memo.settings)
+        fail(blocked, retry, memo.settings)
     set_status(
         patch,
         body,
