@@ -165,7 +165,7 @@ class Projector:
         entry.registering += 1
         if schema is not None:
             entry.expected.discard(schema)
-        entry.settled.clear()
+        entry.update_settled()
         try:
             yield
         finally:
@@ -291,7 +291,7 @@ class Projector:
                 )
             except NotFound:
                 return  # the apply creates it
-            if not owned_by(existing, target.spec.resource_name, target.uid):
+            if not owned_by(existing, spec.resource_name, target.uid):
                 raise Blocked(
                     "ConfigMapConflict",
                     f"ConfigMap {spec.config_map_name} exists and is not managed by this Subject; "

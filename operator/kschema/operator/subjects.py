@@ -137,17 +137,12 @@ async def reconcile(
             everyone=False,
             upserted=(spec.name, tick),
         )
-    except KubeApiError as error:
-        blocked = api_blocked(error)
+    except (KubeApiError, Blocked) as error:
+        blocked = api_blocked(error) if isinstance(error, KubeApiError) else error
         set_status(
             patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
         )
-        fail(blocked, retry, memo.settings)
-    except Blocked as blocked:
-        set_status(
-            patch, body, [Condition("Ready", False, blocked.reason, blocked.message)], subject=spec.name
-        )
-        if not blocked.temporary:
+        if not blocked.temporary:  # an API error is always retried
             memo.note(
                 Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
             )
