@@ -11,22 +11,23 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
 
 from kschema.cli.check import check
 from kschema.compat import CompatibilityLevel
+from kschema.compute import WorkerPool
 from kschema.formats import SchemaFormat
 from kschema.model import SUBJECT_KIND, SubjectSpec, subject_from_body
+from kschema.operator.context import OperatorContext
 from kschema.operator.indexes import index_subject
 from kschema.operator.registration import upsert_subject
 from kschema.operator.settings import OperatorSettings
 from kschema.policy import Decision
 from kschema.runtime.config import ConfigError, add_options, load_config
-from kschema.store import SubjectRecord
+from kschema.store import RegistryStore, SubjectRecord
 from kschema.store.sqlite import SqliteStore
 from kschema.webhook.app import Reviewer, _decide
 from kschema.webhook.settings import WebhookSettings
@@ -198,10 +199,14 @@ async def test_the_webhook_reviews_an_inherited_subject_at_its_default_level() -
 
 
 async def test_the_operator_indexes_and_stores_an_inherited_subject_with_its_default_level() -> None:
-    memo = SimpleNamespace(settings=OperatorSettings(default_compatibility=CompatibilityLevel.FORWARD))
+    memo = OperatorContext(
+        OperatorSettings(default_compatibility=CompatibilityLevel.FORWARD),
+        cast(RegistryStore, None),
+        cast(WorkerPool, None),
+    )
     raw: kopf.RawBody = {**_subject(), "metadata": {**_subject()["metadata"], "uid": "u1"}}  # type: ignore[typeddict-item]  # a plain manifest
     body = kopf.Body(raw)
-    indexed = await index_subject("shop", "orders-value", body, body.meta, memo=memo)
+    indexed = await index_subject("shop", "orders-value", body, body.meta, body.status, memo=memo)
     entry = indexed[("shop", "orders-value")]
     assert entry.spec.compatibility is CompatibilityLevel.FORWARD
     store = MemoryStore()

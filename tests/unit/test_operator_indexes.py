@@ -8,7 +8,14 @@ import kopf
 
 from kschema.formats import SchemaFormat
 from kschema.model import SubjectSpec
-from kschema.operator.indexes import SchemaEntry, SubjectEntry, declared_versions, index_schema
+from kschema.operator.context import SUBJECT_UID_ANNOTATION
+from kschema.operator.indexes import (
+    Registration,
+    SchemaEntry,
+    SubjectEntry,
+    declared_versions,
+    index_schema,
+)
 
 
 def _subject(namespace: str, resource: str, registry: str) -> SubjectEntry:
@@ -51,16 +58,43 @@ async def test_a_schema_entry_carries_its_declared_version_ready_or_not() -> Non
     indexed = await index_schema(
         namespace="shop",
         name="orders-v3",
-        spec=kopf.Spec(_body({"spec": {"subject": "orders", "version": 3}})),
-        meta=kopf.Meta(_body({"metadata": {"name": "orders-v3", "generation": 1}})),
-        status=kopf.Status(_body({"status": {}})),
+        body=_body(
+            {
+                "metadata": {"name": "orders-v3", "generation": 1},
+                "spec": {"subject": "orders", "version": 3},
+                "status": {},
+            }
+        ),
     )
     assert indexed == {("shop", "orders"): SchemaEntry("orders-v3", None, False, False, None, 3)}
     not_a_number = await index_schema(
         namespace="shop",
         name="orders-vx",
-        spec=kopf.Spec(_body({"spec": {"subject": "orders", "version": True}})),
-        meta=kopf.Meta(_body({"metadata": {"name": "orders-vx"}})),
-        status=kopf.Status(_body({})),
+        body=_body({"metadata": {"name": "orders-vx"}, "spec": {"subject": "orders", "version": True}}),
     )
     assert not_a_number[("shop", "orders")].version is None
+
+
+async def test_a_registered_schema_entry_carries_what_its_status_says() -> None:
+    indexed = await index_schema(
+        namespace="shop",
+        name="orders-v3",
+        body=_body(
+            {
+                "metadata": {
+                    "name": "orders-v3",
+                    "generation": 2,
+                    "annotations": {SUBJECT_UID_ANNOTATION: "uid-1"},
+                },
+                "spec": {"subject": "orders", "version": 3},
+                "status": {
+                    "observedGeneration": 2,
+                    "id": 42,
+                    "registrySubject": "orders-value",
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+        ),
+    )
+    registration = Registration(3, 42, "orders-value")
+    assert indexed == {("shop", "orders"): SchemaEntry("orders-v3", "uid-1", True, False, registration, 3)}

@@ -267,3 +267,15 @@ async def test_the_subject_status_waits_while_schemas_are_expected() -> None:
     await _register(projector, store, target, "orders-v2", 2)
     await wait_for_statuses(kube, 1)
     assert kube.statuses == [{"latestVersion": 2, "versionCount": 2, "configMapName": "orders-value-schemas"}]
+
+
+async def test_a_fresh_subject_has_no_configmap_of_another_name_to_tidy_away() -> None:
+    projector, store, kube, target = _setup()
+    store.versions.append(_version(1))
+    await projector.project(target, tidy=True, fresh=True)  # its first reconcile (kopf's create)
+    assert len(kube.applied) == 1
+    assert kube.core.tidied == 0
+
+    await projector.project(target, tidy=True)  # a later one (an update, a resume) lists them
+    assert kube.core.tidied == 1
+    assert len(kube.applied) == 2  # and puts back the ConfigMap, whatever happened to it since

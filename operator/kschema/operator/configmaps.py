@@ -1,6 +1,6 @@
-"""Projection of a Subject into a ConfigMap owned by it (its content: `rendering`), and the Subject's
-status that follows it. The whole ConfigMap is computed from the store every time (level-based), and
-concurrent requests for one subject coalesce."""
+"""Projection of a Subject into a ConfigMap owned by it (its content: `rendering`; the Subject's status
+fields that follow it: `subject_status`). The whole ConfigMap is computed from the store every time
+(level-based), and concurrent requests for one subject coalesce."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from kschema.kubeapi import Conflict, KubeApiError, NotFound, Unprocessable
+from kschema.kubeapi import Conflict, NotFound, Unprocessable
 from kschema.model import LABEL_MANAGED_BY, LABEL_SUBJECT, SubjectSpec
 from kschema.operator.configmap_ownership import (
     MANAGED_BY,
@@ -27,16 +25,12 @@ from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, blocked_by_store
 from kschema.operator.rendering import Projection, render
 from kschema.operator.schema_cache import SchemaCache
+from kschema.operator.subject_status import DELAY_SECONDS, Fields, SubjectStatus
 from kschema.store import RegistryStore, StoredSchema, StoreError
 
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 5
-STATUS_DELAY_SECONDS = 1.0  # a Subject's status follows its projections this much later, at most
-STATUS_ATTEMPTS = 5
-# While versions of the subject are still being registered, its status waits up to this many more
-# `status_delay`s: the end of a burst is one patch, not one per second of it.
-STATUS_DEFERRALS = 3
 # How long a projection waits for the registrations of its subject still in progress (a burst of versions
 # applied together), so that they share one ConfigMap write: at most this much later than without them.
 SETTLE_MAX_SECONDS = 2.0
@@ -61,9 +55,6 @@ class _Entry:
     completed: int = 0
     result: Projection | None = None
     closed: bool = False  # the Subject is being deleted: no more writes
-    status: tuple[int | None, int, str] | None = None  # last status written, to skip no-op patches
-    wanted_status: tuple[int | None, int, str] | None = None  # the latest projection's, to be written
-    status_writer: asyncio.Task[None] | None = None
     # The ConfigMap name this process has applied: known to be ours, so the next apply needs no read.
     written: str | None = None
     # The digest of the last apply configuration written: the same one again is not re-sent, except by
@@ -104,23 +95,26 @@ class Projector:
         limit_bytes: int,
         field_manager: str,
         schemas: SchemaCache,
-        status_delay: float = STATUS_DELAY_SECONDS,
+        status_delay: float = DELAY_SECONDS,
         settle_max: float = SETTLE_MAX_SECONDS,
     ) -> None:
         self._settle_max = settle_max
         self._store = store
-        self._status_delay = status_delay
         self._kube = kube
         self._limit = limit_bytes
         self._field_manager = field_manager
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._schemas = schemas
+        self.status = SubjectStatus(kube, busy=self._busy, delay=status_delay)
 
-    async def project(self, target: ProjectionTarget, *, tidy: bool = False) -> Projection | None:
+    async def project(
+        self, target: ProjectionTarget, *, tidy: bool = False, fresh: bool = False
+    ) -> Projection | None:
         """Brings the ConfigMap in line with the store. Requests that arrive while a projection of the
         same subject runs are served by the next one, which reads the store after they were made.
-        `tidy` also removes ConfigMaps this Subject projected under another name. Returns None when
-        projection is disabled or the Subject is being deleted.
+        `tidy` also removes ConfigMaps this Subject projected under another name, unless it is `fresh`
+        (never reconciled before: kopf's create). Returns None when projection is disabled or the
+        Subject is being deleted.
 
         While other versions of the subject are being registered (see `registering`), or are expected to
         be (see `expect`), the projection waits for them, up to `settle_max` seconds: a burst of versions
@@ -146,14 +140,15 @@ class Projector:
                 if entry.sent >= mine and entry.sent_for == target:
                     # Written since this request from a store read after it: what the Subject's own
                     # reconcile would put back is there already.
-                    await self._delete_owned(target, keep=target.spec.config_map_name)
+                    if not fresh:
+                        await self._delete_owned(target, keep=target.spec.config_map_name)
                     return entry.result
             started = entry.requested
-            result = await self._project_once(target, entry, started, tidy=tidy)
+            result = await self._project_once(target, entry, started, tidy=tidy, fresh=fresh)
             entry.completed = started
             entry.result = result
             if result is not None:
-                self._request_status(target, entry, result)
+                self.status.want(target.key, status_fields(target, result))
             return result
 
     @contextlib.contextmanager
@@ -192,20 +187,19 @@ class Projector:
         async with entry.lock:
             entry.closed = True
             entry.result = None
-            entry.status = entry.wanted_status = None
-            if entry.status_writer is not None:
-                entry.status_writer.cancel()
+            self.status.forget(target.key)
             await self._delete_owned(target, keep=None)
         self._entries.pop(target.key, None)
 
     async def close(self) -> None:
         """Writes the Subject statuses still waiting (on the way out, before the client closes)."""
-        writers = [e.status_writer for e in self._entries.values() if e.status_writer is not None]
-        for writer in writers:
-            writer.cancel()
-        await asyncio.gather(*writers, return_exceptions=True)
+        await self.status.close()
 
     # Internals ----------------------------------------------------------------------------------------
+
+    def _busy(self, key: tuple[str, str]) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.busy
 
     async def compute(self, spec: SubjectSpec) -> Projection:
         try:
@@ -224,7 +218,7 @@ class Projector:
         return stored
 
     async def _project_once(
-        self, target: ProjectionTarget, entry: _Entry, started: int, *, tidy: bool
+        self, target: ProjectionTarget, entry: _Entry, started: int, *, tidy: bool, fresh: bool
     ) -> Projection | None:
         spec = target.spec
         if not spec.projection.enabled:
@@ -242,7 +236,11 @@ class Projector:
             )
         if await self._write(target, entry, projection, again=tidy):
             entry.sent, entry.sent_for = started, target
-        if tidy:
+        if tidy and not fresh:
+            # A Subject never reconciled before has projected nothing under another name (a list of the
+            # namespace's ConfigMaps per Subject saved in a burst). Only a process stopped between the
+            # write and its reconcile's status patch, and a rename before the next start, leaves one:
+            # the next reconcile of the Subject (every start resumes it) removes it.
             await self._delete_owned(target, keep=spec.config_map_name)
         return projection
 
@@ -332,56 +330,7 @@ class Projector:
             except NotFound:
                 pass
 
-    def _request_status(self, target: ProjectionTarget, entry: _Entry, result: Projection) -> None:
-        """The Subject's `latestVersion`, `versionCount` and `configMapName` follow its projections, but
-        at most one status patch per `status_delay`: a burst of versions for one subject is one or two
-        patches, not one per version (the ConfigMap itself is written at once)."""
-        entry.wanted_status = (result.latest_version, result.version_count, target.spec.config_map_name)
-        if entry.wanted_status == entry.status:
-            return
-        if entry.status_writer is None or entry.status_writer.done():
-            entry.status_writer = asyncio.create_task(
-                self._write_status(target, entry), name=f"kschema status {target.key}"
-            )
 
-    async def _write_status(self, target: ProjectionTarget, entry: _Entry) -> None:
-        """Writes the latest wanted status, at most once per `status_delay` (later while versions of the
-        subject are being registered, up to `STATUS_DEFERRALS` delays), until it is written. Cancelled on
-        the way out (`close`), it writes what is waiting at once; after `remove` (the entry is closed) it
-        writes nothing."""
-        failures = deferrals = 0
-        while True:
-            cancelled = False
-            try:
-                await asyncio.sleep(self._status_delay * 2**failures)
-            except asyncio.CancelledError:
-                cancelled = True
-            if entry.busy and deferrals < STATUS_DEFERRALS and not cancelled:
-                deferrals += 1
-                continue
-            deferrals = 0
-            status = entry.wanted_status
-            if status is None or status == entry.status or entry.closed:
-                return
-            try:
-                await self._kube.patch_subject_status(
-                    target.spec.namespace,
-                    target.spec.resource_name,
-                    {"latestVersion": status[0], "versionCount": status[1], "configMapName": status[2]},
-                )
-            except NotFound:  # the Subject is gone: nothing to report on
-                return
-            except (KubeApiError, aiohttp.ClientError, TimeoutError) as error:
-                failures += 1
-                logger.warning(
-                    "Failed to patch a Subject's status namespace=%s name=%s attempt=%d error=%s",
-                    target.spec.namespace,
-                    target.spec.resource_name,
-                    failures,
-                    error,
-                )
-                if failures >= STATUS_ATTEMPTS:
-                    return  # the next projection of this subject tries again
-                continue
-            entry.status = status
-            failures = 0
+def status_fields(target: ProjectionTarget, projection: Projection) -> Fields:
+    """The Subject's status fields that follow a projection of it."""
+    return (projection.latest_version, projection.version_count, target.spec.config_map_name)

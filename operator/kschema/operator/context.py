@@ -25,6 +25,7 @@ from kschema.operator.kube import Kube
 from kschema.operator.registration import Blocked, Registered, VersionRequest
 from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.settings import DEFAULT_INLINE_RECONCILES, OperatorSettings
+from kschema.operator.subject_status import Fields
 from kschema.store import RegistryStore, SubjectRecord
 
 # Annotation the Subject's reconcile sets on its Schemas to make them reconcile again (when the Subject
@@ -204,6 +205,11 @@ class OperatorContext:
 
     def note(self, note: Note) -> None:
         self.events.record(note)
+
+    def observe_subject_status(self, key: tuple[str, str], fields: Fields) -> None:
+        """A Subject's status fields seen on the watch (before start-up ends, nothing is projected yet)."""
+        if self._projector is not None:
+            self._projector.status.observe(key, fields)
 
     def attach(self, kube: Kube, instance: str) -> None:
         self._kube = kube

@@ -12,6 +12,7 @@ import kopf
 
 from kschema.model import SpecError, SubjectSpec, subject_from_body
 from kschema.operator.context import SUBJECT_UID_ANNOTATION, ready_of
+from kschema.operator.subject_status import fields_of
 
 SUBJECTS_INDEX = "subjects_by_name"  # also the handler kwarg names
 SCHEMAS_INDEX = "schemas_by_subject"
@@ -45,22 +46,33 @@ class SchemaEntry:
 
 
 async def index_subject(
-    namespace: str | None, name: str, body: kopf.Body, meta: kopf.Meta, memo: Any, **_: Any
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: Any,
+    **_: Any,
 ) -> dict[Any, Any]:
+    """Also shows the projector's status writer the Subject's status fields as they are now (see
+    `subject_status`)."""
     try:
         spec: SubjectSpec | None = subject_from_body(body, memo.settings.default_compatibility)
     except SpecError:
         spec = None
+    memo.observe_subject_status((namespace or "", name), fields_of(status))
     return {(namespace, name): SubjectEntry(spec, str(meta.get("uid")), bool(meta.get("deletionTimestamp")))}
 
 
-async def index_schema(
-    namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, **_: Any
-) -> dict[Any, Any]:
+async def index_schema(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """Read from the plain dicts of the event's object: through kopf's views, every lookup walks the
+    path from the object again, on every watch event of every Schema."""
+    raw = dict(body)
+    spec, meta, status = (raw.get(k) or {} for k in ("spec", "metadata", "status"))
     subject = spec.get("subject")
     if not isinstance(subject, str):
         return {}
-    nudged = meta.annotations.get(SUBJECT_UID_ANNOTATION)
+    nudged = (meta.get("annotations") or {}).get(SUBJECT_UID_ANNOTATION)
     deleting = bool(meta.get("deletionTimestamp"))
     ready = ready_of(status)
     version = spec.get("version")

@@ -20,7 +20,7 @@ from kschema.model import (
     subject_from_body,
 )
 from kschema.operator.conditions import Condition
-from kschema.operator.configmaps import ProjectionTarget
+from kschema.operator.configmaps import ProjectionTarget, status_fields
 from kschema.operator.context import (
     SUBJECT_UID_ANNOTATION,
     OperatorContext,
@@ -48,6 +48,7 @@ from kschema.operator.registration import (
     upsert_subject,
 )
 from kschema.operator.rendering import Projection
+from kschema.operator.subject_status import as_patch
 from kschema.store import StoreError, SubjectVersion
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ async def reconcile(
         memo.projector.expect(target, memo.subject_arrivals.waiting(namespace, name))
         memo.subject_arrivals.arrived(namespace, name)
         memo.projector.reopen(target)
-        projection = await memo.projector.project(target, tidy=True)
+        projection = await memo.projector.project(target, tidy=True, fresh=kwargs.get("reason") == "create")
         await nudge_schemas(
             memo,
             schemas_by_subject,
@@ -147,12 +148,21 @@ async def reconcile(
                 Note(object_ref(SUBJECT_KIND, body), "Warning", "Refused", f"Refused: {blocked.message}")
             )
         fail(blocked, retry, memo.settings)
+    # The projection's status fields go into this patch, written anyway: no patch of their own for the
+    # projection of a Subject created ahead of its Schemas. (A later projection's fields are newer, and
+    # written by the projector's status writer, which also puts back one this patch overwrote late.)
+    projected: dict[str, Any] = {}
+    if projection is not None:
+        fields = status_fields(target, projection)
+        memo.projector.status.reported(target.key, fields)
+        projected = as_patch(fields)
     set_status(
         patch,
         body,
         [Condition("Ready", True, "Registered", _ready_message(spec, projection))],
         subject=spec.name,
         transferTo=spec.transfer_to,
+        **projected,
     )
     logger.info("Reconciled Subject namespace=%s name=%s subject=%s", namespace, name, spec.name)
 
