@@ -101,6 +101,7 @@ async def reconcile(
     name: str,
     patch: kopf.Patch,
     retry: int,
+    reason: str,
     memo: OperatorContext,
     **kwargs: Any,
 ) -> None:
@@ -128,7 +129,7 @@ async def reconcile(
         memo.projector.expect(target, memo.subject_arrivals.waiting(namespace, name))
         memo.subject_arrivals.arrived(namespace, name)
         memo.projector.reopen(target)
-        projection = await memo.projector.project(target, tidy=True, fresh=kwargs.get("reason") == "create")
+        projection = await memo.projector.project(target, tidy=True, fresh=reason == kopf.Reason.CREATE)
         await nudge_schemas(
             memo,
             schemas_by_subject,
