@@ -12,6 +12,7 @@ from kschema.compat import CompatibilityLevel
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaState
 from kschema.store.base import (
+    MAX_BATCH,
     MAX_SCHEMA_BYTES,
     FormatConflictError,
     IdConflictError,
@@ -89,6 +90,33 @@ async def test_ids_are_never_reused_after_every_version_and_subject_is_deleted(s
     assert fresh.schema_id > max(old)
     for schema_id in old:
         assert await store.get_schema(schema_id) is not None
+
+
+async def test_batched_reads_return_the_rows_named_once_deleted_included(store: RegistryStore) -> None:
+    first = await store.register(new_version("orders-value", 1, ORDER_V1))
+    second = await store.register(new_version("orders-value", 2, ORDER_V2))
+    await store.delete_version("orders-value", 2)
+    keys = [("orders-value", 2), ("orders-value", 1), ("orders-value", 9), ("nope", 1), ("orders-value", 1)]
+    keys += [("orders-value", 0), ("orders-value", -3)]
+
+    found = await store.get_versions(keys)
+
+    assert sorted((v.version, v.deleted) for v in found) == [(1, False), (2, True)]
+    schemas = await store.get_schemas([second.schema_id, first.schema_id, 10**9, first.schema_id, 0, -1])
+    assert sorted(s.id for s in schemas) == sorted({first.schema_id, second.schema_id})
+    assert {s.schema for s in schemas} == {ORDER_V1, ORDER_V2}
+    assert await store.get_versions([]) == []
+    assert await store.get_schemas([]) == []
+
+
+async def test_a_batched_read_of_more_rows_than_a_batch_is_refused(store: RegistryStore) -> None:
+    with pytest.raises(InvalidInputError) as versions:
+        await store.get_versions([("orders-value", n) for n in range(1, MAX_BATCH + 2)])
+    with pytest.raises(InvalidInputError) as schemas:
+        await store.get_schemas(list(range(1, MAX_BATCH + 2)))
+
+    assert (versions.value.field, schemas.value.field) == ("keys", "schema_ids")
+    assert len(await store.get_versions([("orders-value", n) for n in range(1, MAX_BATCH + 1)])) == 0
 
 
 async def test_a_free_pinned_id_is_used_and_later_ids_come_from_the_allocator(store: RegistryStore) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -39,6 +39,7 @@ class MemoryStore:
         self.feed: list[Change] = []
         self.failures_left = 0  # reads that raise StoreUnavailableError before the store "comes back"
         self.snapshot_gate: asyncio.Event | None = None  # when set, snapshot() waits for it
+        self.batched_reads = 0  # calls of get_versions and get_schemas
         self._changed = asyncio.Event()
 
     @property
@@ -131,9 +132,19 @@ class MemoryStore:
         ]
         return sorted(found, key=lambda v: v.version)
 
+    async def get_versions(self, keys: Sequence[tuple[str, int]]) -> list[SubjectVersion]:
+        self._fail_if_down()
+        self.batched_reads += 1
+        return [self.versions[key] for key in dict.fromkeys(keys) if key in self.versions]
+
     async def get_schema(self, schema_id: int) -> StoredSchema | None:
         self._fail_if_down()
         return self.schemas.get(schema_id)
+
+    async def get_schemas(self, schema_ids: Sequence[int]) -> list[StoredSchema]:
+        self._fail_if_down()
+        self.batched_reads += 1
+        return [self.schemas[i] for i in dict.fromkeys(schema_ids) if i in self.schemas]
 
     async def find_schema(self, fingerprint: str) -> StoredSchema | None:
         return next((s for s in self.schemas.values() if s.fingerprint == fingerprint), None)

@@ -5,14 +5,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC
 
 from kschema.api.index import RegistryIndex
 from kschema.api.metrics import ApiMetrics
 from kschema.api.settings import ApiSettings
 from kschema.store import Change, RegistryStore, StoreError
+from kschema.store.base import MAX_BATCH
 
 log = logging.getLogger(__name__)
+
+
+def _version_key(change: Change) -> tuple[str, int] | None:
+    if change.kind == "version" and change.subject is not None and change.version is not None:
+        return change.subject, change.version
+    return None
+
+
+def _names_row(change: Change) -> bool:
+    """A change naming one row (a version, a schema): those are read together, `MAX_BATCH` at a time."""
+    return _version_key(change) is not None or (change.kind == "schema" and change.schema_id is not None)
+
+
+def _runs(changes: list[Change]) -> Iterator[list[Change]]:
+    """The changes in order: consecutive ones naming a row together (at most `MAX_BATCH`), others alone."""
+    run: list[Change] = []
+    for change in changes:
+        if _names_row(change) and len(run) < MAX_BATCH:
+            run.append(change)
+            continue
+        if run:
+            yield run
+            run = []
+        if _names_row(change):
+            run.append(change)
+        else:
+            yield [change]
+    if run:
+        yield run
 
 
 class FeedFollower:
@@ -67,28 +98,49 @@ class FeedFollower:
             # re-reading every changed row.
             await self.load()
             return True
-        for change in changes:
-            await self.apply(change)
+        for run in _runs(changes):
+            if _names_row(run[0]):
+                await self._apply_rows(run)
+            else:
+                await self.apply(run[0])
         return bool(changes)
 
     async def apply(self, change: Change) -> None:
-        if change.kind == "schema" and change.schema_id is not None:
-            stored = await self.store.get_schema(change.schema_id)
-            if stored is not None:
-                self.index.put_schema(stored)
+        if _names_row(change):
+            await self._apply_rows([change])
         elif change.kind == "subject" and change.subject is not None:
             await self._refresh_subject(change.subject)
-        elif change.kind == "version" and change.subject is not None and change.version is not None:
-            if not self.index.has_subject(change.subject):
-                await self._refresh_subject(change.subject)
-            found = await self.store.get_version(change.subject, change.version, include_deleted=True)
-            if found is not None:
-                await self._ensure_schema(found.schema_id)
-                self.index.put_version(found)
+            self._advance(change)
         else:
             log.warning("Found an unknown change; reloading seq=%d kind=%s", change.seq, change.kind)
             await self.load()
-            return
+
+    async def _apply_rows(self, run: list[Change]) -> None:
+        """Version and schema changes, their rows read together (two reads, where one per change made a
+        burst of registrations cost the follower a store round trip each). A version of a subject the
+        index does not know yet brings its subject first, read before the rows, as one change at a time
+        did: no row read here is older than one the index already has."""
+        keys = [key for c in run if (key := _version_key(c)) is not None]
+        for subject in dict.fromkeys(s for s, _ in keys if not self.index.has_subject(s)):
+            await self._refresh_subject(subject)
+        versions = {(v.subject, v.version): v for v in await self.store.get_versions(keys)} if keys else {}
+        ids = [c.schema_id for c in run if c.kind == "schema" and c.schema_id is not None]
+        ids += [v.schema_id for v in versions.values() if not self.index.has_schema(v.schema_id)]
+        schemas = {s.id: s for s in await self.store.get_schemas(ids)} if ids else {}
+        for change in run:
+            if change.kind == "schema" and change.schema_id in schemas:
+                self.index.put_schema(schemas[change.schema_id])
+            elif (key := _version_key(change)) is not None and (found := versions.get(key)) is not None:
+                if not self.index.has_schema(found.schema_id):
+                    if found.schema_id not in schemas:
+                        raise StoreError(
+                            f"schema {found.schema_id} is used by a version but missing from the store"
+                        )
+                    self.index.put_schema(schemas[found.schema_id])
+                self.index.put_version(found)
+            self._advance(change)
+
+    def _advance(self, change: Change) -> None:
         self.index.seq = change.seq
         self.metrics.feed_seq.set(change.seq)
         at = change.at if change.at.tzinfo is not None else change.at.replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ backends refuse and accept exactly the same things.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -19,6 +20,7 @@ from kschema.contracts import Contract, ContractError, SubjectContract, contract
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import TRANSFER_ANNOTATION, SchemaState, subject_contract_from_spec
 from kschema.store.base import (
+    MAX_BATCH,
     MAX_CONTRACT_BYTES,
     MAX_SCHEMA_BYTES,
     FormatConflictError,
@@ -167,6 +169,23 @@ def check_state_change(
 def check_limit(limit: int) -> None:
     if limit < 1:
         raise InvalidInputError(f"limit must be >= 1, got {limit}", "limit")
+
+
+def batch_keys(keys: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (subject, version) keys of a batched read that could be registered (others find nothing)."""
+    check_batch("keys", len(keys))
+    return [(s, v) for s, v in keys if isinstance(s, str) and could_exist(v, MAX_VERSION)]
+
+
+def batch_ids(schema_ids: Sequence[int]) -> list[int]:
+    """The schema IDs of a batched read that could be assigned, without repeats."""
+    check_batch("schema_ids", len(schema_ids))
+    return list(dict.fromkeys(i for i in schema_ids if could_exist(i, MAX_SCHEMA_ID)))
+
+
+def check_batch(field: str, count: int) -> None:
+    if count > MAX_BATCH:
+        raise InvalidInputError(f"{field}: at most {MAX_BATCH} in one read, got {count}", field)
 
 
 def could_exist(number: object, limit: int) -> bool:

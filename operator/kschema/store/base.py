@@ -22,6 +22,8 @@ from kschema.model import SchemaState
 MAX_SUBJECT_LENGTH = limits.SUBJECT_NAME.max_length
 MAX_SCHEMA_BYTES = limits.SCHEMA_TEXT_MAX_BYTES
 MAX_CONTRACT_BYTES = 1024 * 1024
+# Rows one batched read (`get_versions`, `get_schemas`) takes.
+MAX_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +186,16 @@ class RegistryStore(Protocol):
     async def list_versions(self, subject: str, include_deleted: bool = False) -> list[SubjectVersion]:
         """The subject's versions ordered by version number."""
 
+    async def get_versions(self, keys: Sequence[tuple[str, int]]) -> list[SubjectVersion]:
+        """The versions registered under `keys` (subject, version), deleted ones included, read together
+        (a reader catching up on the change feed); at most `MAX_BATCH` keys."""
+
     # Schemas -----------------------------------------------------------------------------------------
     async def get_schema(self, schema_id: int) -> StoredSchema | None:
         """Resolves any ID ever assigned, deleted versions included."""
+
+    async def get_schemas(self, schema_ids: Sequence[int]) -> list[StoredSchema]:
+        """The schemas among `schema_ids`, read together; at most `MAX_BATCH` IDs."""
 
     async def find_schema(self, fingerprint: str) -> StoredSchema | None: ...
 

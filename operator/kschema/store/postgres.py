@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -448,12 +448,36 @@ class PostgresStore:
         )
         return [common.version_from_row(row) for row in rows]
 
+    async def get_versions(self, keys: Sequence[tuple[str, int]]) -> list[SubjectVersion]:
+        wanted = list(dict.fromkeys(common.batch_keys(keys)))
+        if not wanted:
+            return []
+        subjects, numbers = [s for s, _ in wanted], [v for _, v in wanted]
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                f"SELECT {_V} FROM subject_versions "
+                "WHERE (subject, version) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+                subjects,
+                numbers,
+            )
+        )
+        return [common.version_from_row(row) for row in rows]
+
     # Schemas -----------------------------------------------------------------------------------------
 
     async def get_schema(self, schema_id: int) -> StoredSchema | None:
         if not common.could_exist(schema_id, common.MAX_SCHEMA_ID):
             return None
         return await self._run(lambda conn: _fetch_schema(conn, schema_id))
+
+    async def get_schemas(self, schema_ids: Sequence[int]) -> list[StoredSchema]:
+        wanted = common.batch_ids(schema_ids)
+        if not wanted:
+            return []
+        rows = await self._run(
+            lambda conn: conn.fetch(f"SELECT {_S} FROM schemas WHERE id = ANY($1::bigint[])", wanted)
+        )
+        return [common.schema_from_row(row) for row in rows]
 
     async def find_schema(self, fingerprint: str, format: SchemaFormat | None = None) -> StoredSchema | None:
         """The schema with this fingerprint; with `format`, only of that format (a JSON Schema and an Avro

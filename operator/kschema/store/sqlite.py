@@ -15,7 +15,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -551,12 +551,33 @@ class SqliteStore:
         )
         return [_version(row) for row in rows]
 
+    async def get_versions(self, keys: Sequence[tuple[str, int]]) -> list[SubjectVersion]:
+        wanted = common.batch_keys(keys)
+
+        def fetch(conn: sqlite3.Connection) -> list[SubjectVersion]:
+            found = (_fetch_version(conn, subject, version) for subject, version in dict.fromkeys(wanted))
+            return [v for v in found if v is not None]
+
+        return await self._read(fetch) if wanted else []
+
     # Schemas -----------------------------------------------------------------------------------------
 
     async def get_schema(self, schema_id: int) -> StoredSchema | None:
         if not common.could_exist(schema_id, common.MAX_SCHEMA_ID):
             return None
         return await self._read(lambda conn: _fetch_schema(conn, schema_id))
+
+    async def get_schemas(self, schema_ids: Sequence[int]) -> list[StoredSchema]:
+        wanted = common.batch_ids(schema_ids)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = await self._read(
+            lambda conn: conn.execute(
+                f"SELECT {_SCHEMA_COLUMNS} FROM schemas WHERE id IN ({marks})", wanted
+            ).fetchall()
+        )
+        return [_schema(row) for row in rows]
 
     async def find_schema(self, fingerprint: str, format: SchemaFormat | None = None) -> StoredSchema | None:
         """The schema with this fingerprint; with `format`, only of that format (a JSON Schema and an Avro
