@@ -18,8 +18,9 @@ from kschema.formats import SchemaFormat, parse_schema
 from kschema.formats import avro as avro_format
 from kschema.formats import jsonschema as json_format
 from kschema.operator import OperatorSettings
+from kschema.operator.blocked import Blocked
 from kschema.operator.context import fail
-from kschema.operator.registration import Blocked, _in_worker
+from kschema.operator.registration import _in_worker
 
 
 def _disk_full(*args: Any, **kwargs: Any) -> NoReturn:

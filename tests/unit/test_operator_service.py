@@ -16,12 +16,12 @@ from kschema.compute import WorkerPool
 from kschema.formats import Reference, SchemaFormat
 from kschema.model import SchemaSpec, SchemaState, SubjectSpec
 from kschema.operator import OperatorSettings
+from kschema.operator.blocked import Blocked
 from kschema.operator.conditions import Condition, merge
 from kschema.operator.context import OperatorContext, fail, release_blocked
 from kschema.operator.events import EventRecorder, ObjectRef
 from kschema.operator.main import build_registry
 from kschema.operator.registration import (
-    Blocked,
     VersionRequest,
     live_subject,
     register_version,
@@ -417,3 +417,87 @@ async def test_a_subject_not_registered_refuses_the_whole_batch(
         await register_versions(store, "orders-value", [VersionRequest(version(1, order()))], pool=pool)
     assert blocked.value.reason == "SubjectNotReady"
     assert blocked.value.temporary
+
+
+class CountingStore:
+    """The store, counting the reads of a subject's versions that registrations make."""
+
+    def __init__(self, store: RegistryStore) -> None:
+        self.store = store
+        self.lists = 0
+        self.gets = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def list_versions(self, subject: str, include_deleted: bool = False) -> list[SubjectVersion]:
+        self.lists += 1
+        return await self.store.list_versions(subject, include_deleted)
+
+    async def get_version(
+        self, subject: str, version: int, include_deleted: bool = False
+    ) -> SubjectVersion | None:
+        self.gets += 1
+        return await self.store.get_version(subject, version, include_deleted)
+
+
+async def test_a_batch_reads_its_subjects_versions_once(store: RegistryStore, pool: WorkerPool) -> None:
+    await upsert_subject(store, subject())
+    await register_version(store, await live_subject(store, "orders-value"), version(1, order()), pool=pool)
+    counting = CountingStore(store)
+    requests = [VersionRequest(version(n, order(*(_long(f"f{i}") for i in range(n))))) for n in (4, 2, 3)]
+
+    outcomes = await register_versions(cast(RegistryStore, counting), "orders-value", requests, pool=pool)
+
+    registered = [o[1] for o in outcomes if not isinstance(o, Exception)]
+    assert [r.checked_against for r in registered] == [(3,), (1,), (2,)]
+    assert (counting.lists, counting.gets) == (1, 0)
+
+
+async def test_a_batch_reads_its_subjects_versions_again_after_a_refused_one(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(
+        store,
+        subject(),
+    )
+    breaking = json.dumps(
+        {
+            "type": "record",
+            "name": "Order",
+            "namespace": "com.acme",
+            "fields": [{"name": "id", "type": "long"}],
+        }
+    )
+    counting = CountingStore(store)
+    requests = [
+        VersionRequest(version(1, order())),
+        VersionRequest(version(2, breaking)),
+        VersionRequest(version(3, order(_long("a")))),
+    ]
+
+    outcomes = await register_versions(cast(RegistryStore, counting), "orders-value", requests, pool=pool)
+
+    assert isinstance(outcomes[1], Blocked)
+    third = outcomes[2]
+    assert not isinstance(third, Exception)
+    assert third[1].checked_against == (1,)
+    assert counting.lists == 2
+
+
+async def test_a_version_declared_twice_in_one_batch_sees_the_first(
+    store: RegistryStore, pool: WorkerPool
+) -> None:
+    await upsert_subject(store, subject())
+    same = [VersionRequest(version(1, order())), VersionRequest(version(1, order()))]
+    other = [VersionRequest(version(2, order())), VersionRequest(version(2, order(_long("a"))))]
+
+    first, again = await register_versions(store, "orders-value", same, pool=pool)
+    kept, refused = await register_versions(store, "orders-value", other, pool=pool)
+
+    assert not isinstance(first, Exception)
+    assert not isinstance(again, Exception)
+    assert (first[1].already_registered, again[1].already_registered) == (False, True)
+    assert not isinstance(kept, Exception)
+    assert isinstance(refused, Blocked)
+    assert refused.reason == "VersionConflict"

@@ -15,6 +15,7 @@ from typing import Any
 
 from kschema.kubeapi import Conflict, NotFound, Unprocessable
 from kschema.model import LABEL_MANAGED_BY, LABEL_SUBJECT, SubjectSpec
+from kschema.operator.blocked import Blocked, blocked_by_store
 from kschema.operator.configmap_ownership import (
     MANAGED_BY,
     managed_fields_upgrade,
@@ -22,7 +23,6 @@ from kschema.operator.configmap_ownership import (
     owner_reference,
 )
 from kschema.operator.kube import Kube
-from kschema.operator.registration import Blocked, blocked_by_store
 from kschema.operator.rendering import Projection, render
 from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.subject_status import DELAY_SECONDS, Fields, SubjectStatus

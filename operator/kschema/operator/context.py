@@ -18,11 +18,12 @@ from kschema.kubeapi import KubeApiError
 from kschema.model import GROUP, VERSION, SpecError
 from kschema.operator import conditions
 from kschema.operator.batches import KeyedBatches
+from kschema.operator.blocked import Blocked
 from kschema.operator.configmaps import Projector
 from kschema.operator.deferral import Deferrals
 from kschema.operator.events import EventRecorder, Note, ObjectRef
 from kschema.operator.kube import Kube
-from kschema.operator.registration import Blocked, Registered, VersionRequest
+from kschema.operator.registration import Registered, VersionRequest
 from kschema.operator.schema_cache import SchemaCache
 from kschema.operator.settings import DEFAULT_INLINE_RECONCILES, OperatorSettings
 from kschema.operator.subject_status import Fields

@@ -1,77 +1,40 @@
-"""Store-side service functions of the operator: upsert a subject, resolve a version's references and
-register it, with the outcome of each expressed as a value or a `Blocked` reason. No kopf here: the
-handlers translate `Blocked` into kopf's permanent and temporary errors."""
+"""Store-side service functions of the operator: upsert a subject, register its versions, soft-delete
+them, with the outcome of each expressed as a value or a `Blocked` reason. No kopf here: the handlers
+translate `Blocked` into kopf's permanent and temporary errors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
-from kschema.compat import CompatibilityLevel, CompatibilityResult
-from kschema.compat.levels import LEVELS
+from kschema.compat import CompatibilityResult
 from kschema.compute import WorkerPool, tasks
 from kschema.compute.tasks import SchemaText
 from kschema.contracts import Contract, contract_fingerprint, group_of, registered_contract
-from kschema.formats import InvalidSchemaError, Reference, ResolvedReference, SchemaFormat
+from kschema.formats import InvalidSchemaError
 from kschema.formats.budget import TooComplexError
-from kschema.formats.resolver import (
-    ReferenceTarget,
-    Unresolvable,
-    UnresolvableKind,
-    missing_references,
-)
-from kschema.formats.resolver import resolve_references as resolve_references_in_core
 from kschema.model import SchemaSpec, SubjectSpec
+from kschema.operator.blocked import Blocked, blocked_by_store
+from kschema.operator.history import (
+    Known,
+    check_against_history,
+    earlier_contracts,
+    existing_version,
+    known_versions,
+)
+from kschema.operator.references import resolve_references
 from kschema.operator.schema_cache import SchemaCache
 from kschema.store import (
-    FormatConflictError,
-    IdConflictError,
-    InvalidInputError,
     NewVersion,
     RegistryStore,
-    StoredSchema,
     StoreError,
-    StoreUnavailableError,
-    SubjectOwnedElsewhereError,
     SubjectRecord,
     SubjectVersion,
-    VersionConflictError,
-    get_version_with_schema,
 )
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Blocked(Exception):
-    """A reconcile that cannot complete. `temporary` ones are retried (the world may change without a
-    spec change: the store comes back, a referenced version arrives); the others wait for a new spec."""
-
-    def __init__(self, reason: str, message: str, *, temporary: bool) -> None:
-        self.reason = reason
-        self.message = message
-        self.temporary = temporary
-        super().__init__(f"{reason}: {message}")
-
-
-_PERMANENT_REASONS: dict[type[StoreError], str] = {
-    SubjectOwnedElsewhereError: "SubjectOwnedElsewhere",
-    VersionConflictError: "VersionConflict",
-    IdConflictError: "IdConflict",
-    FormatConflictError: "FormatConflict",
-    InvalidInputError: "InvalidInput",
-}
-
-
-def blocked_by_store(error: StoreError) -> Blocked:
-    """Translates the store's typed errors, once, into reasons."""
-    if isinstance(error, StoreUnavailableError):
-        return Blocked("StoreUnavailable", f"the registry store is unavailable: {error}", temporary=True)
-    for kind, reason in _PERMANENT_REASONS.items():
-        if isinstance(error, kind):
-            return Blocked(reason, str(error), temporary=False)
-    return Blocked("StoreError", str(error), temporary=True)
 
 
 async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectRecord:
@@ -90,43 +53,6 @@ async def upsert_subject(store: RegistryStore, spec: SubjectSpec) -> SubjectReco
         return await store.upsert_subject(record)
     except StoreError as error:
         raise blocked_by_store(error) from error
-
-
-async def resolve_references(
-    store: RegistryStore, references: Sequence[Reference], fmt: SchemaFormat
-) -> tuple[ResolvedReference, ...]:
-    """Each reference with its registered text, recursively, by the core resolver's rules. The closure
-    is fetched from the store first. A reference to a version that is not registered yet is temporary:
-    versions and their references may be applied in any order."""
-    known: dict[tuple[str, int], ReferenceTarget] = {}
-    fetched: set[tuple[str, int]] = set()
-
-    def lookup(subject: str, version: int) -> ReferenceTarget | None:
-        return known.get((subject, version))
-
-    try:
-        while wanted := missing_references(references, lookup) - fetched:
-            for subject, number in sorted(wanted):
-                fetched.add((subject, number))
-                # Deleted versions still resolve: their content is immutable and their IDs stay readable.
-                found = await get_version_with_schema(store, subject, number, include_deleted=True)
-                if found is not None:
-                    version, content = found
-                    known[(subject, number)] = ReferenceTarget(
-                        content.format, content.schema, content.references, version.deleted
-                    )
-        return resolve_references_in_core(references, fmt, lookup).references
-    except StoreError as error:
-        raise blocked_by_store(error) from error
-    except TooComplexError as error:
-        raise Blocked("TooComplex", f"spec.references: {error}", temporary=False) from error
-    except Unresolvable as error:
-        where = f"spec.references[{error.index_in(references)}]"
-        if error.kind is UnresolvableKind.MISSING:
-            raise Blocked(
-                "ReferenceNotFound", f"{where}: {error.reason}: not registered yet", temporary=True
-            ) from error
-        raise Blocked("InvalidReference", f"{where}: {error.reason}", temporary=False) from error
 
 
 async def _in_worker(pool: WorkerPool, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -154,70 +80,6 @@ class Registered:
     restored: bool = False  # the same content was registered before and soft-deleted: it is listed again
 
 
-async def _get_schema(
-    store: RegistryStore, schemas: SchemaCache | None, schema_id: int
-) -> StoredSchema | None:
-    return await (schemas.get(schema_id) if schemas is not None else store.get_schema(schema_id))
-
-
-async def _stored_text(
-    store: RegistryStore, subject: SubjectRecord, version: SubjectVersion, schemas: SchemaCache | None
-) -> SchemaText:
-    stored = await _get_schema(store, schemas, version.schema_id)
-    if stored is None:  # the store never drops content; this is a broken store
-        raise Blocked(
-            "StoreError",
-            f"schema id {version.schema_id} of version {version.version} is missing",
-            temporary=True,
-        )
-    refs = await resolve_references(store, stored.references, subject.format)
-    return SchemaText(subject.format, stored.schema, refs)
-
-
-async def _earlier_contracts(
-    store: RegistryStore, subject: SubjectRecord, spec: SchemaSpec, schemas: SchemaCache | None
-) -> list[tuple[SubjectVersion, Contract]]:
-    """The registered, not deleted versions below the new one, with the contract each was registered with."""
-    found = []
-    for v in await store.list_versions(subject.subject):
-        if v.version < spec.version:
-            stored = await _get_schema(store, schemas, v.schema_id)
-            found.append((v, stored.contract if stored is not None else Contract()))
-    return found
-
-
-async def _check_against_history(
-    store: RegistryStore,
-    pool: WorkerPool,
-    subject: SubjectRecord,
-    spec: SchemaSpec,
-    new: SchemaText,
-    earlier_contracts: list[tuple[SubjectVersion, Contract]],
-    group: str | None,
-    schemas: SchemaCache | None,
-) -> tuple[CompatibilityResult, tuple[int, ...]]:
-    """Checks the new version against the registered, not deleted versions with lower numbers (versions
-    may arrive in any order: a higher one already registered is not history for this one) that belong
-    to its compatibility group."""
-    level = CompatibilityLevel(subject.compatibility)
-    rule = LEVELS[level]
-    if not (rule.backward or rule.forward):
-        return CompatibilityResult(), ()
-    earlier = [v for v, c in earlier_contracts if group_of(subject.contract, c) == group]
-    if not rule.transitive:
-        earlier = earlier[-1:]
-    history = [(version.version, await _stored_text(store, subject, version, schemas)) for version in earlier]
-    try:
-        result = await pool.run(tasks.check, new, spec.version, history, level)
-    except InvalidSchemaError as error:  # the new version parsed already: registered by an older release
-        raise Blocked("InvalidHistory", f"a registered version: {error}", temporary=False) from error
-    except TooComplexError as error:
-        raise Blocked("TooComplex", f"compatibility check: {error}", temporary=False) from error
-    except OSError as error:
-        raise Blocked("TemporaryFailure", f"compatibility check: {error}", temporary=True) from error
-    return result, tuple(v.version for v in earlier)
-
-
 async def live_subject(store: RegistryStore, name: str) -> SubjectRecord:
     """The subject's record; not yet (or no longer) registered is temporary: its Subject's reconcile
     registers it, and registering a version must never create or undelete a subject by itself."""
@@ -238,16 +100,18 @@ async def register_version(
     pool: WorkerPool,
     accepted_through: int | None = None,
     schemas: SchemaCache | None = None,
+    known: Known | None = None,
 ) -> Registered:
     """Registers (idempotently) one version and brings its state in line with the spec. `subject` is the
     live record from `live_subject`, read under the same per-subject lock as the write. Parsing and
     checking run in `pool`'s worker processes. A version numbered up to `accepted_through` (the Subject's
-    accepted history) is not checked for compatibility."""
+    accepted history) is not checked for compatibility. `known`, the subject's versions as the caller
+    read them under that lock, stands in for reading them again, and gets the version written."""
     try:
         refs = await resolve_references(store, spec.references, subject.format)
         new = SchemaText(subject.format, spec.schema, refs)
         canonical, fingerprint = await _in_worker(pool, "spec.schema", tasks.summary, new)
-        existing = await get_version_with_schema(store, subject.subject, spec.version, include_deleted=True)
+        existing = await existing_version(store, subject.subject, spec.version, known, schemas)
         already = existing is not None and existing.schema.fingerprint == contract_fingerprint(
             fingerprint, existing.schema.contract
         )
@@ -260,14 +124,14 @@ async def register_version(
             contract = existing.schema.contract
             result, against = CompatibilityResult(), tuple[int, ...]()
         else:
-            earlier = await _earlier_contracts(store, subject, spec, schemas)
+            earlier = await earlier_contracts(store, subject, spec, schemas, known)
             previous = earlier[-1][1] if earlier else None
             contract = registered_contract(subject.contract, spec.contract, previous)
             group = group_of(subject.contract, contract)
             if accepted:  # the Subject's accepted history: registered as it is
                 result, against = CompatibilityResult(), tuple[int, ...]()
             else:
-                result, against = await _check_against_history(
+                result, against = await check_against_history(
                     store, pool, subject, spec, new, earlier, group, schemas
                 )
             if not result.compatible:
@@ -290,6 +154,8 @@ async def register_version(
         )
         if version.state is not spec.state or version.sunset != spec.sunset:
             await store.set_state(subject.subject, spec.version, spec.state, spec.sunset)
+        if known is not None:
+            known[spec.version] = replace(version, state=spec.state, sunset=spec.sunset)
         before = existing.version if existing is not None and already else None
         state_changed = before is not None and (
             before.state is not spec.state or before.sunset != spec.sunset
@@ -327,12 +193,16 @@ async def register_versions(
     """Registers several versions of one subject, the caller holding its lock: the subject's record is
     read once, then each version is registered in version order (a lower one is history for the higher
     ones). One outcome per request, in the order given: a version refused is refused alone. A subject
-    that is not live refuses them all."""
+    that is not live refuses them all. The subject's versions are read once for all of them (the lock
+    keeps other writers out), and again after a version failed, which may have written part of it."""
     record = await live_subject(store, subject)
     outcomes: dict[int, tuple[SubjectRecord, Registered] | Exception] = {}
+    known: Known | None = None
     for i in sorted(range(len(requests)), key=lambda i: requests[i].spec.version):
         request = requests[i]
         try:
+            if known is None:
+                known = await known_versions(store, subject)
             registered = await register_version(
                 store,
                 record,
@@ -340,9 +210,11 @@ async def register_versions(
                 pool=pool,
                 accepted_through=request.accepted_through,
                 schemas=schemas,
+                known=known,
             )
         except Exception as error:  # that version's outcome; its reconcile raises it
             outcomes[i] = error
+            known = None
         else:
             outcomes[i] = (record, registered)
     return [outcomes[i] for i in range(len(requests))]

@@ -16,12 +16,13 @@ import kopf
 
 from kschema.kubeapi import KubeApiError, NotFound
 from kschema.model import SCHEMA_KIND, SchemaSpec, SchemaState
+from kschema.operator.blocked import Blocked
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import OperatorContext, set_status
 from kschema.operator.diffbase import DIGEST_STATUS_FIELD
 from kschema.operator.events import Note, ObjectRef
-from kschema.operator.registration import Blocked, Registered, VersionRequest, register_versions
+from kschema.operator.registration import Registered, VersionRequest, register_versions
 from kschema.store import SubjectRecord
 
 logger = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from kschema.model import (
     SpecError,
     schema_from_body,
 )
+from kschema.operator.blocked import Blocked
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import ProjectionTarget
 from kschema.operator.context import (
@@ -45,7 +46,7 @@ from kschema.operator.indexes import (
     index_schema,
     subject_entry,
 )
-from kschema.operator.registration import Blocked, soft_delete_version
+from kschema.operator.registration import soft_delete_version
 from kschema.operator.rendering import Projection
 from kschema.operator.schema_versions import NOT_CHECKED, VersionWork, finish_deferred, status_snapshot
 from kschema.store import StoreError

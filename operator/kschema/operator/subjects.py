@@ -19,6 +19,7 @@ from kschema.model import (
     SubjectSpec,
     subject_from_body,
 )
+from kschema.operator.blocked import Blocked, blocked_by_store
 from kschema.operator.conditions import Condition
 from kschema.operator.configmaps import ProjectionTarget, status_fields
 from kschema.operator.context import (
@@ -41,8 +42,6 @@ from kschema.operator.indexes import (
     schema_entries,
 )
 from kschema.operator.registration import (
-    Blocked,
-    blocked_by_store,
     soft_delete_subject,
     soft_delete_version,
     upsert_subject,
