@@ -32,10 +32,7 @@ def _runs(changes: list[Change]) -> Iterator[list[Change]]:
     """The changes in order: consecutive ones naming a row together (at most `MAX_BATCH`), others alone."""
     run: list[Change] = []
     for change in changes:
-        if _names_row(change) and len(run) < MAX_BATCH:
-            run.append(change)
-            continue
-        if run:
+        if run and (not _names_row(change) or len(run) == MAX_BATCH):
             yield run
             run = []
         if _names_row(change):
@@ -44,6 +41,10 @@ def _runs(changes: list[Change]) -> Iterator[list[Change]]:
             yield [change]
     if run:
         yield run
+
+
+def _missing_schema(schema_id: int) -> StoreError:
+    return StoreError(f"schema {schema_id} is used by a version but missing from the store")
 
 
 class FeedFollower:
@@ -102,13 +103,11 @@ class FeedFollower:
             if _names_row(run[0]):
                 await self._apply_rows(run)
             else:
-                await self.apply(run[0])
+                await self._apply_other(run[0])
         return bool(changes)
 
-    async def apply(self, change: Change) -> None:
-        if _names_row(change):
-            await self._apply_rows([change])
-        elif change.kind == "subject" and change.subject is not None:
+    async def _apply_other(self, change: Change) -> None:
+        if change.kind == "subject" and change.subject is not None:
             await self._refresh_subject(change.subject)
             self._advance(change)
         else:
@@ -133,9 +132,7 @@ class FeedFollower:
             elif (key := _version_key(change)) is not None and (found := versions.get(key)) is not None:
                 if not self.index.has_schema(found.schema_id):
                     if found.schema_id not in schemas:
-                        raise StoreError(
-                            f"schema {found.schema_id} is used by a version but missing from the store"
-                        )
+                        raise _missing_schema(found.schema_id)
                     self.index.put_schema(schemas[found.schema_id])
                 self.index.put_version(found)
             self._advance(change)
@@ -162,5 +159,5 @@ class FeedFollower:
         if not self.index.has_schema(schema_id):
             stored = await self.store.get_schema(schema_id)
             if stored is None:
-                raise StoreError(f"schema {schema_id} is used by a version but missing from the store")
+                raise _missing_schema(schema_id)
             self.index.put_schema(stored)
